@@ -1,0 +1,1 @@
+"""The `agora` command: what clients, providers and operators type."""

@@ -1,0 +1,1 @@
+"""Verde: the pure core of Agora — reproducible operators, training programs, trace commitments, bisection."""
