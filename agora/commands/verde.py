@@ -1,0 +1,64 @@
+"""`agora verde run SPEC.json`: train a spec locally and print its trace root — how a provider checks reproducibility."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group()
+def group() -> None:
+    """Run job specs with the reproducible Verde core."""
+
+
+@group.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch intra-op threads (results do not depend on it)")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="the .npz of a sha256: dataset")
+@click.option("--json", "as_json", is_flag=True, help="print only the JSON result line")
+def run(spec_file: Path, threads: int | None, device: str, data_file: Path | None, as_json: bool) -> None:
+    """Train SPEC_FILE; the last line is {"trace_root", "final_model_hash", "final_loss", "accuracy", …}."""
+    from verde.datasets import DatasetError
+    from verde.runner import run_spec
+    from verde.spec import SpecError, parse_spec
+
+    try:
+        raw = spec_file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {spec_file}: {exc.strerror}")
+    try:
+        spec = parse_spec(raw)
+    except SpecError as exc:
+        _fail(f"invalid spec {spec_file}: {exc}")
+    data = data_file.read_bytes() if data_file is not None else None
+
+    with click.progressbar(length=spec.steps, label="training", file=sys.stderr, show_pos=True) as bar:
+
+        def on_step(step: int, loss: float) -> None:
+            bar.update(1)
+
+        try:
+            result = run_spec(spec, threads=threads, device=device, data=data, on_step=on_step)
+        except DatasetError as exc:
+            _fail(f"dataset: {exc}")
+        except RuntimeError as exc:
+            _fail(str(exc))
+    summary = result.summary()
+    if not as_json:
+        for key in ("spec_hash", "trace_root", "final_model_hash", "final_loss", "accuracy"):
+            click.echo(f"{key:>17}: {summary[key]}")
+        hashing = 100 * result.stats.hash_share
+        click.echo(f"{'time':>17}: {summary['compute_s']:.2f} s compute, {hashing:.2f} % hashing")
+    click.echo(json.dumps(summary))

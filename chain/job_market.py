@@ -1,0 +1,406 @@
+"""Typed client of JobMarket. Callers name a job id; the client rebuilds the `JobTerms` struct the contract wants
+from the job's `JobPosted` event (docs/PROTOCOL.md §5) and the submitted result from `ResultSubmitted`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from chain.contract import BoundContract
+from chain.deploy import Deployment
+from chain.errors import TermsMismatch  # type: ignore[attr-defined]  # generated from the ABI
+from chain.errors import ChainError
+from chain.events import ChainEvent
+from chain.sender import Sender, SenderSettings, TxReceipt, make_web3
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class JobStatus(IntEnum):
+    """IJobMarket.Status."""
+
+    NONE = 0
+    OPEN = 1
+    ASSIGNED = 2
+    RUNNING = 3
+    SUBMITTED = 4
+    DISPUTED = 5
+    FINALIZED = 6
+    FAILED = 7
+    CANCELLED = 8
+    EXPIRED = 9
+
+
+class Outcome(IntEnum):
+    """IDisputeSettlement.Outcome."""
+
+    NONE = 0
+    DEFENDER_WINS = 1
+    CHALLENGER_WINS = 2
+    BOTH_LOSE = 3
+    VOID = 4
+
+
+class JobNotFound(ChainError):
+    """No JobPosted event for this job id on this market."""
+
+
+class ResultNotFound(ChainError):
+    """The job has no ResultSubmitted event (it was never submitted)."""
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """IJobMarket.JobTerms: a job's immutable terms, as posted."""
+
+    client: str
+    price: int
+    spec_hash: bytes
+    num_steps: int
+    checkpoint_every: int
+    ops_per_step: int
+    collateral: int
+    deadline: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.client, self.price, self.spec_hash, self.num_steps,
+            self.checkpoint_every, self.ops_per_step, self.collateral, self.deadline,
+        )
+
+    @classmethod
+    def from_event(cls, terms: dict[str, Any]) -> JobTerms:
+        return cls(
+            client=to_checksum_address(terms["client"]),
+            price=int(terms["price"]),
+            spec_hash=bytes(terms["specHash"]),
+            num_steps=int(terms["numSteps"]),
+            checkpoint_every=int(terms["checkpointEvery"]),
+            ops_per_step=int(terms["opsPerStep"]),
+            collateral=int(terms["collateral"]),
+            deadline=int(terms["deadline"]),
+        )
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """IJobMarket.Params."""
+
+    accept_timeout: int
+    challenge_window: int
+    protocol_fee_bps: int
+    forfeit_bps: int
+    dispute_cut_bps: int
+    challenger_bond: int
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (
+            self.accept_timeout, self.challenge_window, self.protocol_fee_bps,
+            self.forfeit_bps, self.dispute_cut_bps, self.challenger_bond,
+        )
+
+
+@dataclass(frozen=True)
+class SubmittedResult:
+    trace_root: bytes
+    final_model_hash: bytes
+    challenge_until: int
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the chain sees it now. `timer` means acceptBy (Assigned), deadline (Running) or
+    challengeUntil (Submitted/Disputed/Finalized); `provider` is None while nobody is assigned.
+    """
+
+    job_id: int
+    status: JobStatus
+    provider: str | None
+    timer: int
+    commitment: bytes
+    terms: JobTerms
+
+
+@dataclass(frozen=True)
+class PostedJob:
+    job_id: int
+    terms: JobTerms
+    receipt: TxReceipt
+
+
+@dataclass(frozen=True)
+class DisputeView:
+    """IJobMarket.Dispute of a Disputed job (all zero otherwise)."""
+
+    challenger: str
+    bond: int
+    client: str
+    price: int
+    game: str
+    collateral: int
+
+
+# Terms never change once posted, so they are shared by every client of the same market in the process.
+# Keyed by market address; a TermsMismatch (reorg, evm_revert) drops the entry and re-reads the event.
+_TERMS: dict[tuple[str, int], JobTerms] = {}
+_TERMS_LOCK = threading.Lock()
+_JOB_POSTED_TOPIC = "0x" + keccak(
+    text="JobPosted(uint256,address,(address,uint96,bytes32,uint32,uint32,uint32,uint96,uint40))"
+).hex()
+_RESULT_SUBMITTED_TOPIC = "0x" + keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32,uint40)").hex()
+
+
+def clear_terms_cache() -> None:
+    """Forget cached job terms (after evm_revert in tests)."""
+    with _TERMS_LOCK:
+        _TERMS.clear()
+
+
+def _b32(v: bytes | str) -> bytes:
+    b = bytes.fromhex(v.removeprefix("0x")) if isinstance(v, str) else bytes(v)
+    if len(b) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(b)}")
+    return b
+
+
+class JobMarket:
+    """JobMarket at `address`, signing as `sender`'s account. Amounts are wei, times unix seconds."""
+
+    def __init__(self, address: str, sender: Sender, from_block: int = 0) -> None:
+        self.contract = BoundContract("JobMarket", address, sender)
+        self.sender = sender
+        self.from_block = from_block  # where event look-ups start (the deploy block)
+
+    @classmethod
+    def connect(
+        cls,
+        deployment: Deployment,
+        w3: Web3 | str,
+        private_key: str,
+        settings: SenderSettings | None = None,
+    ) -> JobMarket:
+        web3 = make_web3(w3) if isinstance(w3, str) else w3
+        sender = Sender(web3, private_key, settings, deployment.decoder())
+        return cls(deployment.address("JobMarket"), sender, from_block=deployment.deploy_block)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    @property
+    def account(self) -> str:
+        return self.sender.address
+
+    # ------------------------------------------------------------------ terms and results from events
+
+    def _logs(self, topic0: str, job_id: int) -> list[ChainEvent]:
+        raw = self.sender.w3.eth.get_logs({
+            "address": self.address,
+            "fromBlock": self.from_block,
+            "toBlock": "latest",
+            "topics": [topic0, "0x" + job_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
+        })
+        return self.sender.decoder.decode_all(raw)
+
+    def terms(self, job_id: int, *, refresh: bool = False) -> JobTerms:
+        """The job's terms from its JobPosted event (cached)."""
+        key = (self.address, job_id)
+        if not refresh:
+            with _TERMS_LOCK:
+                cached = _TERMS.get(key)
+            if cached is not None:
+                return cached
+        events = [e for e in self._logs(_JOB_POSTED_TOPIC, job_id) if not e.removed]
+        if not events:
+            raise JobNotFound(f"job {job_id} was never posted on market {self.address}")
+        terms = JobTerms.from_event(events[-1].args["terms"])
+        with _TERMS_LOCK:
+            _TERMS[key] = terms
+        return terms
+
+    def result(self, job_id: int) -> SubmittedResult:
+        """The job's latest submitted (traceRoot, finalModelHash) from ResultSubmitted."""
+        events = [e for e in self._logs(_RESULT_SUBMITTED_TOPIC, job_id) if not e.removed]
+        if not events:
+            raise ResultNotFound(f"job {job_id} has no submitted result")
+        a = events[-1].args
+        return SubmittedResult(bytes(a["traceRoot"]), bytes(a["finalModelHash"]), int(a["challengeUntil"]))
+
+    def _with_terms(self, fn: str, job_id: int, *rest: Any, value: int = 0) -> TxReceipt:
+        """Sends fn(jobId, terms, *rest); on TermsMismatch re-reads the event once (stale cache) and retries."""
+        terms = self.terms(job_id)
+        try:
+            return self.contract.transact(fn, job_id, terms, *rest, value=value)
+        except TermsMismatch:
+            fresh = self.terms(job_id, refresh=True)
+            if fresh == terms:
+                raise
+            return self.contract.transact(fn, job_id, fresh, *rest, value=value)
+
+    # ------------------------------------------------------------------ lifecycle writes
+
+    def post_job(
+        self,
+        *,
+        spec_hash: bytes | str,
+        num_steps: int,
+        checkpoint_every: int,
+        ops_per_step: int,
+        collateral: int,
+        deadline: int,
+        price: int,
+    ) -> PostedJob:
+        """Escrows `price` wei; returns the new job id and its terms (already cached)."""
+        receipt = self.contract.transact(
+            "postJob", _b32(spec_hash), num_steps, checkpoint_every, ops_per_step, collateral, deadline, value=price
+        )
+        ev = receipt.event("JobPosted")
+        job_id = int(ev.args["jobId"])
+        terms = JobTerms.from_event(ev.args["terms"])
+        with _TERMS_LOCK:
+            _TERMS[(self.address, job_id)] = terms
+        return PostedJob(job_id, terms, receipt)
+
+    def assign(self, job_id: int, provider: str) -> TxReceipt:
+        return self._with_terms("assign", job_id, provider)
+
+    def accept(self, job_id: int) -> TxReceipt:
+        return self._with_terms("accept", job_id)
+
+    def submit_result(
+        self, job_id: int, trace_root: bytes | str, final_model_hash: bytes | str, num_steps: int | None = None
+    ) -> TxReceipt:
+        """`num_steps` defaults to the job's own (the contract rejects any other)."""
+        steps = self.terms(job_id).num_steps if num_steps is None else num_steps
+        return self._with_terms("submitResult", job_id, _b32(trace_root), _b32(final_model_hash), steps)
+
+    def finalize(
+        self, job_id: int, trace_root: bytes | str | None = None, final_model_hash: bytes | str | None = None
+    ) -> TxReceipt:
+        """Pays the provider once the window closed; the result defaults to the submitted one."""
+        trace_root, final_model_hash = self._result_args(job_id, trace_root, final_model_hash)
+        return self._with_terms("finalize", job_id, trace_root, final_model_hash)
+
+    def cancel(self, job_id: int) -> TxReceipt:
+        return self._with_terms("cancel", job_id)
+
+    def expire(self, job_id: int) -> TxReceipt:
+        return self._with_terms("expire", job_id)
+
+    def challenge(
+        self,
+        job_id: int,
+        challenger_root: bytes | str,
+        *,
+        bond: int | None = None,
+        trace_root: bytes | str | None = None,
+        final_model_hash: bytes | str | None = None,
+    ) -> TxReceipt:
+        """Opens a dispute; `bond` defaults to the market's challengerBond."""
+        trace_root, final_model_hash = self._result_args(job_id, trace_root, final_model_hash)
+        value = self.challenger_bond() if bond is None else bond
+        return self._with_terms(
+            "challenge", job_id, trace_root, final_model_hash, _b32(challenger_root), value=value
+        )
+
+    def withdraw(self) -> TxReceipt:
+        return self.contract.transact("withdraw")
+
+    def on_dispute_settled(self, job_id: int, outcome: Outcome | int) -> TxReceipt:
+        """Game-only on-chain; exposed for tests of the role check."""
+        return self.contract.transact("onDisputeSettled", job_id, int(outcome))
+
+    def _result_args(
+        self, job_id: int, trace_root: bytes | str | None, final_model_hash: bytes | str | None
+    ) -> tuple[bytes, bytes]:
+        if trace_root is None or final_model_hash is None:
+            r = self.result(job_id)
+            trace_root = r.trace_root if trace_root is None else trace_root
+            final_model_hash = r.final_model_hash if final_model_hash is None else final_model_hash
+        return _b32(trace_root), _b32(final_model_hash)
+
+    # ------------------------------------------------------------------ admin writes
+
+    def set_params(self, params: MarketParams) -> TxReceipt:
+        return self.contract.transact("setParams", params)
+
+    def set_matcher(self, matcher: str) -> TxReceipt:
+        return self.contract.transact("setMatcher", matcher)
+
+    def set_treasury(self, treasury: str) -> TxReceipt:
+        return self.contract.transact("setTreasury", treasury)
+
+    def set_game(self, game: str) -> TxReceipt:
+        return self.contract.transact("setGame", game)
+
+    # ------------------------------------------------------------------ reads
+
+    def job(self, job_id: int) -> JobView:
+        """Status, provider, timer and commitment from storage plus the terms from the event."""
+        status, provider, timer, commitment = self.contract.call("jobOf", job_id)
+        status = JobStatus(int(status))
+        if status == JobStatus.NONE:
+            raise JobNotFound(f"job {job_id} does not exist on market {self.address}")
+        return JobView(
+            job_id=job_id,
+            status=status,
+            provider=None if provider == ZERO_ADDRESS else to_checksum_address(provider),
+            timer=int(timer),
+            commitment=bytes(commitment),
+            terms=self.terms(job_id),
+        )
+
+    def status(self, job_id: int) -> JobStatus:
+        return JobStatus(int(self.contract.call("jobStatus", job_id)))
+
+    def credit_of(self, account: str) -> int:
+        """Withdrawable wei (the treasury's includes accrued protocol fees)."""
+        return int(self.contract.call("creditOf", account))
+
+    def protocol_fees(self) -> int:
+        return int(self.contract.call("protocolFees"))
+
+    def next_job_id(self) -> int:
+        return int(self.contract.call("nextJobId"))
+
+    def params(self) -> MarketParams:
+        p = self.contract.call("params")
+        return MarketParams(
+            accept_timeout=int(p["acceptTimeout"]),
+            challenge_window=int(p["challengeWindow"]),
+            protocol_fee_bps=int(p["protocolFeeBps"]),
+            forfeit_bps=int(p["forfeitBps"]),
+            dispute_cut_bps=int(p["disputeCutBps"]),
+            challenger_bond=int(p["challengerBond"]),
+        )
+
+    def challenger_bond(self) -> int:
+        return int(self.contract.call("challengerBond"))
+
+    def dispute_of(self, job_id: int) -> DisputeView:
+        d = self.contract.call("disputeOf", job_id)
+        return DisputeView(
+            challenger=d["challenger"], bond=int(d["bond"]), client=d["client"],
+            price=int(d["price"]), game=d["game"], collateral=int(d["collateral"]),
+        )
+
+    def terms_hash(self, terms: JobTerms) -> bytes:
+        return bytes(self.contract.call("termsHash", terms))
+
+    def matcher(self) -> str:
+        return str(self.contract.call("matcher"))
+
+    def treasury(self) -> str:
+        return str(self.contract.call("treasury"))
+
+    def game(self) -> str:
+        return str(self.contract.call("game"))
+
+    def admin(self) -> str:
+        return str(self.contract.call("admin"))

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IDisputeSettlement} from "./IDisputeSettlement.sol";
+
+/// @notice The job escrow's public surface: types, errors and events shared by JobMarket, its tests,
+/// the dispute game and the Python client (chain/).
+interface IJobMarket is IDisputeSettlement {
+    // ------------------------------------------------------------------ types
+
+    /// @dev A job's immutable terms. Emitted in full by JobPosted; storage keeps only keccak256(abi.encode(terms)).
+    struct JobTerms {
+        address client;
+        uint96 price;
+        bytes32 specHash;
+        uint32 numSteps;
+        uint32 checkpointEvery;
+        uint32 opsPerStep;
+        uint96 collateral;
+        uint40 deadline;
+    }
+
+    /// @dev 0 is reserved for "none" (a job id never posted).
+    enum Status {
+        None,
+        Open,
+        Assigned,
+        Running,
+        Submitted,
+        Disputed,
+        Finalized,
+        Failed,
+        Cancelled,
+        Expired
+    }
+
+    /// @dev Admin-settable parameters (all bounded, see JobMarket.MAX_*).
+    struct Params {
+        uint32 acceptTimeout; // seconds an assigned provider has to accept
+        uint32 challengeWindow; // seconds after submitResult during which anyone may challenge
+        uint16 protocolFeeBps; // cut of the price credited to the treasury on finalize
+        uint16 forfeitBps; // share of collateral a provider loses when it accepted and missed the deadline
+        uint16 disputeCutBps; // treasury's cut of a losing challenger's bond
+        uint96 challengerBond; // exact msg.value a challenge must carry
+    }
+
+    /// @dev What settlement needs of a challenged job (onDisputeSettled carries no terms).
+    struct Dispute {
+        address challenger;
+        uint96 bond;
+        address client;
+        uint96 price;
+        address game;
+        uint96 collateral;
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// @dev Only the admin (deployer) may change parameters and role addresses.
+    error NotAdmin(address caller);
+    /// @dev Only the matcher may assign jobs.
+    error NotMatcher(address caller);
+    /// @dev Only the job's client may cancel it.
+    error NotClient(address caller, address client);
+    /// @dev Only the assigned provider may accept / submit.
+    error NotProvider(address caller, address provider);
+    /// @dev Only the game that was opened for the dispute may settle it.
+    error NotGame(address caller, address game);
+    /// @dev assign: the provider must be a non-zero address.
+    error InvalidProvider(address provider);
+    /// @dev The provider may not challenge its own result.
+    error ProviderCannotChallenge(address provider);
+    /// @dev The call is not allowed in the job's current status.
+    error WrongStatus(uint256 jobId, Status status);
+    /// @dev The terms passed do not hash to the job's stored commitment (or the job does not exist).
+    error TermsMismatch(uint256 jobId, bytes32 given, bytes32 stored);
+    /// @dev The (traceRoot, finalModelHash) passed are not the ones submitted.
+    error ResultMismatch(uint256 jobId, bytes32 given, bytes32 stored);
+    /// @dev postJob: price (msg.value) must be in (0, 2^96).
+    error InvalidPrice(uint256 price);
+    /// @dev postJob: numSteps ≥ 1, 1 ≤ checkpointEvery ≤ numSteps, opsPerStep ≥ 1, specHash ≠ 0.
+    error InvalidJobShape(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
+    /// @dev postJob: the deadline must lie in the future.
+    error InvalidDeadline(uint40 deadline, uint256 timestamp);
+    /// @dev assign: the provider's free stake does not cover the job's collateral.
+    error InsufficientFreeStake(uint256 free, uint256 required);
+    /// @dev assign: the provider's total stake (free + locked) is below the StakeManager minimum.
+    error BelowMinStake(uint256 staked, uint256 minStake);
+    /// @dev accept: the accept window has closed.
+    error AcceptWindowClosed(uint256 acceptBy, uint256 timestamp);
+    /// @dev accept/submitResult: the job deadline has passed.
+    error DeadlinePassed(uint256 deadline, uint256 timestamp);
+    /// @dev submitResult: the trace must cover exactly the job's numSteps.
+    error StepsMismatch(uint32 given, uint32 expected);
+    /// @dev finalize: the challenge window is still open.
+    error ChallengeWindowOpen(uint256 challengeUntil, uint256 timestamp);
+    /// @dev challenge: the challenge window has closed.
+    error ChallengeWindowClosed(uint256 challengeUntil, uint256 timestamp);
+    /// @dev challenge: msg.value must equal the challenger bond.
+    error WrongBond(uint256 sent, uint256 required);
+    /// @dev challenge: a challenger must commit to a different trace root.
+    error RootsAgree(bytes32 root);
+    /// @dev challenge: no dispute game is registered yet.
+    error GameNotSet();
+    /// @dev expire: nothing has timed out yet for this job.
+    error NotExpired(uint256 jobId, Status status, uint256 timestamp);
+    /// @dev onDisputeSettled: Outcome.None is not a result.
+    error InvalidOutcome(Outcome outcome);
+    /// @dev withdraw: the caller has no credit.
+    error NothingToWithdraw(address account);
+    /// @dev withdraw: the ETH transfer failed (the credit is restored).
+    error TransferFailed(address to, uint256 amount);
+    /// @dev An admin parameter is outside its bounds (which: 1 acceptTimeout, 2 challengeWindow, 3 protocolFeeBps,
+    /// 4 forfeitBps, 5 disputeCutBps, 6 challengerBond, 7 zero address).
+    error ParamOutOfBounds(uint8 which, uint256 value);
+
+    // ------------------------------------------------------------------ events
+
+    event JobPosted(uint256 indexed jobId, address indexed client, JobTerms terms);
+    event JobAssigned(uint256 indexed jobId, address indexed provider, uint40 acceptBy);
+    event JobAccepted(uint256 indexed jobId, address indexed provider);
+    event ResultSubmitted(
+        uint256 indexed jobId, address indexed provider, bytes32 traceRoot, bytes32 finalModelHash, uint40 challengeUntil
+    );
+    event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout, uint256 fee);
+    event JobCancelled(uint256 indexed jobId, uint256 refund);
+    /// @dev Assigned provider missed acceptBy: the job is Open again for re-matching.
+    event AssignmentExpired(uint256 indexed jobId, address indexed provider);
+    /// @dev The job deadline passed: the client is credited `refund`; `forfeited` is the collateral the provider
+    /// lost to the client (Running only; it is credited in StakeManager).
+    event JobExpired(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 forfeited);
+    event JobChallenged(uint256 indexed jobId, address indexed challenger, uint256 gameId);
+    event DisputeSettled(uint256 indexed jobId, Outcome outcome);
+    /// @dev A dispute was voided: bond back, collateral unlocked, job Open again.
+    event JobReopened(uint256 indexed jobId);
+    event Credited(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+    event ParamsSet(Params params);
+    event MatcherSet(address matcher);
+    event GameSet(address game);
+    event TreasurySet(address treasury);
+
+    // ------------------------------------------------------------------ functions
+
+    function postJob(
+        bytes32 specHash,
+        uint32 numSteps,
+        uint32 checkpointEvery,
+        uint32 opsPerStep,
+        uint96 collateral,
+        uint40 deadline
+    ) external payable returns (uint256 jobId);
+    function assign(uint256 jobId, JobTerms calldata terms, address provider) external;
+    function accept(uint256 jobId, JobTerms calldata terms) external;
+    function submitResult(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 traceRoot,
+        bytes32 finalModelHash,
+        uint32 numSteps
+    ) external;
+    function finalize(uint256 jobId, JobTerms calldata terms, bytes32 traceRoot, bytes32 finalModelHash) external;
+    function cancel(uint256 jobId, JobTerms calldata terms) external;
+    function expire(uint256 jobId, JobTerms calldata terms) external;
+    function challenge(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 traceRoot,
+        bytes32 finalModelHash,
+        bytes32 challengerRoot
+    ) external payable returns (uint256 gameId);
+    function withdraw() external;
+
+    function jobStatus(uint256 jobId) external view returns (Status);
+    function creditOf(address account) external view returns (uint256);
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IJobMarket} from "../interfaces/IJobMarket.sol";
+
+/// @notice The packed per-job state word and the job commitments.
+/// @dev Word layout: bits 0..7 status code, 8..167 provider, 168..207 timer (acceptBy while Assigned,
+/// the job deadline while Running, challengeUntil while Submitted). An Open job is the all-zero word, so
+/// posting writes no word at all and re-opening a job clears it (a storage refund).
+library JobWord {
+    uint256 private constant PROVIDER_SHIFT = 8;
+    uint256 private constant TIMER_SHIFT = 168;
+
+    function pack(IJobMarket.Status s, address who, uint256 until) internal pure returns (uint256) {
+        uint256 code = s == IJobMarket.Status.Open ? 0 : uint256(s);
+        return code | (uint256(uint160(who)) << PROVIDER_SHIFT) | (uint256(uint40(until)) << TIMER_SHIFT);
+    }
+
+    /// @dev Valid only for a job that exists (its commitment matched): the zero word means Open.
+    function status(uint256 word) internal pure returns (IJobMarket.Status) {
+        uint256 code = word & 0xff;
+        return code == 0 ? IJobMarket.Status.Open : IJobMarket.Status(code);
+    }
+
+    function provider(uint256 word) internal pure returns (address) {
+        return address(uint160(word >> PROVIDER_SHIFT));
+    }
+
+    function timer(uint256 word) internal pure returns (uint256) {
+        return uint40(word >> TIMER_SHIFT);
+    }
+
+    /// @dev keccak256(abi.encode(terms)) straight from calldata (the struct is static: 8 words). Dirty high bits
+    /// in a field change the hash, so such calldata fails the commitment check instead of slipping through.
+    function termsHash(IJobMarket.JobTerms calldata terms) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            calldatacopy(p, terms, 0x100)
+            h := keccak256(p, 0x100)
+        }
+    }
+
+    /// @dev The commitment of a Submitted job: terms and the result it must be paid for.
+    function resultCommitment(bytes32 tHash, bytes32 traceRoot, bytes32 finalModelHash)
+        internal
+        pure
+        returns (bytes32 h)
+    {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tHash)
+            mstore(add(p, 0x20), traceRoot)
+            mstore(add(p, 0x40), finalModelHash)
+            h := keccak256(p, 0x60)
+        }
+    }
+
+    function bps(uint256 amount, uint256 basisPoints) internal pure returns (uint256) {
+        return amount * basisPoints / 10_000;
+    }
+}

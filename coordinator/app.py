@@ -1,0 +1,41 @@
+"""The coordinator's bootstrap: `create_app(settings)` wires the database, artifact store, chain gateway,
+metrics and routers into one FastAPI app (tests pass their own Settings)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from coordinator.artifact_store import ArtifactStore
+from coordinator.chain_gateway import ChainGateway
+from coordinator.database import make_engine, make_session_factory
+from coordinator.errors import install_error_handlers
+from coordinator.metrics import Metrics, MetricsMiddleware
+from coordinator.routes import auth, disputes, health, jobs, providers, uploads
+from coordinator.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, chain: ChainGateway | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Agora coordinator",
+        version="1",
+        description="Jobs, providers, disputes and artifacts of the Agora ML-compute market. "
+        "Every error body is {error: {code, message, details}}.",
+    )
+    engine = make_engine(settings.database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.store = ArtifactStore(settings.artifact_dir)
+    app.state.chain = chain or ChainGateway.from_settings(settings.rpc_url, settings.chain_id, settings.deployment_file)
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    for module in (auth, uploads, jobs, providers, disputes, health):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory coordinator.app:app_from_env`."""
+    return create_app(Settings())

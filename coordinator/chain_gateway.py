@@ -1,0 +1,177 @@
+"""The coordinator's one door to the chain: deployment addresses, escrow/cancel calldata, logs, matcher calls.
+
+Calldata is encoded from chain/'s checked-in ABIs, logs are decoded by chain/events.py; nothing here keeps state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from chain import artifacts
+from chain.deploy import Deployment
+from chain.events import ChainEvent, EventDecoder
+from chain.job_market import JobMarket
+from chain.sender import make_web3
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACTS = ("JobMarket", "StakeManager", "DisputeGame")
+
+
+class ChainUnavailable(RuntimeError):
+    """No deployment or no RPC: the caller can retry later."""
+
+
+@dataclass(frozen=True)
+class JobTerms:
+    """IJobMarket.JobTerms (PROTOCOL §5): a job's immutable terms, passed back to every call about the job."""
+
+    client: str
+    price: int
+    spec_hash: str
+    num_steps: int
+    checkpoint_every: int
+    ops_per_step: int
+    collateral: int
+    deadline: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            to_checksum_address(self.client),
+            self.price,
+            bytes.fromhex(self.spec_hash.removeprefix("0x")),
+            self.num_steps,
+            self.checkpoint_every,
+            self.ops_per_step,
+            self.collateral,
+            self.deadline,
+        )
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "price": str(self.price),
+            "specHash": self.spec_hash,
+            "numSteps": self.num_steps,
+            "checkpointEvery": self.checkpoint_every,
+            "opsPerStep": self.ops_per_step,
+            "collateral": str(self.collateral),
+            "deadline": self.deadline,
+        }
+
+
+def jsonable(value: Any) -> Any:
+    """Decoded event args as JSON: bytes → 0x hex, integers beyond 2^53 → decimal strings."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+class ChainGateway:
+    """Stateless access to one deployment; `deployment` None means "not deployed yet" (calls then raise)."""
+
+    def __init__(self, rpc_url: str, chain_id: int, deployment: Deployment | None) -> None:
+        self.rpc_url = rpc_url
+        self.chain_id = chain_id
+        self.deployment = deployment
+        self.addresses = dict(deployment.contracts) if deployment else {}
+        self.deploy_block = deployment.deploy_block if deployment else 0
+        self._markets: dict[str, JobMarket] = {}
+
+    @classmethod
+    def from_settings(cls, rpc_url: str, chain_id: int, deployment_file: Path | None) -> ChainGateway:
+        path = deployment_file or ROOT / "deployments" / f"{chain_id}.json"
+        return cls(rpc_url, chain_id, Deployment.from_file(path) if path.exists() else None)
+
+    @cached_property
+    def w3(self) -> Web3:
+        return make_web3(self.rpc_url, timeout_s=10.0)
+
+    def address(self, name: str) -> str:
+        try:
+            return self.addresses[name]
+        except KeyError:
+            raise ChainUnavailable(f"no {name} address: deploy the contracts (deployments/<chainId>.json)") from None
+
+    def _contract(self, name: str) -> Any:
+        # An offline Web3 is enough to encode calldata.
+        return Web3().eth.contract(address=self.address(name), abi=artifacts.load(name).abi)
+
+    @cached_property
+    def decoder(self) -> EventDecoder:
+        return EventDecoder({a: n for n, a in self.addresses.items()})
+
+    # ------------------------------------------------------------ transactions for clients to sign
+
+    def post_job_tx(self, terms: JobTerms) -> dict[str, Any]:
+        data = self._contract("JobMarket").encode_abi(
+            "postJob",
+            args=[
+                bytes.fromhex(terms.spec_hash.removeprefix("0x")),
+                terms.num_steps,
+                terms.checkpoint_every,
+                terms.ops_per_step,
+                terms.collateral,
+                terms.deadline,
+            ],
+        )
+        return {"to": self.address("JobMarket"), "data": data, "value": str(terms.price), "chainId": self.chain_id}
+
+    def cancel_tx(self, chain_job_id: int, terms: JobTerms) -> dict[str, Any]:
+        data = self._contract("JobMarket").encode_abi("cancel", args=[chain_job_id, terms.as_tuple()])
+        return {"to": self.address("JobMarket"), "data": data, "value": "0", "chainId": self.chain_id}
+
+    # ------------------------------------------------------------ reading
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def block_hash(self, number: int) -> str | None:
+        try:
+            block = self.w3.eth.get_block(number)
+        except Exception:  # web3 raises BlockNotFound past the head
+            return None
+        return "0x" + bytes(block["hash"]).hex()
+
+    def logs(self, from_block: int, to_block: int) -> list[ChainEvent]:
+        if not self.addresses:
+            return []
+        params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": list(self.addresses.values())}
+        return self.decoder.decode_all(self.w3.eth.get_logs(params))  # type: ignore[arg-type]
+
+    def ping(self) -> bool:
+        try:
+            return int(self.w3.eth.chain_id) == self.chain_id
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------ matcher calls (MATCHER key)
+
+    def market(self, private_key: str) -> JobMarket:
+        """chain/'s JobMarket client signing with `private_key` (one per key: it caches nonces and terms)."""
+        if self.deployment is None:
+            raise ChainUnavailable("no deployment: run `agora contracts deploy`")
+        m = self._markets.get(private_key)
+        if m is None:
+            m = self._markets[private_key] = JobMarket.connect(self.deployment, self.w3, private_key)
+        return m
+
+    def assign(self, private_key: str, chain_job_id: int, provider: str) -> str:
+        """JobMarket.assign as the MATCHER; waits for the receipt, returns the tx hash (ChainError on revert)."""
+        return self.market(private_key).assign(chain_job_id, to_checksum_address(provider)).tx_hash
+
+    def expire(self, private_key: str, chain_job_id: int) -> str:
+        return self.market(private_key).expire(chain_job_id).tx_hash

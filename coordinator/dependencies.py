@@ -1,0 +1,56 @@
+"""Typed dependency aliases the routes declare (SessionDep, CurrentUser, …); the objects come from app.state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from coordinator.artifact_store import ArtifactStore
+from coordinator.auth import address_for_token
+from coordinator.chain_gateway import ChainGateway
+from coordinator.errors import Unauthorized
+from coordinator.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False, description="token from POST /v1/auth/login")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_store(request: Request) -> ArtifactStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def get_chain(request: Request) -> ChainGateway:
+    return request.app.state.chain  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+ChainDep = Annotated[ChainGateway, Depends(get_chain)]
+
+
+def current_user(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The signed-in address (lowercase 0x hex)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("sign in first: POST /v1/auth/nonce, then /v1/auth/login; send Authorization: Bearer <token>")
+    return address_for_token(session, credentials.credentials)
+
+
+CurrentUser = Annotated[str, Depends(current_user)]

@@ -1,0 +1,268 @@
+"""Chain events → coordinator state. Job, provider and dispute rows past `awaiting_funding` are a pure fold of
+their confirmed events, so a reorg is undone by resetting the touched rows and replaying what is left."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from coordinator import timeline
+from coordinator.models import (
+    Assignment,
+    AssignmentStatus,
+    ChainEvent,
+    Dispute,
+    DisputeMove,
+    Job,
+    JobStatus,
+    Provider,
+)
+
+OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void"}
+PHASES = {0: "none", 1: "bisect", 2: "descend", 3: "reveal", 4: "referee", 5: "settled"}
+
+
+def entity_keys(contract: str, name: str, args: dict[str, Any]) -> tuple[int | None, str | None, int | None]:
+    """(chain job id, provider, dispute id) that a log changes: what a reorg must recompute."""
+    job = args.get("jobId")
+    dispute = args.get("gameId")
+    provider = None
+    if contract == "StakeManager" and "provider" in args:
+        provider = str(args["provider"]).lower()
+    return (int(job) if job is not None else None, provider, int(dispute) if dispute is not None else None)
+
+
+def _ts(v: Any) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(v), dt.UTC)
+
+
+def _deactivate(session: Session, job_id: int, status: str) -> None:
+    session.execute(
+        update(Assignment)
+        .where(Assignment.job_id == job_id, Assignment.active.is_(True))
+        .values(active=False, status=status)
+    )
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _bind_posted(session: Session, ev: ChainEvent) -> Job | None:
+    """The awaiting_funding job this JobPosted funds: same client, spec hash, price and shape; oldest first."""
+    terms = ev.args["terms"]
+    client = str(ev.args["client"]).lower()
+    job = session.execute(
+        select(Job)
+        .where(
+            Job.status == JobStatus.AWAITING_FUNDING,
+            Job.chain_job_id.is_(None),
+            Job.client == client,
+            Job.spec_hash == str(terms["specHash"]).lower(),
+            Job.price_wei == str(terms["price"]),
+            Job.num_steps == int(terms["numSteps"]),
+            Job.checkpoint_every == int(terms["checkpointEvery"]),
+            Job.ops_per_step == int(terms["opsPerStep"]),
+        )
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update()
+    ).scalar_one_or_none()
+    if job is None:
+        return None
+    job.chain_job_id = int(ev.args["jobId"])
+    # The client may have chosen its own collateral/deadline; the chain's terms are what count.
+    job.collateral_wei = str(terms["collateral"])
+    job.deadline_at = _ts(terms["deadline"])
+    return job
+
+
+def apply_job_event(session: Session, ev: ChainEvent) -> None:
+    name, a = ev.name, ev.args
+    if name == "JobPosted":
+        job = _bind_posted(session, ev)
+        if job is None:
+            return
+    else:
+        job = session.execute(select(Job).where(Job.chain_job_id == int(a["jobId"]))).scalar_one_or_none()
+        if job is None:
+            return  # a job posted outside this coordinator
+    msg = name
+    if name == "JobPosted":
+        job.status, job.posted_tx = JobStatus.OPEN, ev.tx_hash
+        msg = "escrow confirmed on-chain; job is open for matching"
+    elif name == "JobAssigned":
+        job.status, job.provider, job.accept_by = JobStatus.ASSIGNED, str(a["provider"]).lower(), _ts(a["acceptBy"])
+        msg = f"assigned to {job.provider}; it must accept by {job.accept_by.isoformat()}"
+        session.execute(
+            update(Assignment)
+            .where(Assignment.job_id == job.id, Assignment.active.is_(True), Assignment.provider == job.provider)
+            .values(status=AssignmentStatus.ASSIGNED)
+        )
+    elif name == "JobAccepted":
+        job.status = JobStatus.RUNNING
+        msg = "provider accepted; collateral locked, training"
+        session.execute(
+            update(Assignment)
+            .where(Assignment.job_id == job.id, Assignment.active.is_(True))
+            .values(status=AssignmentStatus.ACCEPTED)
+        )
+    elif name == "ResultSubmitted":
+        job.status = JobStatus.SUBMITTED
+        job.trace_root, job.final_model_hash = str(a["traceRoot"]), str(a["finalModelHash"])
+        msg = f"result submitted; challenge window until {_ts(a['challengeUntil']).isoformat()}"
+    elif name == "JobFinalized":
+        job.status = JobStatus.FINALIZED
+        _deactivate(session, job.id, AssignmentStatus.DONE)
+        msg = f"finalized; provider paid {a['payout']} wei"
+    elif name == "JobCancelled":
+        job.status = JobStatus.CANCELLED
+        _deactivate(session, job.id, AssignmentStatus.DONE)
+        msg = "cancelled by the client; escrow refunded"
+    elif name == "AssignmentExpired":
+        job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
+        _deactivate(session, job.id, AssignmentStatus.EXPIRED)
+        msg = f"{str(a['provider']).lower()} did not accept in time; open for re-matching"
+    elif name == "JobExpired":
+        job.status = JobStatus.EXPIRED
+        _deactivate(session, job.id, AssignmentStatus.DONE)
+        msg = f"deadline passed; client refunded, provider forfeited {a['forfeited']} wei"
+    elif name == "JobChallenged":
+        job.status = JobStatus.DISPUTED
+        msg = f"result challenged by {str(a['challenger']).lower()} (dispute {a['gameId']})"
+    elif name == "DisputeSettled":
+        outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        if outcome == "defender_wins":
+            job.status = JobStatus.FINALIZED
+        elif outcome in ("challenger_wins", "both_lose"):
+            job.status = JobStatus.FAILED
+        if job.status in JobStatus.TERMINAL:
+            _deactivate(session, job.id, AssignmentStatus.DONE)
+        msg = f"dispute settled: {outcome}"
+    elif name == "JobReopened":
+        job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
+        _deactivate(session, job.id, AssignmentStatus.DONE)
+        msg = "dispute voided; job open again for matching"
+    else:
+        return
+    timeline.record(session, job.id, "chain", name, msg, {"tx_hash": ev.tx_hash, "block": ev.block_number},
+                    chain_event_id=ev.id)
+
+
+def reset_job(session: Session, job: Job) -> None:
+    """Back to the state before any chain event: awaiting funding, nothing bound."""
+    job.status = JobStatus.AWAITING_FUNDING
+    job.chain_job_id = None
+    job.provider = None
+    job.accept_by = None
+    job.trace_root = None
+    job.final_model_hash = None
+    job.posted_tx = None
+
+
+# ---------------------------------------------------------------- providers
+
+
+def _provider(session: Session, address: str) -> Provider:
+    p = session.get(Provider, address)
+    if p is None:
+        p = Provider(address=address, free_stake_wei="0", locked_stake_wei="0", unbonding_wei="0", slashed_wei="0",
+                     devices=[], max_params=0, queue_depth=0)
+        session.add(p)
+        session.flush()
+    return p
+
+
+def apply_stake_event(session: Session, ev: ChainEvent) -> None:
+    a = ev.args
+    if "provider" not in a:
+        return
+    p = _provider(session, str(a["provider"]).lower())
+    free, locked, unbonding, slashed = (int(p.free_stake_wei), int(p.locked_stake_wei), int(p.unbonding_wei),
+                                        int(p.slashed_wei))
+    amount = int(a.get("amount", 0))
+    if ev.name == "Staked":
+        free = int(a["free"])
+    elif ev.name == "UnstakeRequested":
+        free -= amount
+        unbonding = int(a["unbonding"])
+    elif ev.name == "UnstakeWithdrawn":
+        unbonding = max(0, unbonding - amount)
+    elif ev.name == "StakeLocked":
+        free, locked = free - amount, locked + amount
+    elif ev.name == "StakeUnlocked":
+        free, locked = free + amount, locked - amount
+    elif ev.name == "StakeForfeited":
+        locked -= amount
+    elif ev.name == "StakeSlashed":
+        # Same order as StakeManager.slash: locked, then unbonding, then free.
+        rest = amount
+        take = min(rest, locked)
+        locked, rest = locked - take, rest - take
+        take = min(rest, unbonding)
+        unbonding, rest = unbonding - take, rest - take
+        free -= min(rest, free)
+        slashed += amount
+    else:
+        return
+    p.free_stake_wei, p.locked_stake_wei = str(max(free, 0)), str(max(locked, 0))
+    p.unbonding_wei, p.slashed_wei = str(max(unbonding, 0)), str(slashed)
+
+
+def reset_provider(p: Provider) -> None:
+    p.free_stake_wei = p.locked_stake_wei = p.unbonding_wei = p.slashed_wei = "0"
+
+
+# ---------------------------------------------------------------- disputes
+
+
+def apply_game_event(session: Session, ev: ChainEvent) -> None:
+    a = ev.args
+    gid = int(a["gameId"])
+    d = session.get(Dispute, gid)
+    if ev.name == "GameOpened":
+        if d is None:
+            d = Dispute(id=gid, chain_job_id=int(a["jobId"]))
+            session.add(d)
+        d.defender, d.challenger = str(a["defender"]).lower(), str(a["challenger"]).lower()
+        d.phase, d.level, d.lo, d.hi, d.opened_tx = "bisect", 0, 0, int(a["segments"]), ev.tx_hash
+    elif d is None:
+        return
+    elif ev.name == "ElementsRevealed":
+        d.phase, d.level, d.lo, d.hi = "bisect", int(a["level"]), int(a["lo"]), int(a["hi"])
+    elif ev.name == "RootCommitted":
+        d.phase, d.level = "descend", int(a["level"])
+    elif ev.name == "OutputRevealed":
+        d.phase = "reveal"
+    elif ev.name == "RefereeRuled":
+        d.phase = "referee"
+    elif ev.name == "GameTimedOut":
+        d.phase = "timed_out"
+    elif ev.name == "GameSettled":
+        d.phase, d.outcome = "settled", OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+    session.flush()
+    mover = a.get("party")
+    session.add(DisputeMove(
+        dispute_id=gid, chain_event_id=ev.id, mover=str(mover).lower() if mover else None, kind=ev.name,
+        tx_hash=ev.tx_hash, block_number=ev.block_number, args=ev.args,
+    ))
+    job = session.execute(select(Job).where(Job.chain_job_id == d.chain_job_id)).scalar_one_or_none()
+    if job is not None:
+        timeline.record(session, job.id, "dispute", ev.name, f"dispute {gid}: {ev.name} ({d.phase})",
+                        {"tx_hash": ev.tx_hash, "dispute_id": gid, **({"party": str(mover).lower()} if mover else {})},
+                        chain_event_id=ev.id)
+
+
+def reset_dispute(session: Session, d: Dispute) -> None:
+    session.delete(d)
+
+
+def apply(session: Session, ev: ChainEvent) -> None:
+    if ev.contract == "JobMarket":
+        apply_job_event(session, ev)
+    elif ev.contract == "StakeManager":
+        apply_stake_event(session, ev)
+    elif ev.contract == "DisputeGame" and "gameId" in ev.args:
+        apply_game_event(session, ev)

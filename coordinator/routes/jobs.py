@@ -1,0 +1,364 @@
+"""/v1/jobs: create (returns the escrow tx), list, show, timeline, progress, result, model, spec, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from coordinator import timeline
+from coordinator.chain_gateway import ChainUnavailable
+from coordinator.dependencies import ChainDep, CurrentUser, SessionDep, SettingsDep, StoreDep
+from coordinator.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamUnavailable, error_responses
+from coordinator.job_terms import deadline_from, ops_per_step, terms_of
+from coordinator.models import (
+    Artifact,
+    Dataset,
+    IdempotencyKey,
+    Job,
+    JobEvent,
+    JobStatus,
+    ProgressPoint,
+    Spec,
+    utcnow,
+)
+from coordinator.pagination import decode_cursor, encode_cursor
+from coordinator.schemas import (
+    ADDRESS_PATTERN,
+    CancelPublic,
+    JobCreate,
+    JobCreated,
+    JobEventPublic,
+    JobPublic,
+    JobTermsPublic,
+    Page,
+    ProgressCreate,
+    ProgressPointPublic,
+    ProgressPublic,
+    ResultArtifactsCreate,
+    ResultPublic,
+    TransactionRequest,
+)
+from coordinator.settings import Settings
+from verde.spec import canonical_json, spec_hash
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+def _get_job(session: Session, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def _created(job: Job, chain: ChainDep) -> JobCreated:
+    terms = terms_of(job)
+    try:
+        tx = chain.post_job_tx(terms)
+    except ChainUnavailable as exc:
+        raise UpstreamUnavailable(str(exc)) from exc
+    return JobCreated(
+        job=JobPublic.model_validate(job),
+        terms=JobTermsPublic(**terms.public()),
+        transaction=TransactionRequest(**tx),
+    )
+
+
+def _collateral(body: JobCreate, settings: Settings) -> int:
+    if body.collateral_wei is not None:
+        return body.collateral_wei
+    return body.price_wei * settings.collateral_bps // 10_000
+
+
+@router.post(
+    "",
+    response_model=JobCreated,
+    status_code=201,
+    responses={200: {"model": JobCreated, "description": "Idempotent replay of an earlier request"},
+               **error_responses(400, 401, 409, 422, 503)},
+)
+def create_job(
+    body: JobCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    chain: ChainDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> JobCreated:
+    """Register a job in `awaiting_funding` and return the `postJob` transaction that escrows `price_wei`.
+
+    The job becomes `open` when the indexer sees its `JobPosted` (same client, spec hash and price) confirmed.
+    The same `Idempotency-Key` with the same body returns the same job (200); with another body, 409.
+    """
+    spec = body.spec
+    request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    if idempotency_key is not None:
+        prior = session.get(IdempotencyKey, (user, idempotency_key))
+        if prior is not None:
+            return _replay(session, prior, request_hash, chain, response)
+    ds = spec.dataset.id
+    if ds.startswith("sha256:") and session.get(Dataset, ds) is None:
+        raise Unprocessable(
+            f"unknown dataset {ds}: upload it with POST /v1/datasets first",
+            code="unknown_dataset",
+            details=[{"field": "body.spec.dataset.id", "message": "no such dataset"}],
+        )
+    digest = spec_hash(spec)
+    n_params = spec.model.parameter_count
+    collateral = _collateral(body, settings)
+    if collateral >= 2**96:
+        raise Unprocessable("collateral exceeds uint96", details=[{"field": "body.collateral_wei", "message": "too large"}])
+    if session.get(Spec, digest) is None:
+        session.add(Spec(spec_hash=digest, canonical_json=canonical_json(spec).decode(), num_params=n_params))
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()  # another request stored the same spec first
+    now = utcnow()
+    job = Job(
+        client=user,
+        spec_hash=digest,
+        price_wei=str(body.price_wei),
+        collateral_wei=str(collateral),
+        deadline_s=body.deadline_s,
+        deadline_at=deadline_from(now, body.deadline_s),
+        num_steps=spec.steps,
+        checkpoint_every=spec.checkpoint_every,
+        ops_per_step=ops_per_step(spec),
+        num_params=n_params,
+        repops_version=settings.repops_version,
+        status=JobStatus.AWAITING_FUNDING,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()
+    if idempotency_key is not None:
+        session.add(IdempotencyKey(client=user, key=idempotency_key, request_hash=request_hash, job_id=job.id))
+    timeline.record(session, job.id, "coordinator", "created", "job created; waiting for the escrow transaction",
+                    {"spec_hash": digest, "price_wei": str(body.price_wei)})
+    result = _created(job, chain)  # before commit: a chain misconfiguration leaves no row behind
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race.
+        session.rollback()
+        prior = session.get(IdempotencyKey, (user, idempotency_key)) if idempotency_key else None
+        if prior is None:
+            raise
+        return _replay(session, prior, request_hash, chain, response)
+    return result
+
+
+def _replay(session: Session, prior: IdempotencyKey, request_hash: str, chain: ChainDep, response: Response) -> JobCreated:
+    if prior.request_hash != request_hash:
+        raise Conflict("Idempotency-Key was already used with a different request body", code="idempotency_conflict")
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return _created(_get_job(session, prior.job_id), chain)
+
+
+@router.get("", response_model=Page[JobPublic], responses=error_responses(422))
+def list_jobs(
+    session: SessionDep,
+    settings: SettingsDep,
+    status: Annotated[str | None, Query(description="one of " + ", ".join(JobStatus.ALL))] = None,
+    client: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
+    provider: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[JobPublic]:
+    """Jobs, newest first; filter by status, client and provider; follow `next_cursor`."""
+    if status is not None and status not in JobStatus.ALL:
+        raise Unprocessable(f"unknown status {status!r}", details=[{"field": "query.status", "message": "unknown"}])
+    q = select(Job).order_by(Job.id.desc()).limit(limit + 1)
+    if status is not None:
+        q = q.where(Job.status == status)
+    if client is not None:
+        q = q.where(Job.client == client.lower())
+    if provider is not None:
+        q = q.where(Job.provider == provider.lower())
+    if cursor is not None:
+        q = q.where(Job.id < decode_cursor(cursor))
+    rows = list(session.execute(q).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[JobPublic](
+        items=[JobPublic.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404, 422))
+def get_job(job_id: int, session: SessionDep) -> JobPublic:
+    return JobPublic.model_validate(_get_job(session, job_id))
+
+
+@router.get("/{job_id}/events", response_model=Page[JobEventPublic], responses=error_responses(404, 422))
+def job_events(
+    job_id: int,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> Page[JobEventPublic]:
+    """The job's timeline, oldest first: chain events, matcher notes, worker progress, dispute moves."""
+    _get_job(session, job_id)
+    q = select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id).limit(limit + 1)
+    if cursor is not None:
+        q = q.where(JobEvent.id > decode_cursor(cursor))
+    rows = list(session.execute(q).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page[JobEventPublic](
+        items=[JobEventPublic.model_validate(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+@router.get("/{job_id}/progress", response_model=ProgressPublic, responses=error_responses(404, 422))
+def get_progress(
+    job_id: int, session: SessionDep, since_step: Annotated[int, Query(ge=0)] = 0
+) -> ProgressPublic:
+    """Reported (step, loss) points, for polling: pass the last step seen as `since_step`."""
+    job = _get_job(session, job_id)
+    points = list(
+        session.execute(
+            select(ProgressPoint)
+            .where(ProgressPoint.job_id == job_id, ProgressPoint.step >= since_step)
+            .order_by(ProgressPoint.step)
+            .limit(1000)
+        ).scalars()
+    )
+    latest = session.execute(
+        select(ProgressPoint).where(ProgressPoint.job_id == job_id).order_by(ProgressPoint.step.desc()).limit(1)
+    ).scalar_one_or_none()
+    return ProgressPublic(
+        job_id=job_id,
+        num_steps=job.num_steps,
+        latest_step=latest.step if latest else None,
+        latest_loss=latest.loss if latest else None,
+        points=[ProgressPointPublic.model_validate(p) for p in points],
+    )
+
+
+def _require_assigned_provider(job: Job, user: str) -> None:
+    if job.provider is None or job.provider != user:
+        raise Forbidden("only the job's assigned provider may report for it")
+    if job.status not in (JobStatus.ASSIGNED, JobStatus.RUNNING, JobStatus.SUBMITTED, JobStatus.DISPUTED):
+        raise Conflict(f"job is {job.status}", code="wrong_status")
+
+
+@router.post("/{job_id}/progress", response_model=ProgressPointPublic, status_code=201,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
+def post_progress(job_id: int, body: ProgressCreate, user: CurrentUser, session: SessionDep) -> ProgressPointPublic:
+    """Worker-facing: the assigned provider reports (step, loss). Re-reporting a step keeps the first value."""
+    job = _get_job(session, job_id)
+    _require_assigned_provider(job, user)
+    if body.step > job.num_steps:
+        raise Unprocessable(f"step {body.step} beyond the job's {job.num_steps} steps",
+                            details=[{"field": "body.step", "message": "beyond num_steps"}])
+    existing = session.execute(
+        select(ProgressPoint).where(ProgressPoint.job_id == job_id, ProgressPoint.step == body.step)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return ProgressPointPublic.model_validate(existing)
+    point = ProgressPoint(job_id=job_id, step=body.step, loss=body.loss)
+    session.add(point)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        point = session.execute(
+            select(ProgressPoint).where(ProgressPoint.job_id == job_id, ProgressPoint.step == body.step)
+        ).scalar_one()
+    return ProgressPointPublic.model_validate(point)
+
+
+@router.get("/{job_id}/result", response_model=ResultPublic, responses=error_responses(404, 422))
+def get_result(job_id: int, session: SessionDep) -> ResultPublic:
+    """The submitted commitments (from the chain) and the worker-registered artifacts."""
+    job = _get_job(session, job_id)
+    return ResultPublic(
+        job_id=job.id, status=job.status, trace_root=job.trace_root, final_model_hash=job.final_model_hash,
+        model_artifact=job.model_artifact, checkpoint_artifact=job.checkpoint_artifact,
+    )
+
+
+@router.post("/{job_id}/result-artifacts", response_model=ResultPublic,
+             responses=error_responses(400, 401, 403, 404, 409, 422))
+def post_result_artifacts(
+    job_id: int, body: ResultArtifactsCreate, user: CurrentUser, session: SessionDep
+) -> ResultPublic:
+    """Worker-facing: the assigned provider names the uploaded final model (and checkpoint) artifacts."""
+    job = _get_job(session, job_id)
+    _require_assigned_provider(job, user)
+    ids = [body.model_artifact] + ([body.checkpoint_artifact] if body.checkpoint_artifact else [])
+    for field, ident in zip(("body.model_artifact", "body.checkpoint_artifact"), ids, strict=False):
+        if session.get(Artifact, ident.removeprefix("sha256:")) is None:
+            raise Unprocessable(f"unknown artifact {ident}: upload it with POST /v1/artifacts first",
+                                code="unknown_artifact", details=[{"field": field, "message": "no such artifact"}])
+    job.model_artifact = body.model_artifact.removeprefix("sha256:")
+    job.checkpoint_artifact = body.checkpoint_artifact.removeprefix("sha256:") if body.checkpoint_artifact else None
+    timeline.record(session, job.id, "worker", "result_artifacts", "provider registered the result artifacts",
+                    {"model": job.model_artifact, "checkpoint": job.checkpoint_artifact})
+    session.commit()
+    return get_result(job_id, session)
+
+
+@router.get(
+    "/{job_id}/model",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the final model bytes"},
+               **error_responses(401, 403, 404, 409, 422)},
+)
+def get_model(job_id: int, user: CurrentUser, session: SessionDep, store: StoreDep) -> FileResponse:
+    """The final model (client only); compare its hash with the result's `final_model_hash`."""
+    job = _get_job(session, job_id)
+    if job.client != user:
+        raise Forbidden("only the job's client may download its model")
+    if job.model_artifact is None or not store.exists(job.model_artifact):
+        raise Conflict("no model yet", code="no_model")
+    return FileResponse(store.path(job.model_artifact), media_type="application/octet-stream",
+                        filename=f"job-{job.id}-model.pt")
+
+
+@router.get(
+    "/{job_id}/spec",
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
+                     "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)"},
+               **error_responses(404, 422)},
+)
+def get_spec(job_id: int, session: SessionDep) -> Response:
+    """Worker-facing: the canonical spec bytes; keccak256 of the body equals the job's `spec_hash`."""
+    job = _get_job(session, job_id)
+    spec = session.get(Spec, job.spec_hash)
+    assert spec is not None
+    return Response(content=spec.canonical_json.encode(), media_type="application/json",
+                    headers={"X-Spec-Hash": job.spec_hash})
+
+
+@router.post("/{job_id}/cancel", response_model=CancelPublic, responses=error_responses(401, 403, 404, 409, 422, 503))
+def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, chain: ChainDep) -> CancelPublic:
+    """Client only. An unfunded job is cancelled at once; an open/assigned one returns the `cancel` tx to sign."""
+    job = _get_job(session, job_id)
+    if job.client != user:
+        raise Forbidden("only the job's client may cancel it")
+    if job.status == JobStatus.AWAITING_FUNDING:
+        job.status = JobStatus.CANCELLED
+        timeline.record(session, job.id, "coordinator", "cancelled", "cancelled before funding")
+        session.commit()
+        return CancelPublic(job=JobPublic.model_validate(job), transaction=None)
+    if job.status not in (JobStatus.OPEN, JobStatus.ASSIGNED) or job.chain_job_id is None:
+        raise Conflict(f"a {job.status} job cannot be cancelled", code="wrong_status")
+    try:
+        tx = chain.cancel_tx(job.chain_job_id, terms_of(job))
+    except ChainUnavailable as exc:
+        raise UpstreamUnavailable(str(exc)) from exc
+    return CancelPublic(job=JobPublic.model_validate(job), transaction=TransactionRequest(**tx))
+

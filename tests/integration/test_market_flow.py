@@ -1,0 +1,172 @@
+"""The market's happy path on a real anvil through the typed clients, every balance checked to the wei."""
+
+from __future__ import annotations
+
+import pytest
+
+from chain.job_market import JobStatus, JobTerms
+from chain.sender import TxReceipt
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chain_snapshot")]
+
+ETHER = 10**18
+SPEC = bytes.fromhex("11" * 32)
+TRACE_ROOT = bytes.fromhex("22" * 32)
+MODEL_HASH = bytes.fromhex("33" * 32)
+
+
+class Ledger:
+    """Expected ETH balances: starts from the chain, then every move (gas included) is booked by hand."""
+
+    def __init__(self, w3, **accounts: str) -> None:
+        self.w3 = w3
+        self.names = dict(accounts)
+        self.expected = {n: w3.eth.get_balance(a) for n, a in accounts.items()}
+
+    def paid_gas(self, who: str, receipt: TxReceipt) -> None:
+        self.expected[who] -= receipt.gas_used * receipt.effective_gas_price
+
+    def move(self, who: str, delta: int) -> None:
+        self.expected[who] += delta
+
+    def check(self) -> None:
+        actual = {n: self.w3.eth.get_balance(a) for n, a in self.names.items()}
+        assert actual == self.expected
+
+
+def test_happy_path_moves_every_wei(w3, deployed, roles, market_as, stake_as, anvil, time_travel):
+    client, matcher, provider = market_as(roles.client), market_as(roles.matcher), market_as(roles.provider)
+    anyone, treasury = market_as(roles.stranger), market_as(roles.treasury)
+    stake = stake_as(roles.provider)
+    p = deployed.params
+    ledger = Ledger(
+        w3,
+        client=roles.client.address, matcher=roles.matcher.address, provider=roles.provider.address,
+        stranger=roles.stranger.address, treasury=roles.treasury.address,
+        market=deployed.address("JobMarket"), stake=deployed.address("StakeManager"),
+    )
+    stake_amount, price, collateral = 2 * ETHER, ETHER, ETHER // 2
+
+    r = stake.stake(stake_amount)
+    ledger.paid_gas("provider", r)
+    ledger.move("provider", -stake_amount)
+    ledger.move("stake", stake_amount)
+    assert r.event("Staked").args == {"provider": roles.provider.address, "amount": stake_amount,
+                                      "free": stake_amount}
+    ledger.check()
+
+    deadline = anvil.timestamp() + 3600
+    posted = client.post_job(spec_hash=SPEC, num_steps=10, checkpoint_every=5, ops_per_step=3,
+                             collateral=collateral, deadline=deadline, price=price)
+    ledger.paid_gas("client", posted.receipt)
+    ledger.move("client", -price)
+    ledger.move("market", price)
+    assert posted.terms == JobTerms(roles.client.address, price, SPEC, 10, 5, 3, collateral, deadline)
+    job_id = posted.job_id
+    assert client.job(job_id).status == JobStatus.OPEN
+    ledger.check()
+
+    r = matcher.assign(job_id, roles.provider.address)
+    ledger.paid_gas("matcher", r)
+    view = matcher.job(job_id)
+    assert (view.status, view.provider) == (JobStatus.ASSIGNED, roles.provider.address)
+    assert view.timer == anvil.timestamp() + p["accept_timeout_s"]
+    assert view.terms == posted.terms  # rebuilt from the JobPosted event
+    ledger.check()
+
+    r = provider.accept(job_id)
+    ledger.paid_gas("provider", r)
+    assert provider.status(job_id) == JobStatus.RUNNING
+    assert (stake.free_stake_of(roles.provider.address), stake.locked_stake_of(roles.provider.address)) == (
+        stake_amount - collateral, collateral)
+    ledger.check()
+
+    r = provider.submit_result(job_id, TRACE_ROOT, MODEL_HASH)
+    ledger.paid_gas("provider", r)
+    ev = r.event("ResultSubmitted")
+    assert (ev["traceRoot"], ev["finalModelHash"]) == (TRACE_ROOT, MODEL_HASH)
+    assert provider.job(job_id).status == JobStatus.SUBMITTED
+    ledger.check()
+
+    time_travel(p["challenge_window_s"] + 1)
+    r = anyone.finalize(job_id)  # anyone may finalize; the result is read back from ResultSubmitted
+    ledger.paid_gas("stranger", r)
+    fee = price * p["protocol_fee_bps"] // 10_000
+    payout = price - fee
+    assert r.event("JobFinalized").args == {"jobId": job_id, "provider": roles.provider.address,
+                                            "payout": payout, "fee": fee}
+    assert anyone.status(job_id) == JobStatus.FINALIZED
+    assert anyone.credit_of(roles.provider.address) == payout
+    assert anyone.credit_of(roles.treasury.address) == fee
+    assert stake.locked_stake_of(roles.provider.address) == 0
+    assert stake.free_stake_of(roles.provider.address) == stake_amount
+    ledger.check()
+
+    r = provider.withdraw()
+    ledger.paid_gas("provider", r)
+    ledger.move("provider", payout)
+    ledger.move("market", -payout)
+    assert r.event("Withdrawn").args == {"account": roles.provider.address, "amount": payout}
+    ledger.check()
+
+    r = treasury.withdraw()
+    ledger.paid_gas("treasury", r)
+    ledger.move("treasury", fee)
+    ledger.move("market", -fee)
+    ledger.check()
+    assert w3.eth.get_balance(deployed.address("JobMarket")) == 0
+
+    r = stake.request_unstake(stake_amount)
+    ledger.paid_gas("provider", r)
+    assert stake.unbonding_of(roles.provider.address).amount == stake_amount
+    time_travel(p["unbonding_period_s"] + 1)
+    r = stake.withdraw_unstaked()
+    ledger.paid_gas("provider", r)
+    ledger.move("provider", stake_amount)
+    ledger.move("stake", -stake_amount)
+    ledger.check()
+    assert w3.eth.get_balance(deployed.address("StakeManager")) == 0
+
+
+def test_cancel_refunds_the_client_by_pull(w3, deployed, roles, market_as, anvil):
+    client = market_as(roles.client)
+    before = w3.eth.get_balance(roles.client.address)
+    posted = client.post_job(spec_hash=SPEC, num_steps=4, checkpoint_every=2, ops_per_step=1,
+                             collateral=0, deadline=anvil.timestamp() + 600, price=ETHER // 3)
+    r1 = client.cancel(posted.job_id)
+    assert client.status(posted.job_id) == JobStatus.CANCELLED
+    assert client.credit_of(roles.client.address) == ETHER // 3
+    r2 = client.withdraw()
+    gas = sum(r.fee_wei for r in (posted.receipt, r1, r2))
+    assert w3.eth.get_balance(roles.client.address) == before - gas
+
+
+def test_terms_are_rebuilt_by_a_fresh_client_from_the_event(deployed, roles, market_as, anvil):
+    from chain.job_market import clear_terms_cache
+
+    posted = market_as(roles.client).post_job(spec_hash=SPEC, num_steps=3, checkpoint_every=3, ops_per_step=2,
+                                              collateral=7, deadline=anvil.timestamp() + 100, price=123)
+    clear_terms_cache()
+    matcher = market_as(roles.matcher)
+    assert matcher.terms(posted.job_id) == posted.terms
+    assert matcher.terms_hash(posted.terms) == matcher.job(posted.job_id).commitment
+
+
+def test_expired_running_job_forfeits_collateral_to_client(w3, deployed, roles, market_as, stake_as, anvil,
+                                                           time_travel):
+    stake = stake_as(roles.provider)
+    stake.stake(ETHER)
+    client = market_as(roles.client)
+    posted = client.post_job(spec_hash=SPEC, num_steps=2, checkpoint_every=1, ops_per_step=1,
+                             collateral=ETHER // 2, deadline=anvil.timestamp() + 30, price=ETHER // 4)
+    market_as(roles.matcher).assign(posted.job_id, roles.provider.address)
+    market_as(roles.provider).accept(posted.job_id)
+    time_travel(31)
+    r = market_as(roles.stranger).expire(posted.job_id)
+    forfeited = (ETHER // 2) * deployed.params["forfeit_bps"] // 10_000
+    assert r.event("JobExpired")["forfeited"] == forfeited
+    assert client.status(posted.job_id) == JobStatus.EXPIRED
+    assert client.credit_of(roles.client.address) == ETHER // 4
+    assert stake.credit_of(roles.client.address) == forfeited
+    assert stake.free_stake_of(roles.provider.address) == ETHER - forfeited
+    assert stake.locked_stake_of(roles.provider.address) == 0

@@ -1,0 +1,233 @@
+"""Training data for a job: built-in datasets, generated ones, uploaded ``.npz`` files, and the batch of each step.
+
+* ``builtin:digits`` — scikit-learn's 8×8 digits (1797 images, ships with the package), pixels / 16 as
+  float32, labels 0..9.
+* ``builtin:synthetic-blobs`` — classification: ``layers[-1]`` centres in ``[-2, 2]^d`` and uniform noise
+  in ``[-1, 1]^d`` around them; ``builtin:synthetic-regression`` — ``y = x W / sqrt(d) + noise`` with ``x``
+  uniform in ``[-1, 1]^d``. Both are generated from the spec's ``seed`` with ``verde.rng`` and RepOps only,
+  so every machine builds the same bits.
+* ``sha256:<hex>`` — an uploaded ``.npz`` with ``x`` (n×d float) and ``y`` (n integer labels, or n×out /
+  n float targets), optionally ``x_test``/``y_test``. The caller fetches the bytes by id; this module
+  only validates them (keys, shapes, dtypes, finiteness, size bounds; pickles are refused).
+
+Unless the data brings its own test split, a fixed counter-RNG permutation (``SPLIT_SEED``, independent
+of the job) holds out ``HELD_OUT_FRACTION`` of the samples. Step ``s`` (1-based) trains on batch
+``(s-1) mod E`` of epoch ``(s-1) div E`` (``E = n_train div batch_size``; the last partial batch of an
+epoch is dropped), whose order is ``verde.rng.permutation(shuffle_seed, epoch, n_train)`` — so a
+batch is a pure function of (spec, data, step).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from verde import repops, rng
+from verde.spec import JobSpec
+
+SPLIT_SEED = 0x61676F7261  # "agora": the held-out split must not depend on the job
+HELD_OUT_FRACTION = 0.2
+SYNTHETIC_SAMPLES = 4096
+MAX_SAMPLES = 1_000_000
+MAX_NPZ_BYTES = 256 * 2**20  # uncompressed size of all arrays together
+_BLOB_SPREAD = 2.0
+_REGRESSION_NOISE = 0.05
+
+
+class DatasetError(ValueError):
+    """Data that cannot serve the spec (wrong keys, shapes, dtypes, values or size)."""
+
+
+@dataclass
+class Dataset:
+    x_train: Tensor  # float32 (n, d)
+    y_train: Tensor  # int64 (n,) labels when classes is set, else float32 (n, out)
+    x_test: Tensor
+    y_test: Tensor
+    classes: int | None  # None for regression targets
+    _epochs: dict[tuple[int, int], Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+
+def load_dataset(spec: JobSpec, data: bytes | str | Path | None = None) -> Dataset:
+    """The dataset of ``spec``; ``data`` (bytes or a path) is required for, and only for, ``sha256:`` ids."""
+    ds_id = spec.dataset.id
+    if ds_id.startswith("sha256:"):
+        if data is None:
+            raise DatasetError(f"dataset {ds_id} is an upload: pass its .npz bytes or path")
+        raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+        ds = _from_npz(spec, raw)
+    elif data is not None:
+        raise DatasetError(f"dataset {ds_id} is built in; no data should be passed")
+    elif ds_id == "builtin:digits":
+        ds = _digits()
+    elif spec.dataset.synthetic_kind == "blobs":
+        ds = _blobs(spec)
+    elif spec.dataset.synthetic_kind == "regression":
+        ds = _regression(spec)
+    else:  # parse_spec already rejects unknown ids
+        raise DatasetError(f"unknown dataset {ds_id}")
+    _check_fits(spec, ds)
+    return ds
+
+
+def batch_indices(spec: JobSpec, ds: Dataset, step: int) -> Tensor:
+    """Indices into the training set used by step ``step`` (1-based)."""
+    if step < 1:
+        raise ValueError(f"steps count from 1, got {step}")
+    bs = spec.dataset.batch_size
+    per_epoch = ds.n_train // bs
+    epoch, pos = divmod(step - 1, per_epoch)
+    key = (spec.dataset.shuffle_seed, epoch)
+    perm = ds._epochs.get(key)
+    if perm is None:
+        perm = rng.permutation(spec.dataset.shuffle_seed, epoch, ds.n_train)
+        if len(ds._epochs) > 4:  # training walks forward; a replay rarely needs old epochs again
+            ds._epochs.clear()
+        ds._epochs[key] = perm
+    return perm[pos * bs:(pos + 1) * bs]
+
+
+def batch(spec: JobSpec, ds: Dataset, step: int, device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+    """The ``(x, y)`` of step ``step``: float32 inputs, and int64 labels (cross_entropy) or float32 targets (mse)."""
+    idx = batch_indices(spec, ds, step)
+    x = ds.x_train.index_select(0, idx)
+    y = targets(spec, ds, ds.y_train.index_select(0, idx))
+    return x.to(device), y.to(device)
+
+
+def targets(spec: JobSpec, ds: Dataset, y: Tensor) -> Tensor:
+    """Labels as the loss wants them: as-is for cross_entropy and regression, one-hot float32 for mse on labels."""
+    if spec.loss == "mse" and ds.classes is not None:
+        return torch.nn.functional.one_hot(y, ds.classes).to(torch.float32)
+    return y
+
+
+def _split(x: Tensor, y: Tensor, classes: int | None) -> Dataset:
+    n = int(x.shape[0])
+    perm = rng.permutation(SPLIT_SEED, "held-out", n)
+    n_test = int(n * HELD_OUT_FRACTION)
+    test, train = perm[:n_test], perm[n_test:]
+    return Dataset(x[train].contiguous(), y[train].contiguous(), x[test].contiguous(), y[test].contiguous(), classes)
+
+
+_DIGITS: Dataset | None = None
+
+
+def _digits() -> Dataset:
+    global _DIGITS
+    if _DIGITS is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        # /16 is exact in float32 (pixels are 0..16), so no rounding question arises.
+        x = torch.from_numpy(np.ascontiguousarray(bunch.data, dtype=np.float32)) / 16.0
+        y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))
+        _DIGITS = _split(x, y, 10)
+    d = _DIGITS
+    return Dataset(d.x_train, d.y_train, d.x_test, d.y_test, d.classes)
+
+
+def _signed_uniform(seed: int, stream: str, shape: tuple[int, ...]) -> Tensor:
+    # u in [0, 1) -> [-1, 1): both steps exact in float32
+    return rng.uniform(seed, stream, shape).mul_(2.0).sub_(1.0)
+
+
+def _blobs(spec: JobSpec) -> Dataset:
+    d, k = spec.model.layers[0], spec.model.layers[-1]
+    centres = _signed_uniform(spec.seed, "blobs.centres", (k, d)).mul_(_BLOB_SPREAD)
+    labels = rng.randint(spec.seed, "blobs.labels", k, SYNTHETIC_SAMPLES)
+    noise = _signed_uniform(spec.seed, "blobs.noise", (SYNTHETIC_SAMPLES, d))
+    x = repops.add(centres.index_select(0, labels), noise)
+    return _split(x, labels, k)
+
+
+def _regression(spec: JobSpec) -> Dataset:
+    d, out = spec.model.layers[0], spec.model.layers[-1]
+    x = _signed_uniform(spec.seed, "regression.x", (SYNTHETIC_SAMPLES, d))
+    w = _signed_uniform(spec.seed, "regression.w", (d, out))
+    noise = repops.scale(_signed_uniform(spec.seed, "regression.noise", (SYNTHETIC_SAMPLES, out)), _REGRESSION_NOISE)
+    y = repops.add(repops.scale(repops.matmul(x, w), 1.0 / math.sqrt(d)), noise)
+    return _split(x, y, None)
+
+
+def _from_npz(spec: JobSpec, raw: bytes) -> Dataset:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile:
+        raise DatasetError("not an .npz file (not a zip archive)") from None
+    if total > MAX_NPZ_BYTES:  # checked before decompressing anything: no zip bombs
+        raise DatasetError(f"arrays total {total} bytes uncompressed, at most {MAX_NPZ_BYTES} allowed")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"unreadable .npz: {exc}") from None
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise DatasetError(f".npz lacks {', '.join(sorted(missing))} (needs x and y)")
+    extra = set(arrays) - {"x", "y", "x_test", "y_test"}
+    if extra:
+        raise DatasetError(f".npz has unexpected arrays {', '.join(sorted(extra))}")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DatasetError(".npz needs both x_test and y_test, or neither")
+    classification = spec.loss == "cross_entropy" or np.issubdtype(arrays["y"].dtype, np.integer)
+    classes = spec.model.layers[-1] if classification else None
+    x, y = _check_xy(spec, arrays["x"], arrays["y"], classes, "x", "y")
+    if "x_test" in arrays:
+        xt, yt = _check_xy(spec, arrays["x_test"], arrays["y_test"], classes, "x_test", "y_test")
+        return Dataset(x, y, xt, yt, classes)
+    return _split(x, y, classes)
+
+
+def _check_xy(spec: JobSpec, x: np.ndarray, y: np.ndarray, classes: int | None, xn: str, yn: str
+              ) -> tuple[Tensor, Tensor]:
+    d, out = spec.model.layers[0], spec.model.layers[-1]
+    if x.ndim != 2 or x.shape[1] != d:
+        raise DatasetError(f"{xn} must be (n, {d}) for a model with {d} inputs, got shape {x.shape}")
+    n = x.shape[0]
+    if not 1 <= n <= MAX_SAMPLES:
+        raise DatasetError(f"{xn} has {n} samples, allowed 1..{MAX_SAMPLES}")
+    if x.dtype not in (np.float32, np.float64):
+        raise DatasetError(f"{xn} must be float32 or float64, got {x.dtype}")
+    with np.errstate(over="ignore"):  # overflow to inf is reported just below
+        x32 = np.ascontiguousarray(x, dtype=np.float32)  # one correctly rounded cast, the same everywhere
+    if not np.isfinite(x32).all():
+        raise DatasetError(f"{xn} has values that are not finite in float32")
+    if y.shape[:1] != (n,):
+        raise DatasetError(f"{yn} must have {n} rows like {xn}, got shape {y.shape}")
+    if classes is not None:
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise DatasetError(f"{yn} must be a 1-D array of integer class labels, got {y.dtype} {y.shape}")
+        if n and (y.min() < 0 or y.max() >= classes):
+            raise DatasetError(f"{yn} labels must lie in 0..{classes - 1} (the model has {classes} outputs)")
+        return torch.from_numpy(x32), torch.from_numpy(y.astype(np.int64))
+    if y.ndim == 1 and out == 1:
+        y = y.reshape(n, 1)
+    if y.ndim != 2 or y.shape[1] != out or y.dtype not in (np.float32, np.float64):
+        raise DatasetError(f"{yn} must be float (n, {out}) targets for mse, got {y.dtype} {y.shape}")
+    with np.errstate(over="ignore"):
+        y32 = np.ascontiguousarray(y, dtype=np.float32)
+    if not np.isfinite(y32).all():
+        raise DatasetError(f"{yn} has values that are not finite in float32")
+    return torch.from_numpy(x32), torch.from_numpy(y32)
+
+
+def _check_fits(spec: JobSpec, ds: Dataset) -> None:
+    if ds.n_train < spec.dataset.batch_size:
+        raise DatasetError(
+            f"dataset.batch_size {spec.dataset.batch_size} exceeds the {ds.n_train} training samples"
+        )
+    if spec.loss == "cross_entropy" and ds.classes is None:
+        raise DatasetError("loss cross_entropy needs integer class labels")

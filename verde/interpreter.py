@@ -1,0 +1,252 @@
+"""The interpreter that runs a training program with RepOps: whole steps, hashed steps, or one op alone.
+
+Modes (DESIGN §4, PROTOCOL §2):
+
+* ``Interpreter.run`` — a normal run: no per-op hashing; the state is hashed only at checkpoint steps
+  (``0, C, 2C, …, S``), giving the segment leaves. Compute and hashing time are measured apart.
+* ``Interpreter.step(..., hash_ops=True)`` — one step with every op output hashed: ``H(out_1..N)``,
+  from which the op chain ``c[0..N]`` follows (``verde.trace.op_chain``).
+* ``execute_op`` — op ``j`` of the program alone, from its input tensors (what the referee runs).
+* Resuming is ``step``/``run`` from any state and step number (e.g. a loaded checkpoint).
+
+``Fault`` makes a run wrong on purpose, for tests and the faulty workers of DESIGN §11. A faulty
+interpreter is faulty in every replay too, so a cheater's finer trace levels stay consistent with its root.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from verde import repops, rng
+from verde.datasets import Dataset, batch, load_dataset
+from verde.merkle import keccak256
+from verde.program import STATE_KIND, Op, Program, build_program
+from verde.spec import JobSpec, parse_spec
+from verde.tensorhash import combine, state_hash, tensor_hash
+
+State = dict[str, Tensor]
+
+# Init gains (kaiming_uniform: bound = gain * sqrt(3 / fan_in)); the output layer gets gain 1.
+_GAIN = {"relu": math.sqrt(2.0), "gelu": math.sqrt(2.0), "tanh": 5.0 / 3.0}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A deliberate error.
+
+    * ``perturb``: at ``step``, add ``delta`` to the largest element of op ``op_index``'s output (the
+      largest, so that a ReLU pre-activation's nudge is not masked); when ``delta`` vanishes in rounding
+      the element moves to the next float instead. ``op_index=None`` means the last op (the new state):
+      the first parameter tensor is nudged — DESIGN §11's ``perturb-step=K``.
+    * ``lazy``: from ``step`` on, steps compute but keep the previous state (DESIGN §11's ``lazy``).
+    * ``wrong-final``: the run is honest but reports a different final model hash (``verde.runner``).
+    """
+
+    step: int
+    op_index: int | None = None
+    kind: Literal["perturb", "lazy", "wrong-final"] = "perturb"
+    delta: float = 1e-2
+
+
+@dataclass
+class RunStats:
+    steps: int = 0
+    compute_s: float = 0.0
+    hash_s: float = 0.0
+
+    @property
+    def hash_share(self) -> float:
+        total = self.compute_s + self.hash_s
+        return self.hash_s / total if total else 0.0
+
+
+@dataclass
+class StepOutcome:
+    state: State
+    loss: Tensor
+    op_hashes: list[bytes] | None = None  # H(out_1..N), when hashed
+    env: dict[str, Tensor] | None = field(default=None, repr=False)  # every tensor of the step, when kept
+
+
+def _apply(op: Op, args: list[Tensor], step: int) -> Tensor:
+    for pos in op.transpose:
+        args[pos] = args[pos].T
+    fn = getattr(repops, op.kind)
+    if op.kind == "adam_param":
+        return fn(*args, step=step, **op.attrs)
+    return fn(*args, **op.attrs)
+
+
+def _nudge(t: Tensor, delta: float) -> Tensor:
+    t = t.clone()
+    flat = t.view(-1)
+    i = int(torch.argmax(flat))
+    old = flat[i].clone()
+    new = old + delta
+    if bool(new == old):
+        new = torch.nextafter(old, torch.tensor(math.inf, dtype=old.dtype, device=old.device))
+    flat[i] = new
+    return t
+
+
+def execute_op(spec: JobSpec | dict, op_index: int, inputs: Mapping[str, Tensor], step: int) -> Tensor | State:
+    """Op ``op_index`` (1-based) of ``spec``'s program at ``step``, from its named inputs, with RepOps.
+
+    Returns the output tensor, or for the last op the new state (its hash is ``H(state)``).
+    """
+    program = build_program(parse_spec(spec))
+    op = program.op(op_index)
+    missing = [n for n in op.inputs if n not in inputs]
+    if missing:
+        raise KeyError(f"op {op_index} ({op.kind}) needs inputs {', '.join(missing)}")
+    if op.kind == STATE_KIND:
+        return {name: inputs[src] for name, src in zip(program.state_names, op.inputs)}
+    return _apply(op, [inputs[n] for n in op.inputs], step)
+
+
+def output_hash(out: Tensor | State) -> bytes:
+    """``H(out_j)``: the tensor hash, or for the state op the state hash."""
+    return state_hash(out) if isinstance(out, dict) else tensor_hash(out)
+
+
+def initial_state(program: Program, device: str | torch.device = "cpu") -> State:
+    """Parameters from the spec's seed (kaiming-uniform weights, zero biases), zero optimizer slots."""
+    spec = program.spec
+    layers = spec.model.layers
+    depth = len(layers) - 1
+    state: State = {}
+    for i in range(depth):
+        gain = 1.0 if i == depth - 1 else _GAIN[spec.model.activation]
+        state[f"w{i}"] = rng.kaiming_uniform(spec.seed, f"init.w{i}", layers[i], (layers[i], layers[i + 1]), gain=gain)
+        state[f"b{i}"] = torch.zeros(layers[i + 1], dtype=torch.float32)
+    for slot in program.slots:
+        state[slot] = torch.zeros_like(state[slot.split(".", 1)[1]])
+    return {k: v.to(device) for k, v in state.items()}
+
+
+class Interpreter:
+    """Runs one spec's program on one device; optionally faulty."""
+
+    def __init__(self, spec: JobSpec | dict, dataset: Dataset | None = None, *, data: bytes | None = None,
+                 device: str | torch.device = "cpu", fault: Fault | None = None):
+        self.spec = parse_spec(spec)
+        self.program = build_program(self.spec)
+        self.dataset = dataset if dataset is not None else load_dataset(self.spec, data)
+        self.device = torch.device(device)
+        self.fault = fault
+
+    @property
+    def n_ops(self) -> int:
+        return self.program.n_ops
+
+    def initial_state(self) -> State:
+        return initial_state(self.program, self.device)
+
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        return batch(self.spec, self.dataset, step, self.device)
+
+    def step(self, state: Mapping[str, Tensor], step: int, *, hash_ops: bool = False, keep: bool = False
+             ) -> StepOutcome:
+        """Run training step ``step`` (1-based) from the state after step ``step - 1``."""
+        program, fault = self.program, self.fault
+        perturb_at = None
+        if fault is not None and fault.kind == "perturb" and fault.step == step:
+            perturb_at = fault.op_index if fault.op_index is not None else program.n_ops
+        env: dict[str, Tensor] = dict(state)
+        env["x"], env["y"] = self.batch(step)
+        hashes: list[bytes] | None = [] if hash_ops else None
+        by_output: dict[str, bytes] = {}
+        for op in program.ops[:-1]:
+            out = _apply(op, [env[n] for n in op.inputs], step)
+            if perturb_at == op.index:
+                out = _nudge(out, fault.delta)  # type: ignore[union-attr]
+            env[op.output] = out
+            if hashes is not None:
+                h = tensor_hash(out)
+                hashes.append(h)
+                by_output[op.output] = h
+        last = program.ops[-1]
+        new_state = {name: env[src] for name, src in zip(program.state_names, last.inputs)}
+        state_changed = False
+        if fault is not None and fault.kind == "lazy" and step >= fault.step:
+            new_state, state_changed = dict(state), True
+        if perturb_at == last.index:
+            first = program.params[0]
+            new_state[first] = _nudge(new_state[first], fault.delta)  # type: ignore[union-attr]
+            state_changed = True
+        if hashes is not None:
+            if state_changed:
+                hashes.append(state_hash(new_state))
+            else:  # the state's tensors are op outputs already hashed
+                hashes.append(combine(by_output[src] for src in last.inputs))
+        return StepOutcome(new_state, env[program.loss_output], hashes, env if keep else None)
+
+    def run(self, state: Mapping[str, Tensor], start: int, stop: int, *,
+            on_checkpoint: Callable[[int, State, bytes], None] | None = None,
+            on_step: Callable[[int, float], None] | None = None) -> tuple[State, RunStats]:
+        """Normal run from the state after step ``start`` up to step ``stop``.
+
+        ``on_checkpoint(step, state, H(state))`` fires at every checkpoint step in ``[start, stop]``
+        (multiples of ``checkpoint_every``, step 0, and the job's last step) — the segment leaves.
+        """
+        spec = self.spec
+        every, last = spec.checkpoint_every, spec.steps
+        stats = RunStats()
+        sync = self.device.type == "cuda"
+        cur: State = dict(state)
+
+        def checkpoint(t: int) -> None:
+            if sync:
+                torch.cuda.synchronize(self.device)
+            t0 = time.perf_counter()
+            leaf = state_hash(cur)
+            stats.hash_s += time.perf_counter() - t0
+            if on_checkpoint is not None:
+                on_checkpoint(t, cur, leaf)
+
+        if start % every == 0 or start == last:
+            checkpoint(start)
+        t0 = time.perf_counter()
+        for s in range(start + 1, stop + 1):
+            out = self.step(cur, s)
+            cur = out.state
+            stats.steps += 1
+            if on_step is not None:
+                on_step(s, float(out.loss))
+            if s % every == 0 or s == last:
+                if sync:
+                    torch.cuda.synchronize(self.device)
+                stats.compute_s += time.perf_counter() - t0
+                checkpoint(s)
+                t0 = time.perf_counter()
+        if sync:
+            torch.cuda.synchronize(self.device)
+        stats.compute_s += time.perf_counter() - t0
+        return cur, stats
+
+    def forward(self, state: Mapping[str, Tensor], x: Tensor) -> Tensor:
+        """The model's outputs (logits) for inputs ``x`` with the program's own forward ops (RepOps)."""
+        env: dict[str, Tensor] = dict(state)
+        env["x"] = x.to(self.device)
+        logits = self.program.logits_output
+        for op in self.program.ops:
+            env[op.output] = _apply(op, [env[n] for n in op.inputs], 0)
+            if op.output == logits:
+                return env[logits]
+        raise AssertionError("program has no logits op")  # build_program always emits one
+
+
+def op_chain(prev_leaf: bytes, op_hashes: list[bytes]) -> list[bytes]:
+    """``c[0..N]`` of PROTOCOL §2 from ``L[s-1]`` and ``H(out_1..N)``: chained except the last (``c[N] = H(state)``)."""
+    chain = [prev_leaf]
+    for h in op_hashes[:-1]:
+        chain.append(keccak256(chain[-1] + h))
+    chain.append(op_hashes[-1])
+    return chain

@@ -1,0 +1,82 @@
+"""RepOps: the reproducible operator library every Agora job runs on — same bits on any thread count, CPU or GPU.
+
+How reproducibility is obtained (DESIGN §6), and why this way:
+
+* **Reductions by exact arithmetic, not a fixed tree.** A fixed reduction tree built from elementwise
+  kernels is simple but runs at elementwise speed (no GEMM). Instead every reduction rounds its inputs
+  to a shared exponent so that all partial sums are integers (times one power of two) below 2**53:
+  float64 addition is then exact, hence associative, and any order the BLAS, the thread pool or the
+  GPU picks yields the same bits. matmul rounds each row of A / column of B to `bits` significant bits
+  relative to its maximum (2 bits + ceil(log2 K) <= 52, i.e. 21 bits for K <= 1024) and runs ONE
+  ordinary float64 GEMM — fast, and ~1e4 times more accurate than bfloat16 (see matmul.py). sum/mean
+  keep 52 - ceil(log2 n) bits (reduce.py). The only other rounding is the final cast to float32.
+* **Elementwise ops** are IEEE correctly rounded (+ − × ÷ sqrt), wrapped so programs use nothing else;
+  Python scalars are rounded to float32 first; no `alpha=`, addcmul, lerp or other FMA-prone forms.
+* **Transcendentals** (exp, log, tanh, GELU) are fixed float64 polynomial programs with exact range
+  reduction, rounded once (transcendental.py) — never the platform's libm.
+* No device RNG (see verde/rng.py), no fused kernels, no torch.compile.
+
+Every function is pure (inputs are never modified) and returns exactly one float32 tensor.
+"""
+
+from verde.repops.elementwise import (
+    add,
+    bias_add,
+    div,
+    f32,
+    maximum,
+    mul,
+    neg,
+    relu,
+    relu_backward,
+    scale,
+    sqrt,
+    sub,
+)
+from verde.repops.losses import cross_entropy, cross_entropy_backward, mse, mse_backward, softmax
+from verde.repops.matmul import matmul
+from verde.repops.optim import adam_m, adam_param, adam_v, ipow, sgd_momentum_buf, sgd_param
+from verde.repops.reduce import mean, sum
+from verde.repops.transcendental import (
+    exp,
+    gelu,
+    gelu_backward,
+    log,
+    tanh,
+    tanh_backward,
+)
+
+__all__ = [
+    "adam_m",
+    "adam_param",
+    "adam_v",
+    "add",
+    "bias_add",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "div",
+    "exp",
+    "f32",
+    "gelu",
+    "gelu_backward",
+    "ipow",
+    "log",
+    "matmul",
+    "maximum",
+    "mean",
+    "mse",
+    "mse_backward",
+    "mul",
+    "neg",
+    "relu",
+    "relu_backward",
+    "scale",
+    "sgd_momentum_buf",
+    "sgd_param",
+    "softmax",
+    "sqrt",
+    "sub",
+    "sum",
+    "tanh",
+    "tanh_backward",
+]

@@ -1,0 +1,73 @@
+"""Canonical hashes of tensors and of a training state — PROTOCOL.md §1, byte for byte.
+
+``H(t) = sha256(b"agora.tensor.v1" ‖ dtype_code:u8 ‖ ndim:u8 ‖ shape as u32 LE ‖ data)`` where data is the
+tensor's row-major bytes in little-endian order, and ``H(state) = keccak256(H(t_1) ‖ … ‖ H(t_m))`` over the
+state's tensors in program order. sha256 runs at memory speed (OpenSSL); a contiguous CPU tensor is hashed
+straight from its memory, without a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import sys
+from collections.abc import Iterable, Mapping
+
+import torch
+
+from verde.merkle import keccak256
+
+DOMAIN = b"agora.tensor.v1"
+
+DTYPE_CODES: dict[torch.dtype, int] = {
+    torch.float32: 1,
+    torch.float64: 2,
+    torch.int64: 3,
+    torch.int32: 4,
+    torch.uint8: 5,
+    torch.bool: 6,
+}
+
+_LITTLE = sys.byteorder == "little"
+
+
+def _header(t: torch.Tensor) -> bytes:
+    code = DTYPE_CODES.get(t.dtype)
+    if code is None:
+        raise TypeError(f"no canonical hash for dtype {t.dtype}; known: {', '.join(map(str, DTYPE_CODES))}")
+    if t.dim() > 255:
+        raise ValueError(f"a hashed tensor has at most 255 dimensions, got {t.dim()}")
+    for n in t.shape:
+        if n >= 2**32:
+            raise ValueError(f"dimension {n} does not fit in u32")
+    return DOMAIN + struct.pack(f"<BB{t.dim()}I", code, t.dim(), *t.shape)
+
+
+def _data(t: torch.Tensor) -> memoryview:
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    t = t.contiguous()  # a no-op (no copy) when it already is
+    arr = t.numpy()
+    if not _LITTLE and arr.dtype.itemsize > 1:
+        arr = arr.byteswap()
+    return memoryview(arr).cast("B")
+
+
+def tensor_hash(t: torch.Tensor) -> bytes:
+    """``H(t)``: 32 bytes."""
+    h = hashlib.sha256(_header(t))
+    if t.numel():
+        h.update(_data(t.detach()))
+    return h.digest()
+
+
+def combine(hashes: Iterable[bytes]) -> bytes:
+    """keccak256 over the concatenation of 32-byte hashes (the state hash's outer rule)."""
+    return keccak256(b"".join(hashes))
+
+
+def state_hash(state: Mapping[str, torch.Tensor]) -> bytes:
+    """``H(state)``: keccak256 of the tensor hashes in the mapping's order (program order)."""
+    return combine(tensor_hash(t) for t in state.values())
