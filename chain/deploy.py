@@ -1,8 +1,8 @@
 """Deploys and wires StakeManager, JobMarket and (when compiled) DisputeGame; records deployments/<chainId>.json.
 
-Order (docs/PROTOCOL.md §6): StakeManager → JobMarket(stakeManager, params, matcher, treasury) →
-DisputeGame(market, stakeManager, treasury, referee, k, moveTimeout, refereeTimeout, challengerRewardBps) →
-StakeManager.setMarket(market), JobMarket.setGame(game), StakeManager.setGame(game).
+Order: JobMarket(params, matcher, treasury, unbondingPeriod), whose constructor deploys the StakeManager
+(`JobMarket.stakeManager()`) → DisputeGame(market, stakeManager, treasury, referee, k, moveTimeout,
+refereeTimeout, challengerRewardBps) → JobMarket.setGame(game), StakeManager.setGame(game).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ class DeployParams:
     """Every constructor/wiring parameter. Role addresses left None default to the deployer."""
 
     # StakeManager
-    min_stake_wei: int = ETHER // 10
     unbonding_period_s: int = 7 * 24 * 3600
-    # JobMarket (IJobMarket.Params)
+    # JobMarket (IJobMarket.Params); min stake is a whole number of gwei
+    min_stake_wei: int = ETHER // 10
     accept_timeout_s: int = 3600
     challenge_window_s: int = 24 * 3600
     protocol_fee_bps: int = 250
@@ -76,6 +76,7 @@ class DeployParams:
             "forfeitBps": self.forfeit_bps,
             "disputeCutBps": self.dispute_cut_bps,
             "challengerBond": self.challenger_bond_wei,
+            "minStake": self.min_stake_wei,
         }
 
     def with_roles(self, deployer: str) -> DeployParams:
@@ -161,12 +162,14 @@ def deploy(
     p = (params or DeployParams.devnet()).with_roles(sender.address)
     chain_id = sender.chain_id
 
-    stake_addr, first = deploy_contract("StakeManager", sender, p.min_stake_wei, p.unbonding_period_s)
-    market_addr, _ = deploy_contract("JobMarket", sender, stake_addr, p.market_params(), p.matcher, p.treasury)
-    contracts = {"StakeManager": stake_addr, "JobMarket": market_addr}
-    stake = BoundContract("StakeManager", stake_addr, sender)
+    # JobMarket's constructor deploys its StakeManager (market immutable there; admin = our deployer).
+    market_addr, first = deploy_contract(
+        "JobMarket", sender, p.market_params(), p.matcher, p.treasury, p.unbonding_period_s
+    )
     market = BoundContract("JobMarket", market_addr, sender)
-    stake.transact("setMarket", market_addr)
+    stake_addr = str(market.call("stakeManager"))
+    stake = BoundContract("StakeManager", stake_addr, sender)
+    contracts = {"StakeManager": stake_addr, "JobMarket": market_addr}
 
     if artifacts.exists("DisputeGame"):
         game_addr, _ = deploy_contract(

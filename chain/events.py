@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -68,6 +69,23 @@ def _int(v: Any) -> int:
     return int(str(v), 16)
 
 
+@lru_cache(maxsize=1)
+def _tables() -> tuple[dict[str, dict[bytes, _EventSpec]], dict[bytes, list[_EventSpec]]]:
+    """Every artifact's events by contract and by topic0 (built once; artifacts do not change at run time)."""
+    by_contract: dict[str, dict[bytes, _EventSpec]] = {}
+    by_topic: dict[bytes, list[_EventSpec]] = {}
+    for art in artifacts.load_all().values():
+        table = by_contract.setdefault(art.name, {})
+        for entry in art.events():
+            if entry.get("anonymous"):
+                continue
+            spec = _EventSpec(art.name, entry["name"], tuple(entry.get("inputs", [])))
+            t0 = _topic0(entry)
+            table[t0] = spec
+            by_topic.setdefault(t0, []).append(spec)
+    return by_contract, by_topic
+
+
 @dataclass
 class EventDecoder:
     """Knows every event of every artifact; `addresses` (address → contract name) pins ambiguous topics."""
@@ -75,17 +93,7 @@ class EventDecoder:
     addresses: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._by_contract: dict[str, dict[bytes, _EventSpec]] = {}
-        self._by_topic: dict[bytes, list[_EventSpec]] = {}
-        for art in artifacts.load_all().values():
-            table = self._by_contract.setdefault(art.name, {})
-            for entry in art.events():
-                if entry.get("anonymous"):
-                    continue
-                spec = _EventSpec(art.name, entry["name"], tuple(entry.get("inputs", [])))
-                t0 = _topic0(entry)
-                table[t0] = spec
-                self._by_topic.setdefault(t0, []).append(spec)
+        self._by_contract, self._by_topic = _tables()
         self._addresses = {to_checksum_address(a): n for a, n in self.addresses.items()}
 
     def topics_of(self, contract: str) -> list[str]:

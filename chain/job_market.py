@@ -98,11 +98,12 @@ class MarketParams:
     forfeit_bps: int
     dispute_cut_bps: int
     challenger_bond: int
+    min_stake: int
 
     def as_tuple(self) -> tuple[int, ...]:
         return (
             self.accept_timeout, self.challenge_window, self.protocol_fee_bps,
-            self.forfeit_bps, self.dispute_cut_bps, self.challenger_bond,
+            self.forfeit_bps, self.dispute_cut_bps, self.challenger_bond, self.min_stake,
         )
 
 
@@ -232,16 +233,36 @@ class JobMarket:
         a = events[-1].args
         return SubmittedResult(bytes(a["traceRoot"]), bytes(a["finalModelHash"]), int(a["challengeUntil"]))
 
-    def _with_terms(self, fn: str, job_id: int, *rest: Any, value: int = 0) -> TxReceipt:
-        """Sends fn(jobId, terms, *rest); on TermsMismatch re-reads the event once (stale cache) and retries."""
+    def _job_args(self, fn: str, job_id: int, terms: JobTerms, rest: tuple[Any, ...]) -> list[Any]:
+        """fn's arguments in ABI order: `jobId` and the `terms` struct filled in, the rest taken in order.
+
+        Driven by the ABI so a function that stops (or starts) taking the terms needs no client change.
+        """
+        args: list[Any] = []
+        pending = list(rest)
+        for param in self.contract._fn(fn)["inputs"]:
+            if param["name"] == "jobId":
+                args.append(job_id)
+            elif param["type"] == "tuple" and param["name"] == "terms":
+                args.append(terms)
+            else:
+                if not pending:
+                    raise TypeError(f"JobMarket.{fn}: missing argument {param['name']}")
+                args.append(pending.pop(0))
+        if pending:
+            raise TypeError(f"JobMarket.{fn}: {len(pending)} argument(s) too many")
+        return args
+
+    def _job_call(self, fn: str, job_id: int, *rest: Any, value: int = 0) -> TxReceipt:
+        """Sends fn for a job; on TermsMismatch re-reads the event once (stale cache) and retries."""
         terms = self.terms(job_id)
         try:
-            return self.contract.transact(fn, job_id, terms, *rest, value=value)
+            return self.contract.transact(fn, *self._job_args(fn, job_id, terms, rest), value=value)
         except TermsMismatch:
             fresh = self.terms(job_id, refresh=True)
             if fresh == terms:
                 raise
-            return self.contract.transact(fn, job_id, fresh, *rest, value=value)
+            return self.contract.transact(fn, *self._job_args(fn, job_id, fresh, rest), value=value)
 
     # ------------------------------------------------------------------ lifecycle writes
 
@@ -268,30 +289,30 @@ class JobMarket:
         return PostedJob(job_id, terms, receipt)
 
     def assign(self, job_id: int, provider: str) -> TxReceipt:
-        return self._with_terms("assign", job_id, provider)
+        return self._job_call("assign", job_id, provider)
 
     def accept(self, job_id: int) -> TxReceipt:
-        return self._with_terms("accept", job_id)
+        return self._job_call("accept", job_id)
 
     def submit_result(
         self, job_id: int, trace_root: bytes | str, final_model_hash: bytes | str, num_steps: int | None = None
     ) -> TxReceipt:
         """`num_steps` defaults to the job's own (the contract rejects any other)."""
         steps = self.terms(job_id).num_steps if num_steps is None else num_steps
-        return self._with_terms("submitResult", job_id, _b32(trace_root), _b32(final_model_hash), steps)
+        return self._job_call("submitResult", job_id, _b32(trace_root), _b32(final_model_hash), steps)
 
     def finalize(
         self, job_id: int, trace_root: bytes | str | None = None, final_model_hash: bytes | str | None = None
     ) -> TxReceipt:
         """Pays the provider once the window closed; the result defaults to the submitted one."""
         trace_root, final_model_hash = self._result_args(job_id, trace_root, final_model_hash)
-        return self._with_terms("finalize", job_id, trace_root, final_model_hash)
+        return self._job_call("finalize", job_id, trace_root, final_model_hash)
 
     def cancel(self, job_id: int) -> TxReceipt:
-        return self._with_terms("cancel", job_id)
+        return self._job_call("cancel", job_id)
 
     def expire(self, job_id: int) -> TxReceipt:
-        return self._with_terms("expire", job_id)
+        return self._job_call("expire", job_id)
 
     def challenge(
         self,
@@ -305,7 +326,7 @@ class JobMarket:
         """Opens a dispute; `bond` defaults to the market's challengerBond."""
         trace_root, final_model_hash = self._result_args(job_id, trace_root, final_model_hash)
         value = self.challenger_bond() if bond is None else bond
-        return self._with_terms(
+        return self._job_call(
             "challenge", job_id, trace_root, final_model_hash, _b32(challenger_root), value=value
         )
 
@@ -378,6 +399,7 @@ class JobMarket:
             forfeit_bps=int(p["forfeitBps"]),
             dispute_cut_bps=int(p["disputeCutBps"]),
             challenger_bond=int(p["challengerBond"]),
+            min_stake=int(p["minStake"]),
         )
 
     def challenger_bond(self) -> int:
@@ -404,3 +426,6 @@ class JobMarket:
 
     def admin(self) -> str:
         return str(self.contract.call("admin"))
+
+    def stake_manager(self) -> str:
+        return str(self.contract.call("stakeManager"))

@@ -7,9 +7,10 @@ with the same key never race each other; a "nonce too low" answer resyncs from t
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -47,6 +48,31 @@ class SenderSettings:
     gas_limit: int | None = None
     retries: int = 3  # for transient errors only
     retry_backoff_s: float = 0.25
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SenderSettings:
+        """Reads AGORA_CONFIRMATIONS, AGORA_RECEIPT_TIMEOUT_S, AGORA_PRIORITY_FEE_WEI, AGORA_MAX_FEE_CAP_WEI,
+        AGORA_BASE_FEE_MULTIPLIER, AGORA_GAS_LIMIT_MULTIPLIER, AGORA_TX_RETRIES (unset: the default)."""
+        env = os.environ if environ is None else environ
+        kinds = {
+            "confirmations": ("AGORA_CONFIRMATIONS", int),
+            "receipt_timeout_s": ("AGORA_RECEIPT_TIMEOUT_S", float),
+            "priority_fee_wei": ("AGORA_PRIORITY_FEE_WEI", int),
+            "max_fee_cap_wei": ("AGORA_MAX_FEE_CAP_WEI", int),
+            "base_fee_multiplier": ("AGORA_BASE_FEE_MULTIPLIER", int),
+            "gas_limit_multiplier": ("AGORA_GAS_LIMIT_MULTIPLIER", float),
+            "retries": ("AGORA_TX_RETRIES", int),
+        }
+        values: dict[str, Any] = {}
+        for name, (var, kind) in kinds.items():
+            raw = env.get(var)
+            if raw not in (None, ""):
+                try:
+                    values[name] = kind(raw)
+                except ValueError:
+                    raise ValueError(f"${var}={raw!r} is not a valid {kind.__name__}") from None
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -123,8 +149,23 @@ def revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
+_WEB3: dict[tuple[str, float], Web3] = {}
+_WEB3_LOCK = threading.Lock()
+
+
 def make_web3(rpc_url: str, timeout_s: float = 30.0) -> Web3:
-    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}))
+    """A Web3 for rpc_url, shared per (url, timeout) so clients reuse one HTTP connection pool.
+
+    No middleware: the default validation layer asks eth_chainId before every eth_call (three round trips
+    instead of one), and the sender does its own chain-id, fee and revert handling.
+    """
+    key = (rpc_url, timeout_s)
+    with _WEB3_LOCK:
+        w3 = _WEB3.get(key)
+        if w3 is None:
+            w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}), middleware=[])
+            _WEB3[key] = w3
+        return w3
 
 
 class Sender:

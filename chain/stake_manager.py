@@ -19,12 +19,11 @@ class Unbonding:
 
 
 @dataclass(frozen=True)
-class Eligibility:
-    """What JobMarket.assign checks: free stake covers the collateral, free + locked ≥ min_stake."""
+class StakeBalance:
+    """free (lockable, unstakeable) and locked (collateral of running jobs) stake."""
 
     free: int
-    staked: int
-    min_stake: int
+    locked: int
 
 
 class StakeManager:
@@ -76,6 +75,10 @@ class StakeManager:
     def unlock(self, provider: str, amount_wei: int) -> TxReceipt:
         return self._tx("unlock", provider, amount_wei)
 
+    def release(self, provider: str, unlock_wei: int, payout_wei: int = 0) -> TxReceipt:
+        """Market-only: unlock collateral and credit the attached payout."""
+        return self._tx("release", provider, unlock_wei, value=payout_wei)
+
     def forfeit(self, provider: str, amount_wei: int, to: str) -> TxReceipt:
         return self._tx("forfeit", provider, amount_wei, to)
 
@@ -83,14 +86,8 @@ class StakeManager:
         return self._tx("slash", provider, amount_wei, to)
 
     # ------------------------------------------------------------------ admin
-    def set_market(self, market: str) -> TxReceipt:
-        return self._tx("setMarket", market)
-
     def set_game(self, game: str) -> TxReceipt:
         return self._tx("setGame", game)
-
-    def set_min_stake(self, amount_wei: int) -> TxReceipt:
-        return self._tx("setMinStake", amount_wei)
 
     def set_unbonding_period(self, seconds: int) -> TxReceipt:
         return self._tx("setUnbondingPeriod", seconds)
@@ -109,12 +106,9 @@ class StakeManager:
     def credit_of(self, account: str) -> int:
         return int(self.contract.call("creditOf", account))
 
-    def eligibility(self, provider: str) -> Eligibility:
-        free, staked, min_stake = self.contract.call("eligibility", provider)
-        return Eligibility(int(free), int(staked), int(min_stake))
-
-    def min_stake(self) -> int:
-        return int(self.contract.call("minStake"))
+    def stake_of(self, provider: str) -> StakeBalance:
+        free, locked = self.contract.call("stakeOf", provider)
+        return StakeBalance(int(free), int(locked))
 
     def unbonding_period(self) -> int:
         return int(self.contract.call("unbondingPeriod"))

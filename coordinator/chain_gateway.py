@@ -142,7 +142,7 @@ class ChainGateway:
     def block_hash(self, number: int) -> str | None:
         try:
             block = self.w3.eth.get_block(number)
-        except Exception:  # web3 raises BlockNotFound past the head
+        except Exception:  # noqa: BLE001 - web3 raises BlockNotFound (and RPC errors) past the head
             return None
         return "0x" + bytes(block["hash"]).hex()
 
@@ -155,7 +155,7 @@ class ChainGateway:
     def ping(self) -> bool:
         try:
             return int(self.w3.eth.chain_id) == self.chain_id
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
             return False
 
     # ------------------------------------------------------------ matcher calls (MATCHER key)

@@ -125,7 +125,7 @@ class Indexer:
         while True:
             try:
                 self.catch_up()
-            except Exception:  # RPC or DB hiccup: log and retry on the next poll
+            except Exception:
                 log.exception("indexer tick failed")
             time.sleep(self.settings.indexer_poll_s)
 

@@ -48,72 +48,111 @@ def _fits(job: OpenJob, p: Candidate) -> bool:
     )
 
 
-def _why(job: OpenJob, group: list[Candidate] | None) -> str:
-    if not group:
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """What one RepOps version's providers offered at the start of a round (for explanations)."""
+
+    members: tuple[Candidate, ...]
+    devices: frozenset[str]
+    max_params: int
+    max_free_stake: int
+
+
+def _pool(group: list[Candidate]) -> _Pool:
+    return _Pool(
+        tuple(group),
+        frozenset(d for p in group for d in p.devices),
+        max(p.max_params for p in group),
+        max(p.free_stake for p in group),
+    )
+
+
+def _why(job: OpenJob, pool: _Pool | None) -> str:
+    if pool is None:
         return f"no live provider runs RepOps version {job.repops_version}"
-    if job.device is not None and not any(job.device in p.devices for p in group):
+    if job.device is not None and job.device not in pool.devices:
         return f"no live provider offers a {job.device} device"
-    biggest = max(p.max_params for p in group)
-    if biggest < job.num_params:
-        return f"no live provider can hold {job.num_params} parameters (largest: {biggest})"
-    richest = max(p.free_stake for p in group)
-    if richest < job.collateral:
-        return f"no live provider has {job.collateral} wei of free stake for the collateral (most: {richest})"
-    if all(p.address in job.excluded for p in group if p.max_params >= job.num_params):
+    if pool.max_params < job.num_params:
+        return f"no live provider can hold {job.num_params} parameters (largest: {pool.max_params})"
+    if pool.max_free_stake < job.collateral:
+        return f"no live provider has {job.collateral} wei of free stake for the collateral (most: {pool.max_free_stake})"
+    if job.excluded and all(p.address in job.excluded for p in pool.members if p.max_params >= job.num_params):
         return "every capable provider already let this job expire"
     return "every capable provider is busy (queue full or stake committed); waiting for capacity"
+
+
+def _tier(num_params: int) -> int:
+    # Providers are bucketed by the power of two of their capacity, so a big job never scans small providers.
+    return max(num_params, 0).bit_length()
 
 
 def match(jobs: Iterable[OpenJob], providers: Iterable[Candidate], *, start_seq: float = 0.0) -> Plan:
     """Assign `jobs` (in the given order: oldest first) to `providers`. `start_seq` must exceed every provider's
     `last_assigned` for this round's assignments to rotate behind everyone else (use a timestamp)."""
     plan = Plan()
+    jobs = list(jobs)
     groups: dict[str, list[Candidate]] = {}
     for p in providers:
         groups.setdefault(p.repops_version, []).append(p)
     # Snapshot for explanations, before capacity is spent.
-    snapshot = {v: [Candidate(p.address, p.free_stake, p.max_params, p.devices, p.repops_version, p.slots,
-                              p.last_assigned) for p in g] for v, g in groups.items()}
-    heaps: dict[str, list[tuple[float, str, Candidate]]] = {}
+    snapshot = {v: _pool(g) for v, g in groups.items()}
+    min_collateral: dict[str, int] = {}
+    for j in jobs:
+        c = min_collateral.get(j.repops_version)
+        if c is None or j.collateral < c:
+            min_collateral[j.repops_version] = j.collateral
+    # version -> tier -> heap of (rotation key, address, provider)
+    heaps: dict[str, dict[int, list[tuple[float, str, Candidate]]]] = {}
     for v, g in groups.items():
-        h = [(p.last_assigned, p.address, p) for p in g if p.slots > 0 and p.free_stake >= 0]
-        heapq.heapify(h)
-        heaps[v] = h
-    # (num_params, collateral, device, excluded) that found nobody: any job at least as demanding will not either,
-    # because providers only lose capacity during a round.
+        floor = min_collateral.get(v, 0)
+        tiers: dict[int, list[tuple[float, str, Candidate]]] = {}
+        for p in g:
+            if p.slots > 0 and p.free_stake >= floor:
+                tiers.setdefault(_tier(p.max_params), []).append((p.last_assigned, p.address, p))
+        for h in tiers.values():
+            heapq.heapify(h)
+        heaps[v] = tiers
+    # Jobs that found nobody: any job at least as demanding will not either (providers only lose capacity).
     failed: dict[str, list[OpenJob]] = {}
     seq = start_seq
     for job in jobs:
-        heap = heaps.get(job.repops_version)
-        if not heap:
-            plan.waiting[job.job_id] = _why(job, snapshot.get(job.repops_version))
+        version = job.repops_version
+        tiers = heaps.get(version)
+        if not tiers:
+            plan.waiting[job.job_id] = _why(job, snapshot.get(version))
             continue
         if any(
             f.num_params <= job.num_params and f.collateral <= job.collateral and f.device == job.device
             and f.excluded <= job.excluded
-            for f in failed.get(job.repops_version, ())
+            for f in failed.get(version, ())
         ):
-            plan.waiting[job.job_id] = _why(job, snapshot.get(job.repops_version))
+            plan.waiting[job.job_id] = _why(job, snapshot.get(version))
             continue
-        skipped: list[tuple[float, str, Candidate]] = []
+        need = _tier(job.num_params)
+        usable = [h for t, h in tiers.items() if t >= need and h]
+        skipped: list[tuple[list[tuple[float, str, Candidate]], tuple[float, str, Candidate]]] = []
         chosen: Candidate | None = None
-        while heap:
-            item = heapq.heappop(heap)
+        chosen_heap: list[tuple[float, str, Candidate]] | None = None
+        while usable:
+            best = min(usable, key=lambda h: h[0]) if len(usable) > 1 else usable[0]
+            item = heapq.heappop(best)
+            if not best:
+                usable.remove(best)
             if _fits(job, item[2]):
-                chosen = item[2]
+                chosen, chosen_heap = item[2], best
                 break
-            skipped.append(item)
-        for item in skipped:
-            heapq.heappush(heap, item)
-        if chosen is None:
-            failed.setdefault(job.repops_version, []).append(job)
-            plan.waiting[job.job_id] = _why(job, snapshot.get(job.repops_version))
+            skipped.append((best, item))
+        for h, item in skipped:
+            heapq.heappush(h, item)
+        if chosen is None or chosen_heap is None:
+            failed.setdefault(version, []).append(job)
+            plan.waiting[job.job_id] = _why(job, snapshot.get(version))
             continue
         plan.assignments.append((job.job_id, chosen.address))
         chosen.free_stake -= job.collateral
         chosen.slots -= 1
         seq += 1e-6
         chosen.last_assigned = seq
-        if chosen.slots > 0:
-            heapq.heappush(heap, (chosen.last_assigned, chosen.address, chosen))
+        if chosen.slots > 0 and chosen.free_stake >= min_collateral[version]:
+            heapq.heappush(chosen_heap, (chosen.last_assigned, chosen.address, chosen))
     return plan

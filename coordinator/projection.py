@@ -81,6 +81,8 @@ def _bind_posted(session: Session, ev: ChainEvent) -> Job | None:
 
 def apply_job_event(session: Session, ev: ChainEvent) -> None:
     name, a = ev.name, ev.args
+    if "jobId" not in a:
+        return  # market-wide events (params, credits) change no job
     if name == "JobPosted":
         job = _bind_posted(session, ev)
         if job is None:

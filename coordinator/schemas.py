@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verde.spec import JobSpec
 
 T = TypeVar("T")
+
+# Database ids are BIGINT: anything outside is "no such thing", refused before it reaches the database.
+MAX_ID = 2**62
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="coordinator id")]
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 UINT96_MAX = 2**96 - 1

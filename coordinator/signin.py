@@ -30,7 +30,7 @@ def format_time(t: dt.datetime) -> str:
 
 def parse_time(text: str) -> dt.datetime:
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        t = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise SiweError(f"not an RFC 3339 time: {text!r}") from exc
     if t.tzinfo is None:

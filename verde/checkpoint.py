@@ -51,7 +51,7 @@ def load_state(data: bytes) -> Checkpoint:
     """Deserialise bytes written by ``dump_state``; raise ``CheckpointError`` on anything else."""
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises a variety of types for corrupt or unsafe input
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt or unsafe input
         raise CheckpointError(f"not a loadable checkpoint: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"not an {FORMAT} checkpoint")

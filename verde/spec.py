@@ -131,12 +131,12 @@ class JobSpec(_Strict):
         if params > MAX_PARAMETERS:
             raise ValueError(f"model.layers: {params} parameters, at most {MAX_PARAMETERS} allowed")
         out = self.model.layers[-1]
-        if self.dataset.id == "builtin:digits":
-            if self.model.layers[0] != DIGITS_FEATURES or out != DIGITS_CLASSES:
-                raise ValueError(
-                    f"model.layers: builtin:digits needs {DIGITS_FEATURES} inputs and {DIGITS_CLASSES} outputs, "
-                    f"got {self.model.layers[0]} and {out}"
-                )
+        digits_shape = (self.model.layers[0], out) == (DIGITS_FEATURES, DIGITS_CLASSES)
+        if self.dataset.id == "builtin:digits" and not digits_shape:
+            raise ValueError(
+                f"model.layers: builtin:digits needs {DIGITS_FEATURES} inputs and {DIGITS_CLASSES} outputs, "
+                f"got {self.model.layers[0]} and {out}"
+            )
         if self.loss == "cross_entropy" and out < 2:
             raise ValueError("model.layers: cross_entropy needs at least 2 output classes")
         if self.loss == "cross_entropy" and self.dataset.synthetic_kind == "regression":

@@ -52,7 +52,7 @@ def _data(t: torch.Tensor) -> memoryview:
     arr = t.numpy()
     if not _LITTLE and arr.dtype.itemsize > 1:
         arr = arr.byteswap()
-    return memoryview(arr).cast("B")
+    return memoryview(arr).cast("B")  # type: ignore[arg-type]  # ndarray is a buffer
 
 
 def tensor_hash(t: torch.Tensor) -> bytes:

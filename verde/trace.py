@@ -127,6 +127,11 @@ class Trace:
             self._op_hashes[s] = self._replay_step(s, keep=False)[1].op_hashes or []
         return op_chain(self._prev_leaves[s], self._op_hashes[s])
 
+    def op_output_hashes(self, s: int) -> list[bytes]:
+        """``H(out_1..N)`` of step ``s`` (``H(out_N) = L[s]``), replayed like ``op_leaves``."""
+        self.op_leaves(s)
+        return list(self._op_hashes[s])
+
     def leaves(self, level: int, index: int = 0) -> list[bytes]:
         """Level 0: segment leaves (``index`` ignored); 1: step leaves of segment ``index``; 2: op chain of step ``index``."""
         if level == SEGMENTS:
@@ -246,7 +251,7 @@ def verify_op_inputs(spec: JobSpec | dict, given: OpInputs, agreed_prev_leaf: by
             raise TraceError(f"input {name} missing")
         h = tensor_hash(given.tensors[name])
         if name in BATCH_NAMES:
-            if x is None:
+            if x is None or y is None:
                 ds = dataset if dataset is not None else load_dataset(spec, data)
                 x, y = batch(spec, ds, s)
             expected = tensor_hash(x if name == "x" else y)

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IJobMarket} from "./interfaces/IJobMarket.sol";
 import {IStakeManager} from "./interfaces/IStakeManager.sol";
+import {StakeManager} from "./StakeManager.sol";
 import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {JobWord} from "./libraries/JobWord.sol";
 
@@ -20,6 +21,8 @@ import {JobWord} from "./libraries/JobWord.sol";
 ///   forfeitBps of its collateral to the client, credited in StakeManager).
 /// - Money moves only by pull: `creditOf(account)` and `withdraw()` here for refunds, returned bonds and the
 ///   treasury (its credit includes the accrued protocol fees); provider payouts are pulled from StakeManager.
+/// - Deployment is one transaction: the constructor deploys the StakeManager (`stakeManager()`), whose market is
+///   this contract (immutable) and whose admin is this contract's deployer.
 /// - The admin (deployer) sets matcher, game, treasury and bounded parameters; it can never move escrow.
 /// Conservation: address(this).balance == Σ escrowed prices of live jobs + Σ open bonds + Σ credits + fees.
 contract JobMarket is IJobMarket {
@@ -43,11 +46,12 @@ contract JobMarket is IJobMarket {
         uint176 protocolFees;
     }
 
-    /// @dev assign reads matcher + acceptTimeout in one slot; submitResult reads challengeWindow from it.
+    /// @dev assign reads matcher, acceptTimeout and minStake in one slot; submitResult reads challengeWindow.
     struct Matching {
         address matcher;
-        uint32 acceptTimeout;
-        uint32 challengeWindow;
+        uint24 acceptTimeout;
+        uint24 challengeWindow;
+        uint48 minStakeGwei;
     }
 
     /// @dev A Finalized job has both words cleared (two storage refunds): with a job id below nextJobId,
@@ -69,9 +73,9 @@ contract JobMarket is IJobMarket {
     mapping(uint256 => Dispute) internal _disputes;
     mapping(address => uint256) internal _credits;
 
-    constructor(IStakeManager stakeManager_, Params memory params_, address matcher_, address treasury_) {
+    constructor(Params memory params_, address matcher_, address treasury_, uint32 unbondingPeriod_) {
         admin = msg.sender;
-        stakeManager = stakeManager_;
+        stakeManager = IStakeManager(address(new StakeManager(msg.sender, address(this), unbondingPeriod_)));
         _hot.nextJobId = 1;
         _setParams(params_);
         _setMatcher(matcher_);
@@ -93,8 +97,12 @@ contract JobMarket is IJobMarket {
         if (p.forfeitBps > BPS) revert ParamOutOfBounds(4, p.forfeitBps);
         if (p.disputeCutBps > MAX_DISPUTE_CUT_BPS) revert ParamOutOfBounds(5, p.disputeCutBps);
         if (p.challengerBond == 0) revert ParamOutOfBounds(6, 0);
-        _matching.acceptTimeout = p.acceptTimeout;
-        _matching.challengeWindow = p.challengeWindow;
+        if (p.minStake % JobWord.GWEI != 0 || p.minStake / JobWord.GWEI > type(uint48).max) {
+            revert ParamOutOfBounds(8, p.minStake);
+        }
+        _matching.acceptTimeout = uint24(p.acceptTimeout); // ≤ MAX_TIMEOUT < 2^24
+        _matching.challengeWindow = uint24(p.challengeWindow);
+        _matching.minStakeGwei = uint48(p.minStake / JobWord.GWEI);
         _hot.protocolFeeBps = p.protocolFeeBps;
         forfeitBps = p.forfeitBps;
         disputeCutBps = p.disputeCutBps;
@@ -121,10 +129,10 @@ contract JobMarket is IJobMarket {
         bytes32 stored = j.commitment;
         word = j.word;
         if (tHash != stored) {
-            // A Finalized job keeps no commitment: say so rather than blame the terms.
-            if (stored == 0 && word == 0 && _statusOf(jobId, 0, 0) == Status.Finalized) {
-                revert WrongStatus(jobId, Status.Finalized);
-            }
+            // A Submitted job commits to its result too and a Finalized one keeps no commitment: name the status
+            // (no terms-only call is valid in either) rather than blame the terms.
+            Status s = _statusOf(jobId, word, stored);
+            if (s == Status.Submitted || s == Status.Finalized) revert WrongStatus(jobId, s);
             // INVARIANT: a job is only ever acted on under the exact terms it was posted with.
             revert TermsMismatch(jobId, tHash, stored);
         }
@@ -253,6 +261,10 @@ contract JobMarket is IJobMarket {
         if (
             specHash == 0 || numSteps == 0 || checkpointEvery == 0 || checkpointEvery > numSteps || opsPerStep == 0
         ) revert InvalidJobShape(numSteps, checkpointEvery, opsPerStep);
+        // INVARIANT: collateral packs losslessly into the job word.
+        if (collateral % JobWord.GWEI != 0 || collateral / JobWord.GWEI > JobWord.MAX_COLLATERAL_GWEI) {
+            revert InvalidCollateral(collateral);
+        }
         // INVARIANT: the deadline lies in the future.
         if (deadline <= block.timestamp) revert InvalidDeadline(deadline, block.timestamp);
         JobTerms memory terms = JobTerms(
@@ -266,35 +278,38 @@ contract JobMarket is IJobMarket {
     }
 
     function assign(uint256 jobId, JobTerms calldata terms, address provider) external {
-        // INVARIANT: only the matcher assigns.
         Matching memory mt = _matching;
+        // INVARIANT: only the matcher assigns.
         if (msg.sender != mt.matcher) revert NotMatcher(msg.sender);
         (uint256 word,) = _load(jobId, terms);
-        // INVARIANT: only an Open job can be assigned.
+        // INVARIANT: only an Open job can be assigned, to a real provider, before its deadline.
         _expectStatus(jobId, word, Status.Open);
         if (provider == address(0)) revert InvalidProvider(provider);
-        // INVARIANT: assigning past the deadline is pointless; expire it instead.
-        if (block.timestamp > terms.deadline) revert DeadlinePassed(terms.deadline, block.timestamp);
-        (uint256 free, uint256 staked, uint256 minStake) = stakeManager.eligibility(provider);
+        uint256 deadline = terms.deadline;
+        if (block.timestamp > deadline) revert DeadlinePassed(deadline, block.timestamp);
+        (uint256 free, uint256 locked) = stakeManager.stakeOf(provider);
+        uint256 minimum = uint256(mt.minStakeGwei) * JobWord.GWEI;
         // INVARIANT: the provider is bonded at least minStake and can cover this job's collateral.
-        if (staked < minStake) revert BelowMinStake(staked, minStake);
+        if (free + locked < minimum) revert BelowMinStake(free + locked, minimum);
         if (free < terms.collateral) revert InsufficientFreeStake(free, terms.collateral);
+        // acceptBy never passes the deadline, so accept need not see the terms.
         uint256 acceptBy = block.timestamp + mt.acceptTimeout;
-        _jobs[jobId].word = JobWord.pack(Status.Assigned, provider, acceptBy);
+        if (acceptBy > deadline) acceptBy = deadline;
+        _jobs[jobId].word = JobWord.pack(Status.Assigned, provider, acceptBy, terms.collateral);
         emit JobAssigned(jobId, provider, uint40(acceptBy));
     }
 
-    function accept(uint256 jobId, JobTerms calldata terms) external {
-        (uint256 word,) = _load(jobId, terms);
-        // INVARIANT: only an Assigned job can be accepted, only by its provider, only before acceptBy/deadline.
-        _expectStatus(jobId, word, Status.Assigned);
+    function accept(uint256 jobId) external {
+        Job storage j = _jobs[jobId];
+        uint256 word = j.word;
+        // INVARIANT: only an Assigned job can be accepted, only by its provider, only until acceptBy (≤ deadline).
+        if (word.status() != Status.Assigned) revert WrongStatus(jobId, _statusOf(jobId, word, j.commitment));
         address provider = word.provider();
         if (msg.sender != provider) revert NotProvider(msg.sender, provider);
         uint256 acceptBy = word.timer();
         if (block.timestamp > acceptBy) revert AcceptWindowClosed(acceptBy, block.timestamp);
-        if (block.timestamp > terms.deadline) revert DeadlinePassed(terms.deadline, block.timestamp);
-        _jobs[jobId].word = JobWord.pack(Status.Running, provider, terms.deadline);
-        stakeManager.lock(provider, terms.collateral);
+        j.word = word.next(Status.Running, 0);
+        stakeManager.lock(provider, word.collateral());
         emit JobAccepted(jobId, provider);
     }
 
@@ -315,9 +330,9 @@ contract JobMarket is IJobMarket {
         if (numSteps != terms.numSteps) revert StepsMismatch(numSteps, terms.numSteps);
         uint256 challengeUntil = block.timestamp + _matching.challengeWindow;
         Job storage j = _jobs[jobId];
-        j.word = JobWord.pack(Status.Submitted, provider, challengeUntil);
+        j.word = word.next(Status.Submitted, challengeUntil);
         j.commitment = JobWord.resultCommitment(tHash, traceRoot, finalModelHash);
-        emit ResultSubmitted(jobId, provider, traceRoot, finalModelHash, uint40(challengeUntil));
+        emit ResultSubmitted(jobId, traceRoot, finalModelHash, uint40(challengeUntil));
     }
 
     function finalize(uint256 jobId, JobTerms calldata terms, bytes32 traceRoot, bytes32 finalModelHash) external {
@@ -334,7 +349,7 @@ contract JobMarket is IJobMarket {
         if (msg.sender != terms.client) revert NotClient(msg.sender, terms.client);
         Status s = word.status();
         if (s != Status.Open && s != Status.Assigned) revert WrongStatus(jobId, s);
-        _jobs[jobId].word = JobWord.pack(Status.Cancelled, address(0), 0);
+        _jobs[jobId].word = word.next(Status.Cancelled, 0);
         _credit(terms.client, terms.price);
         emit JobCancelled(jobId, terms.price);
     }
@@ -346,7 +361,7 @@ contract JobMarket is IJobMarket {
         bool pastDeadline = block.timestamp > terms.deadline;
         if (pastDeadline && (s == Status.Open || s == Status.Assigned || s == Status.Running)) {
             uint256 forfeited;
-            _jobs[jobId].word = JobWord.pack(Status.Expired, provider, 0);
+            _jobs[jobId].word = word.next(Status.Expired, 0);
             _credit(terms.client, terms.price);
             if (s == Status.Running) {
                 forfeited = JobWord.bps(terms.collateral, forfeitBps);
@@ -385,7 +400,7 @@ contract JobMarket is IJobMarket {
         if (g == address(0)) revert GameNotSet();
 
         Job storage j = _jobs[jobId];
-        j.word = JobWord.pack(Status.Disputed, provider, challengeUntil);
+        j.word = word.next(Status.Disputed, challengeUntil);
         j.commitment = tHash; // a voided dispute reopens the job under its terms
         _disputes[jobId] = Dispute({
             challenger: msg.sender,
@@ -415,11 +430,11 @@ contract JobMarket is IJobMarket {
             _payProvider(jobId, provider, d.price, d.collateral, cut, d.bond - cut);
         } else if (outcome == Outcome.ChallengerWins) {
             // The game has slashed the collateral already; it stays gone.
-            j.word = JobWord.pack(Status.Failed, provider, 0);
+            j.word = word.next(Status.Failed, 0);
             _credit(d.client, d.price);
             _credit(d.challenger, d.bond);
         } else if (outcome == Outcome.BothLose) {
-            j.word = JobWord.pack(Status.Failed, provider, 0);
+            j.word = word.next(Status.Failed, 0);
             _credit(d.client, d.price);
             _hot.protocolFees += uint176(d.bond);
         } else {
@@ -482,8 +497,18 @@ contract JobMarket is IJobMarket {
     function params() external view returns (Params memory) {
         Matching memory mt = _matching;
         return Params(
-            mt.acceptTimeout, mt.challengeWindow, _hot.protocolFeeBps, forfeitBps, disputeCutBps, challengerBond
+            mt.acceptTimeout,
+            mt.challengeWindow,
+            _hot.protocolFeeBps,
+            forfeitBps,
+            disputeCutBps,
+            challengerBond,
+            uint96(uint256(mt.minStakeGwei) * JobWord.GWEI)
         );
+    }
+
+    function minStake() external view returns (uint256) {
+        return uint256(_matching.minStakeGwei) * JobWord.GWEI;
     }
 
     function matcher() external view returns (address) {

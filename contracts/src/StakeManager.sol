@@ -13,8 +13,9 @@ import {StakeAccount} from "./libraries/StakeAccount.sol";
 /// - JobMarket pays a finished job's payout here with `release{value: payout}` (collateral unlocked, payout
 ///   credited next to the stake, in the slot the unlock writes anyway); whatever a slash or forfeit takes is
 ///   credited to its recipient; everyone pulls credit with `withdrawCredit()`;
-/// - the admin (deployer) sets the market and game addresses, the minimum stake and the unbonding period,
-///   and can never move stake or credits.
+/// - JobMarket deploys it (market is immutable: saves a cold storage read on every lock and release);
+///   the admin (JobMarket's deployer) sets the game address and the unbonding period and can never move stake
+///   or credits. The minimum provider stake is a JobMarket parameter (checked in assign).
 /// Conservation: address(this).balance == Σ free + Σ locked + Σ unbonding + Σ credits.
 contract StakeManager is IStakeManager {
     using StakeAccount for StakeAccount.Account;
@@ -25,19 +26,18 @@ contract StakeManager is IStakeManager {
     uint256 public constant MAX_UNBONDING_PERIOD = 90 days;
 
     address public immutable admin;
+    address public immutable market;
 
-    /// @dev market and minStake share a slot: JobMarket.assign reads both through `eligibility`.
-    address public market;
-    uint96 public minStake;
     address public game;
     uint32 public unbondingPeriod;
 
     mapping(address => StakeAccount.Account) internal _accounts;
     mapping(address => uint256) internal _credits;
 
-    constructor(uint96 minStake_, uint32 unbondingPeriod_) {
-        admin = msg.sender;
-        _setMinStake(minStake_);
+    constructor(address admin_, address market_, uint32 unbondingPeriod_) {
+        if (admin_ == address(0) || market_ == address(0)) revert ZeroAddress();
+        admin = admin_;
+        market = market_;
         _setUnbondingPeriod(unbondingPeriod_);
     }
 
@@ -51,11 +51,6 @@ contract StakeManager is IStakeManager {
     function _onlyMarket() internal view {
         // INVARIANT: only JobMarket moves stake between free and locked.
         if (msg.sender != market) revert NotMarket(msg.sender);
-    }
-
-    function _setMinStake(uint96 v) internal {
-        minStake = v;
-        emit MinStakeSet(v);
     }
 
     function _setUnbondingPeriod(uint32 v) internal {
@@ -83,23 +78,11 @@ contract StakeManager is IStakeManager {
 
     // ------------------------------------------------------------------ external write: admin
 
-    function setMarket(address market_) external {
-        _onlyAdmin();
-        if (market_ == address(0)) revert ZeroAddress();
-        market = market_;
-        emit MarketSet(market_);
-    }
-
     function setGame(address game_) external {
         _onlyAdmin();
         if (game_ == address(0)) revert ZeroAddress();
         game = game_;
         emit GameSet(game_);
-    }
-
-    function setMinStake(uint96 minStake_) external {
-        _onlyAdmin();
-        _setMinStake(minStake_);
     }
 
     function setUnbondingPeriod(uint32 period) external {
@@ -193,10 +176,8 @@ contract StakeManager is IStakeManager {
         return uint256(_accounts[account].credit) + _credits[account];
     }
 
-    function eligibility(address provider) external view returns (uint256 free, uint256 staked, uint256 min) {
+    function stakeOf(address provider) external view returns (uint256 free, uint256 locked) {
         StakeAccount.Account storage a = _accounts[provider];
-        free = a.free;
-        staked = free + a.locked;
-        min = minStake;
+        return (a.free, a.locked);
     }
 }

@@ -66,10 +66,9 @@ abstract contract DisputeGameWorld is TestBase {
     // ------------------------------------------------------------------ deployment
 
     function _deploy(uint256 k) internal {
-        sm = new StakeManager(1 ether, 60);
-        market = new JobMarket(
-            IStakeManager(address(sm)), IJobMarket.Params(30, 600, 250, 5000, 1000, BOND), MATCHER, TREASURY
-        );
+        // JobMarket deploys its StakeManager (admin: this test, market: the JobMarket).
+        market = new JobMarket(IJobMarket.Params(30, 600, 250, 5000, 1000, BOND, 1 ether), MATCHER, TREASURY, 60);
+        sm = StakeManager(address(market.stakeManager()));
         game = new DisputeGame(
             IDisputeSettlement(address(market)),
             IStakeManager(address(sm)),
@@ -80,7 +79,6 @@ abstract contract DisputeGameWorld is TestBase {
             REFEREE_TIMEOUT,
             REWARD_BPS
         );
-        sm.setMarket(address(market));
         sm.setGame(address(game));
         market.setGame(address(game));
         vm.deal(CLIENT, 100 ether);
@@ -103,7 +101,7 @@ abstract contract DisputeGameWorld is TestBase {
         vm.prank(MATCHER);
         market.assign(jobId, terms, PROVIDER);
         vm.prank(PROVIDER);
-        market.accept(jobId, terms);
+        market.accept(jobId);
         bytes32 rootD = _root(_leaves(pd, 0, 0));
         bytes32 rootC = _root(_leaves(pc, 0, 0));
         vm.prank(PROVIDER);

@@ -27,7 +27,7 @@ def readyz(session: SessionDep, chain: ChainDep) -> Response:
         session.execute(text("SELECT 1"))
         cur = session.get(IndexerCursor, "main")
         block = cur.block_number if cur else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
         db_ok = False
     rpc_ok = chain.ping()
     body = Readiness(status="ok" if db_ok and rpc_ok else "degraded", database=db_ok, rpc=rpc_ok, indexed_block=block)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from coordinator import timeline
 from coordinator.chain_gateway import ChainUnavailable
 from coordinator.dependencies import ChainDep, CurrentUser, SessionDep, SettingsDep, StoreDep
-from coordinator.errors import Conflict, Forbidden, NotFound, Unprocessable, UpstreamUnavailable, error_responses
+from coordinator.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    UpstreamUnavailable,
+    error_responses,
+)
 from coordinator.job_terms import deadline_from, ops_per_step, terms_of
 from coordinator.models import (
     Artifact,
@@ -30,7 +37,9 @@ from coordinator.models import (
 from coordinator.pagination import decode_cursor, encode_cursor
 from coordinator.schemas import (
     ADDRESS_PATTERN,
+    MAX_ID,
     CancelPublic,
+    IdPath,
     JobCreate,
     JobCreated,
     JobEventPublic,
@@ -196,13 +205,13 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404, 422))
-def get_job(job_id: int, session: SessionDep) -> JobPublic:
+def get_job(job_id: IdPath, session: SessionDep) -> JobPublic:
     return JobPublic.model_validate(_get_job(session, job_id))
 
 
 @router.get("/{job_id}/events", response_model=Page[JobEventPublic], responses=error_responses(404, 422))
 def job_events(
-    job_id: int,
+    job_id: IdPath,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
@@ -223,7 +232,7 @@ def job_events(
 
 @router.get("/{job_id}/progress", response_model=ProgressPublic, responses=error_responses(404, 422))
 def get_progress(
-    job_id: int, session: SessionDep, since_step: Annotated[int, Query(ge=0)] = 0
+    job_id: IdPath, session: SessionDep, since_step: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> ProgressPublic:
     """Reported (step, loss) points, for polling: pass the last step seen as `since_step`."""
     job = _get_job(session, job_id)
@@ -256,7 +265,7 @@ def _require_assigned_provider(job: Job, user: str) -> None:
 
 @router.post("/{job_id}/progress", response_model=ProgressPointPublic, status_code=201,
              responses=error_responses(400, 401, 403, 404, 409, 422))
-def post_progress(job_id: int, body: ProgressCreate, user: CurrentUser, session: SessionDep) -> ProgressPointPublic:
+def post_progress(job_id: IdPath, body: ProgressCreate, user: CurrentUser, session: SessionDep) -> ProgressPointPublic:
     """Worker-facing: the assigned provider reports (step, loss). Re-reporting a step keeps the first value."""
     job = _get_job(session, job_id)
     _require_assigned_provider(job, user)
@@ -281,7 +290,7 @@ def post_progress(job_id: int, body: ProgressCreate, user: CurrentUser, session:
 
 
 @router.get("/{job_id}/result", response_model=ResultPublic, responses=error_responses(404, 422))
-def get_result(job_id: int, session: SessionDep) -> ResultPublic:
+def get_result(job_id: IdPath, session: SessionDep) -> ResultPublic:
     """The submitted commitments (from the chain) and the worker-registered artifacts."""
     job = _get_job(session, job_id)
     return ResultPublic(
@@ -293,7 +302,7 @@ def get_result(job_id: int, session: SessionDep) -> ResultPublic:
 @router.post("/{job_id}/result-artifacts", response_model=ResultPublic,
              responses=error_responses(400, 401, 403, 404, 409, 422))
 def post_result_artifacts(
-    job_id: int, body: ResultArtifactsCreate, user: CurrentUser, session: SessionDep
+    job_id: IdPath, body: ResultArtifactsCreate, user: CurrentUser, session: SessionDep
 ) -> ResultPublic:
     """Worker-facing: the assigned provider names the uploaded final model (and checkpoint) artifacts."""
     job = _get_job(session, job_id)
@@ -317,7 +326,7 @@ def post_result_artifacts(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the final model bytes"},
                **error_responses(401, 403, 404, 409, 422)},
 )
-def get_model(job_id: int, user: CurrentUser, session: SessionDep, store: StoreDep) -> FileResponse:
+def get_model(job_id: IdPath, user: CurrentUser, session: SessionDep, store: StoreDep) -> FileResponse:
     """The final model (client only); compare its hash with the result's `final_model_hash`."""
     job = _get_job(session, job_id)
     if job.client != user:
@@ -334,7 +343,7 @@ def get_model(job_id: int, user: CurrentUser, session: SessionDep, store: StoreD
                      "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)"},
                **error_responses(404, 422)},
 )
-def get_spec(job_id: int, session: SessionDep) -> Response:
+def get_spec(job_id: IdPath, session: SessionDep) -> Response:
     """Worker-facing: the canonical spec bytes; keccak256 of the body equals the job's `spec_hash`."""
     job = _get_job(session, job_id)
     spec = session.get(Spec, job.spec_hash)
@@ -344,7 +353,7 @@ def get_spec(job_id: int, session: SessionDep) -> Response:
 
 
 @router.post("/{job_id}/cancel", response_model=CancelPublic, responses=error_responses(401, 403, 404, 409, 422, 503))
-def cancel_job(job_id: int, user: CurrentUser, session: SessionDep, chain: ChainDep) -> CancelPublic:
+def cancel_job(job_id: IdPath, user: CurrentUser, session: SessionDep, chain: ChainDep) -> CancelPublic:
     """Client only. An unfunded job is cancelled at once; an open/assigned one returns the `cancel` tx to sign."""
     job = _get_job(session, job_id)
     if job.client != user:

@@ -64,8 +64,9 @@ def heartbeat(body: HeartbeatCreate, user: CurrentUser, session: SessionDep, set
     now = utcnow()
     p = session.get(Provider, user)
     if p is None:
-        p = Provider(address=user)
+        p = Provider(address=user, free_stake_wei="0", locked_stake_wei="0", unbonding_wei="0", slashed_wei="0")
         session.add(p)
+        session.flush()  # the heartbeat row references it
     p.devices = list(body.capabilities.devices)
     p.max_params = body.capabilities.max_params
     p.queue_depth = body.queue_depth

@@ -94,13 +94,13 @@ def test_load_dataset_synthetic_regression_targets_for_mse():
     spec = spec_with(loss="mse", model={"layers": [5, 16, 2]}, dataset={"id": "builtin:synthetic-regression"})
     ds = load_dataset(spec)
     assert ds.classes is None and ds.y_train.shape[1] == 2 and ds.y_train.dtype == torch.float32
-    x, y = batch(spec, ds, 3)
+    _x, y = batch(spec, ds, 3)
     assert y.shape == (32, 2)
 
 
 def test_batch_mse_on_labels_is_one_hot():
     spec = spec_with(loss="mse")
-    x, y = batch(spec, load_dataset(spec), 1)
+    _x, y = batch(spec, load_dataset(spec), 1)
     assert y.shape == (32, 10) and torch.equal(y.sum(dim=1), torch.ones(32))
 
 

@@ -129,3 +129,37 @@ def test_parse_spec_invalid_json_is_a_spec_error():
         parse_spec(b"{nope")
     with pytest.raises(SpecError, match="JSON object"):
         parse_spec("[1, 2]")
+
+
+def test_agora_verde_run_bad_spec_is_one_line_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from agora.cli import cli
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(with_("dataset.batch_size", 5000)))
+    result = CliRunner().invoke(cli, ["verde", "run", str(bad), "--json"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "dataset.batch_size" in result.output
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{")
+    result = CliRunner().invoke(cli, ["verde", "run", str(garbage)])
+    assert result.exit_code == 2 and "not valid JSON" in result.output
+
+
+def test_agora_verde_run_prints_json_last_line(tmp_path):
+    from click.testing import CliRunner
+
+    from agora.cli import cli
+
+    spec = with_("steps", 3)
+    spec["checkpoint_every"] = 2
+    spec["model"]["layers"] = [64, 8, 10]
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    result = CliRunner().invoke(cli, ["verde", "run", str(path), "--json", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(last) >= {"trace_root", "final_model_hash", "final_loss", "accuracy"}
+    assert last["trace_root"].startswith("0x") and len(last["trace_root"]) == 66
+    assert last["spec_hash"] == spec_hash(parse_spec(spec))

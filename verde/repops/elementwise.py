@@ -19,6 +19,12 @@ def f32(c: float) -> float:
     return struct.unpack("<f", struct.pack("<f", float(c)))[0]
 
 
+def div_scalar(x: Tensor, c: float) -> Tensor:
+    """x / c, a true IEEE division. The divisor is a 0-dim tensor on x's device, never a Python scalar:
+    CUDA replaces division by a CPU scalar with multiplication by its reciprocal, which rounds differently."""
+    return torch.div(x, torch.full((), c, dtype=x.dtype, device=x.device))
+
+
 def add(a: Tensor, b: Tensor) -> Tensor:
     return torch.add(a, b)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from verde.repops.elementwise import f32
+from verde.repops.elementwise import div_scalar, f32
 from verde.repops.reduce import exact_sum64
 from verde.repops.transcendental import exp64, log64
 
@@ -28,19 +28,19 @@ def cross_entropy(probs: Tensor, labels: Tensor) -> Tensor:
     """Mean over the batch of -log probs[i, labels[i]] (0-dim float32); labels are int64 class indices."""
     p = probs.gather(1, labels.to(torch.int64).unsqueeze(1)).squeeze(1).to(torch.float64)
     nll = log64(p.clamp(min=_TINY)).neg_()
-    return (exact_sum64(nll) / float(p.shape[0])).to(torch.float32)
+    return div_scalar(exact_sum64(nll), p.shape[0]).to(torch.float32)
 
 
 def cross_entropy_backward(probs: Tensor, labels: Tensor) -> Tensor:
     """d loss / d logits = (probs - onehot(labels)) / B."""
     onehot = torch.zeros_like(probs).scatter_(1, labels.to(torch.int64).unsqueeze(1), 1.0)
-    return torch.div(probs - onehot, float(probs.shape[0]))
+    return div_scalar(probs - onehot, probs.shape[0])
 
 
 def mse(pred: Tensor, target: Tensor) -> Tensor:
     """mean((pred - target)^2) over all elements (0-dim float32)."""
     d = pred.to(torch.float64) - target.to(torch.float64)
-    return (exact_sum64(d * d) / float(d.numel())).to(torch.float32)
+    return div_scalar(exact_sum64(d * d), d.numel()).to(torch.float32)
 
 
 def mse_backward(pred: Tensor, target: Tensor) -> Tensor:

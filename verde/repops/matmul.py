@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from verde.repops.quantize import absmax, exponent, pow2_f32, round_to_grid_f64
+from verde.repops.quantize import absmax, exponent, magic_f32, round_to_grid_f64
 
 # The float32 rounding trick below needs |x| <= 2**(p-1) for M = 1.5 * 2**p, p = e - bits + 23.
 _MAX_BITS_F32 = 22
@@ -37,11 +37,11 @@ def quantize(x: Tensor, dim: int, bits: int) -> Tensor:
     give the same values.
     """
     e = exponent(absmax(x, dim))
-    p = e - bits + 23
-    if bool((p > 126).any()):
-        ex = e.unsqueeze(dim)
-        return round_to_grid_f64(x.to(torch.float64), ex, bits)
-    m = pow2_f32(p.clamp_(min=-126)).mul_(1.5).unsqueeze(dim)
+    m = magic_f32(e, bits)
+    if m is None:
+        return round_to_grid_f64(x.to(torch.float64), e.unsqueeze(dim), bits)
+    m = m.unsqueeze(dim)
+    # (mixed-dtype kernels, e.g. sub with a float64 out=, are slower on CPU than a separate widening pass)
     return (x + m).sub_(m).to(torch.float64)
 
 

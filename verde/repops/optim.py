@@ -53,14 +53,16 @@ def adam_v(v: Tensor, grad: Tensor, beta2: float) -> Tensor:
 
 def adam_param(param: Tensor, m: Tensor, v: Tensor, step: int, lr: float, beta1: float, beta2: float,
                eps: float, weight_decay: float = 0.0) -> Tensor:
-    """AdamW update at 1-based `step` (m, v already updated for this step), as torch.optim.AdamW computes it:
+    """AdamW update at 1-based `step` (m, v already updated for this step).
 
-    p' = p (1 - lr wd) - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), bc_i = 1 - beta_i**step.
+    Mathematically torch.optim.AdamW's p' = p (1 - lr wd) - (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps),
+    bc_i = 1 - beta_i**step; evaluated as p (1 - lr wd) - ((lr sqrt(bc2) / bc1) m) / (sqrt(v) + eps sqrt(bc2))
+    so that the scalar work happens once in Python and the tensor work is five passes.
     """
     if step < 1:
         raise ValueError("adam step counts from 1")
     bc1 = 1.0 - ipow(beta1, step)
-    bc2 = 1.0 - ipow(beta2, step)
+    root_bc2 = math.sqrt(1.0 - ipow(beta2, step))
     p = torch.mul(param, f32(1.0 - lr * weight_decay)) if weight_decay else param
-    denom = torch.sqrt(v).div_(f32(math.sqrt(bc2))).add_(f32(eps))
-    return torch.sub(p, torch.div(m, denom).mul_(f32(lr / bc1)))
+    denom = torch.sqrt(v).add_(f32(eps * root_bc2))
+    return torch.sub(p, torch.mul(m, f32(lr * root_bc2 / bc1)).div_(denom))

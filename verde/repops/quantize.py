@@ -1,7 +1,10 @@
-"""Exact power-of-two helpers and rounding to a shared exponent — the arithmetic that makes RepOps order-free.
+"""Rounding to a shared exponent — the arithmetic that makes RepOps reductions independent of order.
 
-Every helper here is exact (bit manipulation on integer views) or a single correctly rounded IEEE add,
-so it gives the same bits on any CPU and on CUDA.
+To round x (|x| <= 2**e) to the nearest multiple of 2**(e-bits), add M = 1.5 * 2**p with p = e - bits +
+(mantissa bits of the format) and subtract it again: the sum lands in the binade whose ulp is exactly the
+grid step, so the single correctly rounded IEEE addition does the rounding (ties to even) and the
+subtraction is exact. M is built from bits (no pow/ldexp, whose accuracy is platform-dependent), so every
+helper here gives the same bits on any CPU and on CUDA. Exponents come from torch.frexp (exact).
 """
 
 from __future__ import annotations
@@ -9,41 +12,44 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Zero rows/columns get an arbitrary small exponent; every finite float32 is a multiple of 2**-149,
-# so clamping the exponent here never changes a rounded value.
-_MIN_EXP = -149
+# Below this size abs().amax() (two cheap ops) beats amax/amin (no temporary); both give the same value.
+_SMALL = 1 << 16
 
 
-def pow2_f64(e: Tensor) -> Tensor:
-    """2**e as float64 for an int64 tensor e in [-1022, 1023], built from bits (no pow/ldexp)."""
-    return ((e + 1023) << 52).view(torch.float64)
-
-
-def pow2_f32(e: Tensor) -> Tensor:
-    """2**e as float32 for an int64 tensor e in [-126, 127], built from bits."""
-    return ((e + 127) << 23).to(torch.int32).view(torch.float32)
+def absmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """max |x| over dim (all elements when None)."""
+    if x.numel() <= _SMALL:
+        return x.abs().amax(dim=() if dim is None else dim, keepdim=keepdim)
+    # no |x| copy of a large operand; aminmax is several times slower than amax + amin on CPU
+    if dim is None:
+        return torch.maximum(x.amax(), x.amin().neg_())
+    return torch.maximum(x.amax(dim=dim, keepdim=keepdim), x.amin(dim=dim, keepdim=keepdim).neg_())
 
 
 def exponent(mx: Tensor) -> Tensor:
-    """frexp exponent (int64) of a non-negative tensor: the smallest e with mx < 2**e; zeros give -149.
+    """frexp exponent (int32): the smallest e with |mx| < 2**e (0 for zeros)."""
+    return torch.frexp(mx).exponent
 
-    Goes through float64 so that float32 subnormals are normal numbers there.
+
+def magic_f32(e: Tensor, bits: int) -> Tensor | None:
+    """M = 1.5 * 2**(e - bits + 23) as float32, or None when it would overflow (|x| near the float32 max).
+
+    Valid for bits <= 22 (the sum x + M must stay in M's binade). p is clamped below at -126: the grid is
+    then 2**-149 or finer, on which every float32 already lies, so the rounding changes nothing.
     """
-    bits = mx.to(torch.float64).view(torch.int64)
-    return ((bits >> 52) - 1022).clamp_(min=_MIN_EXP)
+    p = (e + (23 - bits)).clamp_(min=-126)
+    if bool((p > 126).any()):
+        return None
+    return (((p + 127) << 23) | 0x400000).view(torch.float32)
 
 
-def absmax(x: Tensor, dim: int) -> Tensor:
-    """max |x| along dim without writing an abs() copy of x (amax and amin are vectorised; aminmax is
-    several times slower on CPU)."""
-    return torch.maximum(x.amax(dim=dim), x.amin(dim=dim).neg_())
+def magic_f64(e: Tensor, bits: int) -> Tensor:
+    """M = 1.5 * 2**(e - bits + 52) as float64 (bits <= 51). e is clamped at -1000 so M stays a normal
+    number: values below 2**-1000 (never a float32) may round to zero, deterministically."""
+    return (((e.to(torch.int64).clamp_(min=-1000) + (1023 + 52 - bits)) << 52) | (1 << 51)).view(torch.float64)
 
 
 def round_to_grid_f64(x64: Tensor, e: Tensor, bits: int) -> Tensor:
-    """Round float64 x (|x| <= 2**e, e broadcastable) to the nearest multiple of 2**(e-bits), ties to even.
-
-    Adding M = 1.5 * 2**(e-bits+52) puts the sum in a binade whose ulp is exactly 2**(e-bits), so the
-    one correctly rounded addition does the rounding and the subtraction of M is exact (bits <= 51).
-    """
-    m = pow2_f64(e - bits + 52) * 1.5
+    """float64 x (|x| <= 2**e, e broadcastable int) rounded to the nearest multiple of 2**(e-bits), ties to even."""
+    m = magic_f64(e, bits)
     return (x64 + m).sub_(m)

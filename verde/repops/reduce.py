@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from verde.repops.quantize import exponent, round_to_grid_f64
+from verde.repops.elementwise import div_scalar
+from verde.repops.quantize import absmax, exponent, round_to_grid_f64
 
 
 def _sum_bits(n: int) -> int:
@@ -20,15 +21,11 @@ def _sum_bits(n: int) -> int:
 
 def exact_sum64(x64: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Order-independent float64 sum of a float64 tensor (exact sum of the grid-rounded values)."""
-    if dim is None:
-        n = x64.numel()
-        e = exponent(x64.abs().amax()) if n else torch.zeros((), dtype=torch.int64, device=x64.device)
-        q = round_to_grid_f64(x64, e, _sum_bits(n))
-        s = q.sum()
-        return s.reshape([1] * x64.dim()) if keepdim else s
-    n = x64.shape[dim]
-    e = exponent(x64.abs().amax(dim=dim, keepdim=True))
+    n = x64.numel() if dim is None else x64.shape[dim]
+    e = exponent(absmax(x64, dim, keepdim=True))
     q = round_to_grid_f64(x64, e, _sum_bits(n))
+    if dim is None:
+        return q.sum().reshape([1] * x64.dim()) if keepdim else q.sum()
     return q.sum(dim=dim, keepdim=keepdim)
 
 
@@ -40,4 +37,4 @@ def sum(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 def mean(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """Mean of float32 x over `dim` (all when None): the exact sum divided by n in float64, rounded once more."""
     n = x.numel() if dim is None else x.shape[dim]
-    return (exact_sum64(x.to(torch.float64), dim, keepdim) / float(n)).to(torch.float32)
+    return div_scalar(exact_sum64(x.to(torch.float64), dim, keepdim), n).to(torch.float32)

@@ -13,20 +13,24 @@ import math
 import torch
 from torch import Tensor
 
-from verde.repops.quantize import pow2_f64
-
 _INV_LN2 = 1.4426950408889634
 # fdlibm's split of ln 2: the high part has 32 significant bits, so k * _LN2_HI is exact for |k| < 2**21.
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _LN2 = 0.6931471805599453
-_EXP_TAYLOR = [1.0 / math.factorial(n) for n in range(12)]  # |r| <= ln2/2: truncation < 1e-14
+_EXP_TAYLOR = [1.0 / math.factorial(n) for n in range(11)]  # |r| <= ln2/2: truncation < 3e-13
 _SQRT2 = 1.4142135623730951
+_ATANH_SERIES = [1.0 / (2 * n + 1) for n in range(8)]  # z = s^2 <= 0.0295: truncation < 1e-13
 # tanh(x) = x * P(x^2) for |x| < 1/8 (Taylor; truncation < 1e-16 relative there)
 _TANH_TAYLOR = [1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0, -1382.0 / 155925.0,
                 21844.0 / 6081075.0, -929569.0 / 638512875.0]
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
+
+
+def _pow2_f64(k: Tensor) -> Tensor:
+    """2**k as float64 for int64 k in [-1022, 1023], built from bits (ldexp/pow are not exact everywhere)."""
+    return ((k + 1023) << 52).view(torch.float64)
 
 
 def _horner(coeffs: list[float], x: Tensor) -> Tensor:
@@ -42,7 +46,7 @@ def exp64(x: Tensor) -> Tensor:
     x = x.clamp(-700.0, 700.0)
     k = torch.round(x * _INV_LN2)
     r = (x - k * _LN2_HI).sub_(k * _LN2_LO)
-    return _horner(_EXP_TAYLOR, r).mul_(pow2_f64(k.to(torch.int64)))
+    return _horner(_EXP_TAYLOR, r).mul_(_pow2_f64(k.to(torch.int64)))
 
 
 def log64(x: Tensor) -> Tensor:
@@ -55,7 +59,7 @@ def log64(x: Tensor) -> Tensor:
     e = e + big.to(torch.int64)
     s = (m - 1.0) / (m + 1.0)
     z = s * s
-    series = _horner([1.0 / (2 * n + 1) for n in range(10)], z)  # z <= 0.0295: truncation < 1e-16
+    series = _horner(_ATANH_SERIES, z)
     return (series.mul_(s).mul_(2.0)).add_(e.to(torch.float64) * _LN2)
 
 

@@ -42,6 +42,7 @@ interface IJobMarket is IDisputeSettlement {
         uint16 forfeitBps; // share of collateral a provider loses when it accepted and missed the deadline
         uint16 disputeCutBps; // treasury's cut of a losing challenger's bond
         uint96 challengerBond; // exact msg.value a challenge must carry
+        uint96 minStake; // wei a provider must have bonded (free + locked) to be assigned; a whole number of gwei
     }
 
     /// @dev What settlement needs of a challenged job (onDisputeSettled carries no terms).
@@ -80,6 +81,8 @@ interface IJobMarket is IDisputeSettlement {
     error InvalidPrice(uint256 price);
     /// @dev postJob: numSteps ≥ 1, 1 ≤ checkpointEvery ≤ numSteps, opsPerStep ≥ 1, specHash ≠ 0.
     error InvalidJobShape(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
+    /// @dev postJob: collateral must be a whole number of gwei below 2^48 gwei (it is packed into the job word).
+    error InvalidCollateral(uint256 collateral);
     /// @dev postJob: the deadline must lie in the future.
     error InvalidDeadline(uint40 deadline, uint256 timestamp);
     /// @dev assign: the provider's free stake does not cover the job's collateral.
@@ -88,7 +91,7 @@ interface IJobMarket is IDisputeSettlement {
     error BelowMinStake(uint256 staked, uint256 minStake);
     /// @dev accept: the accept window has closed.
     error AcceptWindowClosed(uint256 acceptBy, uint256 timestamp);
-    /// @dev accept/submitResult: the job deadline has passed.
+    /// @dev assign/submitResult: the job deadline has passed.
     error DeadlinePassed(uint256 deadline, uint256 timestamp);
     /// @dev submitResult: the trace must cover exactly the job's numSteps.
     error StepsMismatch(uint32 given, uint32 expected);
@@ -111,7 +114,7 @@ interface IJobMarket is IDisputeSettlement {
     /// @dev withdraw: the ETH transfer failed (the credit is restored).
     error TransferFailed(address to, uint256 amount);
     /// @dev An admin parameter is outside its bounds (which: 1 acceptTimeout, 2 challengeWindow, 3 protocolFeeBps,
-    /// 4 forfeitBps, 5 disputeCutBps, 6 challengerBond, 7 zero address).
+    /// 4 forfeitBps, 5 disputeCutBps, 6 challengerBond, 7 zero address, 8 minStake).
     error ParamOutOfBounds(uint8 which, uint256 value);
 
     // ------------------------------------------------------------------ events
@@ -119,9 +122,7 @@ interface IJobMarket is IDisputeSettlement {
     event JobPosted(uint256 indexed jobId, address indexed client, JobTerms terms);
     event JobAssigned(uint256 indexed jobId, address indexed provider, uint40 acceptBy);
     event JobAccepted(uint256 indexed jobId, address indexed provider);
-    event ResultSubmitted(
-        uint256 indexed jobId, address indexed provider, bytes32 traceRoot, bytes32 finalModelHash, uint40 challengeUntil
-    );
+    event ResultSubmitted(uint256 indexed jobId, bytes32 traceRoot, bytes32 finalModelHash, uint40 challengeUntil);
     event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout, uint256 fee);
     event JobCancelled(uint256 indexed jobId, uint256 refund);
     /// @dev Assigned provider missed acceptBy: the job is Open again for re-matching.
@@ -151,7 +152,8 @@ interface IJobMarket is IDisputeSettlement {
         uint40 deadline
     ) external payable returns (uint256 jobId);
     function assign(uint256 jobId, JobTerms calldata terms, address provider) external;
-    function accept(uint256 jobId, JobTerms calldata terms) external;
+    /// @dev Needs no terms: assign packed the collateral into the job word and capped acceptBy at the deadline.
+    function accept(uint256 jobId) external;
     function submitResult(
         uint256 jobId,
         JobTerms calldata terms,

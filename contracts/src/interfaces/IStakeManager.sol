@@ -48,9 +48,7 @@ interface IStakeManager {
     event StakeForfeited(address indexed provider, uint256 amount, address indexed to);
     event Credited(address indexed account, uint256 amount);
     event CreditWithdrawn(address indexed account, uint256 amount);
-    event MarketSet(address market);
     event GameSet(address game);
-    event MinStakeSet(uint256 minStake);
     event UnbondingPeriodSet(uint256 period);
 
     // ------------------------------------------------------------------ functions
@@ -76,6 +74,6 @@ interface IStakeManager {
     function lockedStakeOf(address provider) external view returns (uint256);
     function unbondingOf(address provider) external view returns (uint256 amount, uint256 releaseAt);
     function creditOf(address account) external view returns (uint256);
-    /// @dev What JobMarket.assign checks in one call: free stake, free + locked, and the minimum stake.
-    function eligibility(address provider) external view returns (uint256 free, uint256 staked, uint256 minStake);
+    /// @dev What JobMarket.assign checks, in one slot read: free and locked stake.
+    function stakeOf(address provider) external view returns (uint256 free, uint256 locked);
 }

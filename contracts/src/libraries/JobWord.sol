@@ -5,15 +5,34 @@ import {IJobMarket} from "../interfaces/IJobMarket.sol";
 
 /// @notice The packed per-job state word and the job commitments.
 /// @dev Word layout: bits 0..7 status code, 8..167 provider, 168..207 timer (acceptBy while Assigned,
-/// the job deadline while Running, challengeUntil while Submitted). An Open job is the all-zero word, so
-/// posting writes no word at all and re-opening a job clears it (a storage refund).
+/// challengeUntil while Submitted/Disputed, else 0), 208..255 collateral in gwei (so accept needs no terms).
+/// An Open job is the all-zero word, so posting writes no word at all and re-opening a job clears it.
 library JobWord {
     uint256 private constant PROVIDER_SHIFT = 8;
     uint256 private constant TIMER_SHIFT = 168;
+    uint256 private constant COLLATERAL_SHIFT = 208;
+    uint256 internal constant GWEI = 1e9;
+    uint256 internal constant MAX_COLLATERAL_GWEI = type(uint48).max;
 
-    function pack(IJobMarket.Status s, address who, uint256 until) internal pure returns (uint256) {
+    /// @dev `collateral` is in wei and a whole number of gwei below 2^48 gwei (postJob checks it).
+    function pack(IJobMarket.Status s, address who, uint256 until, uint256 coll)
+        internal
+        pure
+        returns (uint256)
+    {
         uint256 code = s == IJobMarket.Status.Open ? 0 : uint256(s);
-        return code | (uint256(uint160(who)) << PROVIDER_SHIFT) | (uint256(uint40(until)) << TIMER_SHIFT);
+        return code | (uint256(uint160(who)) << PROVIDER_SHIFT) | (uint256(uint40(until)) << TIMER_SHIFT)
+            | ((coll / GWEI) << COLLATERAL_SHIFT);
+    }
+
+    /// @dev The same word in a new status with a new timer (provider and collateral kept).
+    function next(uint256 word, IJobMarket.Status s, uint256 until) internal pure returns (uint256) {
+        return (word & ((uint256(type(uint160).max) << PROVIDER_SHIFT) | (MAX_COLLATERAL_GWEI << COLLATERAL_SHIFT)))
+            | uint256(s) | (uint256(uint40(until)) << TIMER_SHIFT);
+    }
+
+    function collateral(uint256 word) internal pure returns (uint256) {
+        return (word >> COLLATERAL_SHIFT) * GWEI;
     }
 
     /// @dev Valid only for a job that exists (its commitment matched): the zero word means Open.

@@ -31,6 +31,10 @@ interface Vm {
     function snapshotState() external returns (uint256 snapshotId);
     function revertToState(uint256 snapshotId) external returns (bool success);
     function getBlockTimestamp() external view returns (uint256);
+    /// @dev Marks an account and its storage cold again (to measure a call as if it were its own transaction).
+    function cool(address target) external;
+    function expectCall(address callee, bytes calldata data) external;
+    function expectCall(address callee, uint256 msgValue, bytes calldata data) external;
     function toString(uint256 value) external pure returns (string memory);
     function toString(address value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
@@ -121,6 +125,10 @@ abstract contract TestBase {
 
     function assertEq(bool a, bool b, string memory message) internal pure {
         if (a != b) revert(string.concat("assertEq(bool) ", message, ": ", a ? "true" : "false", " != ", b ? "true" : "false"));
+    }
+
+    function assertEq(bytes memory a, bytes memory b) internal pure {
+        assertEq(a, b, "");
     }
 
     function assertEq(bytes memory a, bytes memory b, string memory message) internal pure {

@@ -48,14 +48,12 @@ contract DisputeGameHandler is DisputeGameWorld {
         if (hanging != 0 || sm.freeStakeOf(PROVIDER) < COLLATERAL) return;
         _setup(seed);
         (, uint256 id,) = _openGame();
-        Game.State memory before = game.game(id);
         _play(id, seed & 1 == 1);
         Game.State memory g = game.game(id);
         bool liarIsDefender = pd.faultStep != 0;
         uint8 expected = liarIsDefender ? 2 : 1; // ChallengerWins : DefenderWins
         if (uint8(g.outcome) != expected) honestLosses++;
         games++;
-        before; // silence
     }
 
     /// @dev Opens a game and makes a few moves, leaving it hanging for `finishHanging`.
@@ -111,6 +109,9 @@ contract DisputeGameHandler is DisputeGameWorld {
     }
 }
 
+/// @dev Whole games per call make each run heavy: fewer, shallower runs keep the file under a minute.
+/// forge-config: default.invariant.runs = 64
+/// forge-config: default.invariant.depth = 16
 contract DisputeGameInvariantTest is TestBase {
     DisputeGameHandler internal h;
 

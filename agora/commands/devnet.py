@@ -1,0 +1,124 @@
+"""`agora devnet up|down|status|demo`: a whole local marketplace (anvil, contracts, coordinator, workers,
+verifier, referee) in background processes under .agora/devnet/ ($AGORA_DEVNET_DIR)."""
+
+from __future__ import annotations
+
+import click
+
+from agora.output import CliError, FriendlyGroup, echo_json, fields, table
+
+
+@click.group(cls=FriendlyGroup)
+def group() -> None:
+    """Run a local Agora marketplace: `up` starts it in the background, `status` shows it, `down` stops it.
+
+    Everything lives under .agora/devnet/ in the current folder (or $AGORA_DEVNET_DIR): state.json, pid files,
+    logs, the SQLite database, the deployment file, artifacts and the dev accounts' key files. While a devnet
+    is up, every other `agora` command talks to it by default.
+    """
+
+
+def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for v in values:
+        name, _, secs = v.partition("=")
+        if not secs.isdigit():
+            raise CliError(f"bad --clock {v!r}: write NAME=SECONDS, e.g. challenge-window=30")
+        out[name.strip()] = int(secs)
+    return out
+
+
+@group.command()
+@click.option("--workers", "-n", type=click.IntRange(0, 32), default=2, show_default=True,
+              help="provider workers to start, each with its own staked key")
+@click.option("--faulty-worker", metavar="MODE",
+              help="the first worker cheats (test behaviour): perturb-step=K, lazy, wrong-final or silent")
+@click.option("--faulty-verifier", metavar="MODE", help="the verifier misbehaves (test behaviour): false-challenge")
+@click.option("--db", "database", metavar="URL",
+              help="database URL (default: SQLite under the devnet folder), e.g. postgresql+psycopg://…")
+@click.option("--broker", metavar="URL",
+              help="Celery broker URL (default: a free database of the local Redis, else a folder broker)")
+@click.option("--port-base", type=click.IntRange(1024, 65000), metavar="P",
+              help="anvil on P, the coordinator on P+1 (default: free ports)")
+@click.option("--fast-clocks", is_flag=True,
+              help="even shorter contract clocks (challenge window 10s, move timeout 10s…) for tests")
+@click.option("--clock", "clocks", multiple=True, metavar="NAME=SECONDS",
+              help="override one clock: challenge-window, accept-timeout, move-timeout, referee-timeout, unbonding")
+@click.option("--block-time", type=float, metavar="S", help="also mine an empty block every S seconds so the chain clock follows the wall clock (default 1)")
+@click.option("--stake", "stake", default="1ether", show_default=True, help="stake of each provider")
+@click.option("--verifier/--no-verifier", default=True, show_default=True, help="start the verifier")
+@click.option("--referee/--no-referee", default=True, show_default=True, help="start the referee")
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON when up")
+def up(workers: int, faulty_worker: str | None, faulty_verifier: str | None, database: str | None,
+       broker: str | None, port_base: int | None, fast_clocks: bool, clocks: tuple[str, ...],
+       block_time: float | None, stake: str, verifier: bool, referee: bool, as_json: bool) -> None:
+    """Start anvil, deploy the contracts with short clocks, stake the providers, migrate the database, start
+    the coordinator (API, indexer, matcher), the workers, a verifier and a referee; return once all answer."""
+    from agora.devnet.network import Devnet, DevnetError, DevnetOptions
+    from agora.output import parse_amount
+
+    opts = DevnetOptions(
+        workers=workers, faulty_worker=faulty_worker, faulty_verifier=faulty_verifier, database=database,
+        broker=broker, port_base=port_base, fast_clocks=fast_clocks, clocks=_parse_clocks(clocks),
+        block_time=block_time, stake_wei=parse_amount(stake), verifier=verifier, referee=referee,
+    )
+    net = Devnet()
+    say = (lambda _m: None) if as_json else click.echo
+    try:
+        net.up(opts, report=say)
+    except DevnetError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        echo_json(net.status())
+    else:
+        st = net.state()
+        assert st is not None
+        click.echo("")
+        fields([
+            ("coordinator", st.coordinator), ("rpc", st.rpc), ("chain id", st.chain_id),
+            ("deployment", st.deployment), ("client key", st.accounts["client"].key_file),
+        ])
+        click.echo("\nnext: agora jobs submit SPEC.json --price 0.01ether --watch   ·   agora devnet down")
+
+
+@group.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def status(as_json: bool) -> None:
+    """Show the devnet's endpoints, accounts and each process's state (running / exited) and log file."""
+    from agora.devnet.network import Devnet
+
+    st = Devnet().status()
+    if as_json:
+        echo_json(st)
+        return
+    if st["coordinator"] is None and not st["processes"]:
+        click.echo(f"no devnet in {st['root']}: start one with `agora devnet up`")
+        return
+    fields([("coordinator", st["coordinator"]), ("rpc", st["rpc"]), ("chain id", st["chain_id"]),
+            ("deployment", st["deployment"]), ("database", st.get("database")), ("broker", st.get("broker"))])
+    click.echo("")
+    if st.get("accounts"):
+        table([(k, v["address"], v["key_file"]) for k, v in st["accounts"].items()], ["account", "address", "key file"])
+        click.echo("")
+    table([(n, p["pid"], p["state"], p["log"]) for n, p in st["processes"].items()], ["process", "pid", "state", "log"])
+
+
+@group.command()
+def down() -> None:
+    """Stop every process `up` started (found by pid file; nothing else is touched). Safe to run twice."""
+    from agora.devnet.network import Devnet
+
+    stopped = Devnet().down()
+    click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing to stop")
+
+
+@group.command()
+@click.option("--steps", type=click.IntRange(10, 2000), default=60, show_default=True, help="steps of each job")
+@click.option("--fault-step", type=int, default=None, help="step the cheater perturbs (default: 2/3 of --steps)")
+@click.option("--keep", is_flag=True, help="leave the devnet running afterwards")
+def demo(steps: int, fault_step: int | None, keep: bool) -> None:
+    """The whole story in one command: an honest job paid, a cheating provider caught at step K op J, slashed,
+    and the client refunded — with every party's balance before and after."""
+    from agora.devnet.demo import run_demo
+
+    run_demo(steps=steps, fault_step=fault_step, keep=keep, say=click.echo)

@@ -1,0 +1,337 @@
+"""`agora jobs submit|list|show|watch|events|download`: a client's view of its training jobs (REST + escrow tx)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agora.output import (
+    CliError,
+    FriendlyGroup,
+    ProgressBar,
+    echo_json,
+    ether,
+    fields,
+    parse_amount,
+    parse_duration,
+    short,
+    table,
+    when,
+)
+
+CLIENT_KEY_ENV = "AGORA_CLIENT_KEY"
+TERMINAL = {"finalized", "failed", "cancelled", "expired"}
+
+coordinator_option = click.option(
+    "--coordinator", metavar="URL", help="coordinator URL (default: the running devnet's, else $AGORA_COORDINATOR_URL)"
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+key_option = click.option(
+    "--key-file", type=click.Path(path_type=Path), metavar="KEY",
+    help=f"the client's key file (default: ${CLIENT_KEY_ENV}, else the running devnet's client key)",
+)
+
+
+def coordinator_url(given: str | None) -> str:
+    from agora.devnet.state import endpoints
+
+    url = endpoints(coordinator=given).coordinator
+    if not url:
+        raise CliError("no coordinator: run `agora devnet up`, pass --coordinator URL or set AGORA_COORDINATOR_URL")
+    return url
+
+
+def client_key(key_file: Path | None):  # type: ignore[no-untyped-def]
+    from agora.devnet.state import DevnetState
+    from agora.keys import load_key
+
+    state = DevnetState.load()
+    return load_key(key_file, CLIENT_KEY_ENV, fallback_file=state.key_file("client") if state else None,
+                    role="client")
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    from verde.spec import SpecError, canonical_json, parse_spec
+
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read spec {path} ({exc.strerror}): pass the path of a job spec JSON file") from None
+    try:
+        spec = parse_spec(text)
+    except SpecError as exc:
+        raise CliError(f"spec {path} is invalid: {exc}") from None
+    return dict(json.loads(canonical_json(spec)))
+
+
+@click.group(cls=FriendlyGroup)
+def group() -> None:
+    """Submit training jobs and follow them: progress, timeline, result, model, loss curve."""
+
+
+@group.command()
+@click.argument("spec_file", type=click.Path(path_type=Path), metavar="SPEC.json")
+@click.option("--price", required=True, metavar="AMOUNT", help="payment escrowed on-chain, e.g. 0.01ether")
+@click.option("--deadline", default="1h", show_default=True, metavar="DURATION",
+              help="time the provider has to deliver, e.g. 30m, 1h, 2d")
+@click.option("--collateral", metavar="AMOUNT", help="provider collateral (default: the coordinator's policy)")
+@click.option("--watch", is_flag=True, help="then follow the job with a live progress bar until it ends")
+@click.option("--idempotency-key", metavar="KEY", help="retry-safe submission: the same key never makes two jobs")
+@click.option("--rpc", metavar="URL", help="chain RPC to send the escrow through (default: the devnet's / $AGORA_RPC_URL)")
+@key_option
+@coordinator_option
+@json_option
+def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, watch: bool,
+           idempotency_key: str | None, rpc: str | None, key_file: Path | None, coordinator: str | None,
+           as_json: bool) -> None:
+    """Create a job from SPEC.json over REST, sign and send its escrow transaction (the price goes into the
+    JobMarket contract), and print the job id. Signs in with the client's key (--key-file or $AGORA_CLIENT_KEY)."""
+    from agora.devnet.state import endpoints
+    from chain.sender import Sender, make_web3
+
+    spec = _load_spec(spec_file)
+    price_wei = parse_amount(price)
+    deadline_s = parse_duration(deadline)
+    collateral_wei = parse_amount(collateral) if collateral else None
+    key = client_key(key_file)
+    ep = endpoints(coordinator=coordinator, rpc=rpc)
+    if not ep.rpc:
+        raise CliError("no chain RPC: run `agora devnet up`, pass --rpc URL or set AGORA_RPC_URL")
+    api = _client(ep.coordinator, key.private_key)
+    created = api.create_job(spec, price_wei, deadline_s, collateral_wei=collateral_wei,
+                             idempotency_key=idempotency_key or str(uuid.uuid4()))
+    job, tx = created["job"], created["transaction"]
+    sender = Sender(make_web3(ep.rpc), key.private_key)
+    if sender.chain_id != int(tx["chainId"]):
+        raise CliError(f"wrong network: the RPC {ep.rpc} is chain {sender.chain_id} but the coordinator's market is on "
+                       f"chain {tx['chainId']}: pass the matching --rpc")
+    balance = sender.w3.eth.get_balance(sender.address)
+    if balance < int(tx["value"]):
+        raise CliError(f"{key.address} holds {ether(balance)}, less than the price {ether(int(tx['value']))}: "
+                       "fund the client account first")
+    receipt = sender.transact(tx["to"], bytes.fromhex(tx["data"].removeprefix("0x")), int(tx["value"]))
+    # The indexer turns awaiting_funding into open once it has seen JobPosted; wait briefly so `show` agrees.
+    job = _wait_status(api, int(job["id"]), lambda s: s != "awaiting_funding", timeout_s=20) or job
+    if as_json:
+        echo_json({"job": job, "escrow_tx": receipt.tx_hash, "block": receipt.block_number})
+    else:
+        click.echo(f"job {job['id']} {job['status']}: escrowed {ether(price_wei)} in tx {receipt.tx_hash} "
+                   f"(block {receipt.block_number})")
+    if watch:
+        _watch(api, int(job["id"]), timeout_s=None, quiet=as_json)
+
+
+def _client(url: str | None, key: str | None = None):  # type: ignore[no-untyped-def]
+    from client.api import CoordinatorClient
+
+    if not url:
+        raise CliError("no coordinator: run `agora devnet up`, pass --coordinator URL or set AGORA_COORDINATOR_URL")
+    return CoordinatorClient(url, key, retries=2, timeout_s=30.0)
+
+
+def _wait_status(api: Any, job_id: int, ok: Any, timeout_s: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = api.job(job_id)
+        if ok(job["status"]):
+            return dict(job)
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.3)
+
+
+@group.command(name="list")
+@click.option("--status", metavar="STATUS", help="only jobs in this status (open, running, submitted, finalized…)")
+@click.option("--client", "client_addr", metavar="ADDRESS", help="only this client's jobs")
+@click.option("--provider", metavar="ADDRESS", help="only jobs of this provider")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@coordinator_option
+@json_option
+def list_(status: str | None, client_addr: str | None, provider: str | None, limit: int, coordinator: str | None,
+          as_json: bool) -> None:
+    """List jobs, newest first."""
+    api = _client(coordinator_url(coordinator))
+    items = []
+    for job in api.jobs(status=status, client=client_addr, provider=provider):
+        items.append(job)
+        if len(items) >= limit:
+            break
+    if as_json:
+        echo_json(items)
+        return
+    if not items:
+        click.echo("no jobs")
+        return
+    table([(j["id"], j["status"], ether(j["price_wei"]), f"{j['num_steps']}", short(j["client"]),
+            short(j["provider"]), when(j["created_at"])) for j in items],
+          ["id", "status", "price", "steps", "client", "provider", "created"])
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@click.option("--plot", type=click.Path(path_type=Path), metavar="OUT.png", help="also draw the loss curve as a PNG")
+@coordinator_option
+@json_option
+def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool) -> None:
+    """Show one job: status, terms, provider, progress and result."""
+    api = _client(coordinator_url(coordinator))
+    job = api.job(job_id)
+    progress = api.progress(job_id)
+    result = _maybe(lambda: api.result(job_id))
+    if plot is not None:
+        _plot(progress, plot, title=f"job {job_id} ({job['status']})")
+    if as_json:
+        echo_json({"job": job, "progress": {k: v for k, v in progress.items() if k != "points"}, "result": result,
+                   **({"plot": str(plot)} if plot else {})})
+        return
+    fields([
+        ("job", f"{job['id']} (on-chain {job['chain_job_id'] if job['chain_job_id'] is not None else '-'})"),
+        ("status", job["status"] + (f" — {job['wait_reason']}" if job.get("wait_reason") else "")),
+        ("client", job["client"]), ("provider", job["provider"]),
+        ("price", ether(job["price_wei"])), ("collateral", ether(job["collateral_wei"])),
+        ("deadline", when(job["deadline_at"])),
+        ("steps", f"{progress.get('latest_step') or 0}/{job['num_steps']} (checkpoint every {job['checkpoint_every']})"),
+        ("loss", f"{progress['latest_loss']:.4f}" if progress.get("latest_loss") is not None else None),
+        ("spec hash", job["spec_hash"]), ("trace root", job["trace_root"]),
+        ("final model", job["final_model_hash"]),
+        ("model artifact", (result or {}).get("model_artifact")),
+    ])
+    if plot is not None:
+        click.echo(f"loss curve written to {plot}")
+
+
+def _maybe(fn: Any) -> Any:
+    from client.api import ApiError
+
+    try:
+        return fn()
+    except ApiError as exc:
+        if exc.status in (404, 409):
+            return None
+        raise
+
+
+def _plot(progress: dict[str, Any], out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = progress.get("points") or []
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot([p["step"] for p in points], [p["loss"] for p in points], marker="." if len(points) < 50 else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title if points else f"{title}: no progress reported yet")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    try:
+        fig.savefig(out, format="png")
+    except OSError as exc:
+        raise CliError(f"cannot write {out} ({exc.strerror}): pick a writable path") from None
+    finally:
+        plt.close(fig)
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@click.option("--timeout", "timeout_s", type=float, metavar="SECONDS", help="give up after this long")
+@coordinator_option
+def watch(job_id: int, timeout_s: float | None, coordinator: str | None) -> None:
+    """Follow a job live (step, loss, ETA) until it is finalized, disputed, failed, cancelled or expired."""
+    _watch(_client(coordinator_url(coordinator)), job_id, timeout_s=timeout_s)
+
+
+def _watch(api: Any, job_id: int, *, timeout_s: float | None, quiet: bool = False) -> dict[str, Any]:
+    job = api.job(job_id)
+    bar = None if quiet else ProgressBar(int(job["num_steps"]))
+    t_end = None if timeout_s is None else time.monotonic() + timeout_s
+    first: tuple[float, int] | None = None
+    try:
+        while True:
+            job = api.job(job_id)
+            prog = api.progress(job_id, since_step=None)
+            step = int(prog.get("latest_step") or 0)
+            now = time.monotonic()
+            if first is None and step > 0:
+                first = (now, step)
+            eta = None
+            if first is not None and step > first[1]:
+                rate = (step - first[1]) / max(1e-6, now - first[0])
+                eta = (int(job["num_steps"]) - step) / rate
+            if job["status"] in ("submitted", "finalized", "disputed", "failed") and step == 0:
+                step = int(job["num_steps"])
+            if bar is not None:
+                bar.update(step, loss=prog.get("latest_loss"), eta_s=eta, note=job["status"])
+            if job["status"] in TERMINAL or job["status"] == "disputed":
+                break
+            if t_end is not None and now > t_end:
+                if bar is not None:
+                    bar.close()
+                raise CliError(f"job {job_id} is still {job['status']} after {timeout_s:g}s: "
+                               f"run `agora jobs watch {job_id}` again")
+            time.sleep(0.5)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        if job["status"] == "disputed":
+            click.echo(f"job {job_id} is disputed: follow it with `agora disputes list --job {job_id}`")
+        else:
+            click.echo(f"job {job_id} {job['status']}")
+    return dict(job)
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@coordinator_option
+@json_option
+def events(job_id: int, coordinator: str | None, as_json: bool) -> None:
+    """The job's timeline: chain events, matcher notes, worker progress, verification and dispute moves."""
+    items = _client(coordinator_url(coordinator)).events(job_id)
+    if as_json:
+        echo_json(items)
+        return
+    if not items:
+        click.echo(f"job {job_id} has no events yet")
+        return
+    table([(when(e["created_at"]), e["source"], e["kind"], e["message"]) for e in items],
+          ["time", "source", "kind", "message"])
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, metavar="FILE",
+              help="where to write the model (a verde checkpoint, torch format)")
+@key_option
+@coordinator_option
+def download(job_id: int, out: Path, key_file: Path | None, coordinator: str | None) -> None:
+    """Download the final model of your job (client only) and check it against the on-chain finalModelHash."""
+    api = _client(coordinator_url(coordinator), client_key(key_file).private_key)
+    job = api.job(job_id)
+    data = api.model_bytes(job_id)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"cannot write {out} ({exc.strerror}): pick a writable path") from None
+    digest = model_hash(data)
+    expected = job.get("final_model_hash")
+    if expected and digest and digest.lower() != expected.lower():
+        raise CliError(f"model hash {digest} differs from the on-chain finalModelHash {expected}: do not trust it")
+    check = "matches the on-chain finalModelHash" if expected and digest else "not checked (no on-chain hash yet)"
+    click.echo(f"wrote {len(data)} bytes to {out}; hash {digest or '-'} {check}")
+
+
+def model_hash(data: bytes) -> str | None:
+    """The finalModelHash of model bytes: the verde state hash of the checkpoint they hold (None if unreadable)."""
+    from verde.checkpoint import CheckpointError, load_state
+
+    try:
+        return "0x" + load_state(data).hash().hex()
+    except (CheckpointError, ValueError, RuntimeError, EOFError):
+        return None

@@ -1,0 +1,215 @@
+"""Typed client of DisputeGame (docs/PROTOCOL.md §6): game state, the parties' moves, the referee's ruling, timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+
+from chain.contract import BoundContract
+from chain.deploy import Deployment
+from chain.errors import ChainError
+from chain.events import ChainEvent
+from chain.sender import Sender, SenderSettings, TxReceipt, make_web3
+
+_ELEMENTS_REVEALED_TOPIC = "0x" + keccak(text="ElementsRevealed(uint256,address,uint8,uint32,uint32,bytes32[])").hex()
+_GAME_OPENED_TOPIC = "0x" + keccak(text="GameOpened(uint256,uint256,address,address,uint256)").hex()
+
+
+class GamePhase(IntEnum):
+    """Game.Phase."""
+
+    NONE = 0
+    BISECT = 1
+    DESCEND = 2
+    REVEAL = 3
+    REFEREE = 4
+    SETTLED = 5
+
+
+class GameOutcome(IntEnum):
+    """IDisputeSettlement.Outcome."""
+
+    NONE = 0
+    DEFENDER_WINS = 1
+    CHALLENGER_WINS = 2
+    BOTH_LOSE = 3
+    VOID = 4
+
+
+class GameNotFound(ChainError):
+    """No GameOpened event for this job on this game contract."""
+
+
+@dataclass(frozen=True)
+class GameState:
+    """Game.State as one view call returns it."""
+
+    defender: str
+    phase: GamePhase
+    level: int
+    moved: int
+    ends_known: bool
+    lo: int
+    hi: int
+    challenger: str
+    deadline: int
+    index: int
+    collateral: int
+    bond: int
+    num_steps: int
+    checkpoint_every: int
+    ops_per_step: int
+    outcome: GameOutcome
+    job_id: int
+    root_defender: bytes
+    root_challenger: bytes
+    agreed: bytes
+    hi_defender: bytes
+    hi_challenger: bytes
+    pending: bytes
+    claim_defender: bytes
+    claim_challenger: bytes
+
+    @classmethod
+    def from_view(cls, v: dict[str, Any]) -> GameState:
+        return cls(
+            defender=v["defender"], phase=GamePhase(v["phase"]), level=int(v["level"]), moved=int(v["moved"]),
+            ends_known=bool(v["endsKnown"]), lo=int(v["lo"]), hi=int(v["hi"]), challenger=v["challenger"],
+            deadline=int(v["deadline"]), index=int(v["index"]), collateral=int(v["collateral"]),
+            bond=int(v["bond"]), num_steps=int(v["numSteps"]), checkpoint_every=int(v["checkpointEvery"]),
+            ops_per_step=int(v["opsPerStep"]), outcome=GameOutcome(v["outcome"]), job_id=int(v["jobId"]),
+            root_defender=bytes(v["rootDefender"]), root_challenger=bytes(v["rootChallenger"]),
+            agreed=bytes(v["agreed"]), hi_defender=bytes(v["hiDefender"]), hi_challenger=bytes(v["hiChallenger"]),
+            pending=bytes(v["pending"]), claim_defender=bytes(v["claimDefender"]),
+            claim_challenger=bytes(v["claimChallenger"]),
+        )
+
+    @property
+    def settled(self) -> bool:
+        return self.phase == GamePhase.SETTLED
+
+    def role_bit(self, account: str) -> int:
+        """1 for the defender, 2 for the challenger, 0 for anyone else."""
+        a = to_checksum_address(account)
+        return 1 if a == self.defender else 2 if a == self.challenger else 0
+
+
+@dataclass(frozen=True)
+class GameConfig:
+    """The contract's immutable parameters."""
+
+    k: int
+    move_timeout: int
+    referee_timeout: int
+    referee: str
+    treasury: str
+    challenger_reward_bps: int
+
+
+class DisputeGame:
+    """DisputeGame at `address`, signing as `sender`'s account."""
+
+    def __init__(self, address: str, sender: Sender, from_block: int = 0) -> None:
+        self.contract = BoundContract("DisputeGame", address, sender)
+        self.sender = sender
+        self.from_block = from_block
+        self._config: GameConfig | None = None
+
+    @classmethod
+    def connect(
+        cls, deployment: Deployment, w3: Web3 | str, private_key: str, settings: SenderSettings | None = None
+    ) -> DisputeGame:
+        web3 = make_web3(w3) if isinstance(w3, str) else w3
+        sender = Sender(web3, private_key, settings, deployment.decoder())
+        return cls(deployment.address("DisputeGame"), sender, from_block=deployment.deploy_block)
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    @property
+    def account(self) -> str:
+        return self.sender.address
+
+    # ------------------------------------------------------------------ reads
+
+    def config(self) -> GameConfig:
+        if self._config is None:
+            c = self.contract.call
+            self._config = GameConfig(
+                k=int(c("k")), move_timeout=int(c("moveTimeout")), referee_timeout=int(c("refereeTimeout")),
+                referee=c("referee"), treasury=c("treasury"), challenger_reward_bps=int(c("challengerRewardBps")),
+            )
+        return self._config
+
+    def state(self, game_id: int) -> GameState:
+        return GameState.from_view(self.contract.call("game", game_id))
+
+    def positions(self, game_id: int) -> list[int]:
+        return [int(p) for p in self.contract.call("positions", game_id)]
+
+    def level_length(self, game_id: int) -> int:
+        return int(self.contract.call("levelLength", game_id))
+
+    def game_count(self) -> int:
+        return int(self.contract.call("gameCount"))
+
+    def _logs(self, topic0: str, game_id: int) -> list[ChainEvent]:
+        raw = self.sender.w3.eth.get_logs({
+            "address": self.address,
+            "fromBlock": self.from_block,
+            "toBlock": "latest",
+            "topics": [topic0, "0x" + game_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
+        })
+        return [e for e in self.sender.decoder.decode_all(raw) if not e.removed]
+
+    def revealed_elements(self, game_id: int, party: str, state: GameState) -> list[bytes]:
+        """`party`'s reveal in the current round (from its ElementsRevealed event); [] when it has not revealed."""
+        party = to_checksum_address(party)
+        for ev in reversed(self._logs(_ELEMENTS_REVEALED_TOPIC, game_id)):
+            a = ev.args
+            if (to_checksum_address(a["party"]), int(a["level"]), int(a["lo"]), int(a["hi"])) == (
+                party, state.level, state.lo, state.hi
+            ):
+                return [bytes(e) for e in a["elements"]]
+        return []
+
+    def game_of_job(self, job_id: int) -> int:
+        """The latest game opened for `job_id` (GameOpened is indexed by gameId and jobId)."""
+        raw = self.sender.w3.eth.get_logs({
+            "address": self.address,
+            "fromBlock": self.from_block,
+            "toBlock": "latest",
+            "topics": [_GAME_OPENED_TOPIC, None, "0x" + job_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
+        })
+        events = [e for e in self.sender.decoder.decode_all(raw) if not e.removed]
+        if not events:
+            raise GameNotFound(f"no game opened for job {job_id} on {self.address}")
+        return int(events[-1].args["gameId"])
+
+    # ------------------------------------------------------------------ moves
+
+    def reveal(
+        self, game_id: int, elements: Sequence[bytes], proofs: Sequence[bytes], other_elements: Sequence[bytes]
+    ) -> TxReceipt:
+        return self.contract.transact("reveal", game_id, list(elements), list(proofs), list(other_elements))
+
+    def descend(
+        self, game_id: int, finer_root: bytes, first_proof: Sequence[bytes], last_proof: Sequence[bytes]
+    ) -> TxReceipt:
+        return self.contract.transact("descend", game_id, finer_root, list(first_proof), list(last_proof))
+
+    def reveal_output(self, game_id: int, output_hash: bytes) -> TxReceipt:
+        return self.contract.transact("revealOutput", game_id, output_hash)
+
+    def rule(self, game_id: int, correct_hash: bytes) -> TxReceipt:
+        """Referee only."""
+        return self.contract.transact("rule", game_id, correct_hash)
+
+    def timeout(self, game_id: int) -> TxReceipt:
+        return self.contract.transact("timeout", game_id)

@@ -1,0 +1,892 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {MarketFixture, StubGame} from "./base/MarketFixture.sol";
+import {JobMarket} from "../src/JobMarket.sol";
+import {StakeManager} from "../src/StakeManager.sol";
+import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
+import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
+import {IDisputeSettlement} from "../src/interfaces/IDisputeSettlement.sol";
+
+/// @dev A client that refuses ETH: its refund withdrawal must revert and keep the credit.
+contract RefusingClient {
+    function post(JobMarket m, uint40 deadline) external payable returns (uint256) {
+        return m.postJob{value: msg.value}(keccak256("spec"), 1000, 100, 40, 2 ether, deadline);
+    }
+
+    function cancel(JobMarket m, IJobMarket.JobTerms calldata t, uint256 jobId) external {
+        m.cancel(jobId, t);
+    }
+
+    function withdraw(JobMarket m) external {
+        m.withdraw();
+    }
+}
+
+/// @notice JobMarket unit and fuzz tests: every function, every revert (named error, nothing changed).
+contract JobMarketTest is MarketFixture {
+    event JobPosted(uint256 indexed jobId, address indexed client, IJobMarket.JobTerms terms);
+    event JobAssigned(uint256 indexed jobId, address indexed provider, uint40 acceptBy);
+    event JobAccepted(uint256 indexed jobId, address indexed provider);
+    event ResultSubmitted(uint256 indexed jobId, bytes32 traceRoot, bytes32 finalModelHash, uint40 challengeUntil);
+    event JobFinalized(uint256 indexed jobId, address indexed provider, uint256 payout, uint256 fee);
+    event AssignmentExpired(uint256 indexed jobId, address indexed provider);
+    event JobExpired(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 forfeited);
+    event JobChallenged(uint256 indexed jobId, address indexed challenger, uint256 gameId);
+    event DisputeSettled(uint256 indexed jobId, IDisputeSettlement.Outcome outcome);
+    event JobReopened(uint256 indexed jobId);
+
+    function setUp() public {
+        vm.warp(1_000_000);
+        _deployMarket();
+        _stake(PROVIDER, 5 ether);
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /// @dev Everything either contract holds that a call could change, hashed.
+    function _world(uint256 jobId) internal view returns (bytes32) {
+        return keccak256(abi.encode(_jobBytes(jobId), _accountBytes(), _totalsBytes(jobId)));
+    }
+
+    function _jobBytes(uint256 jobId) internal view returns (bytes memory) {
+        (IJobMarket.Status s, address p, uint256 timer, bytes32 c) = market.jobOf(jobId);
+        return abi.encode(s, p, timer, c);
+    }
+
+    function _accountBytes() internal view returns (bytes memory acc) {
+        address[5] memory who = [CLIENT, PROVIDER, CHALLENGER, TREASURY, PROVIDER2];
+        for (uint256 i; i < who.length; ++i) {
+            acc = abi.encode(
+                acc, market.creditOf(who[i]), sm.creditOf(who[i]), sm.freeStakeOf(who[i]), sm.lockedStakeOf(who[i])
+            );
+        }
+    }
+
+    function _totalsBytes(uint256 jobId) internal view returns (bytes memory) {
+        return abi.encode(
+            address(market).balance,
+            address(sm).balance,
+            market.protocolFees(),
+            market.nextJobId(),
+            market.disputeOf(jobId)
+        );
+    }
+
+    function _copy(IJobMarket.JobTerms memory t) internal pure returns (IJobMarket.JobTerms memory) {
+        return abi.decode(abi.encode(t), (IJobMarket.JobTerms));
+    }
+
+    function _hash(IJobMarket.JobTerms memory t) internal pure returns (bytes32) {
+        return keccak256(abi.encode(t));
+    }
+
+    function _resultHash(IJobMarket.JobTerms memory t) internal pure returns (bytes32) {
+        return keccak256(abi.encode(_hash(t), TRACE, MODEL));
+    }
+
+    function _expectWrongStatus(uint256 jobId, IJobMarket.Status s) internal {
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongStatus.selector, jobId, s));
+    }
+
+    // ------------------------------------------------------------------ constructor / admin
+
+    function test_constructor_wiresEverything() public view {
+        assertEq(market.admin(), ADMIN);
+        assertEq(market.matcher(), MATCHER);
+        assertEq(market.treasury(), TREASURY);
+        assertEq(market.game(), address(game));
+        assertEq(market.nextJobId(), 1, "counter starts at 1");
+        assertEq(sm.market(), address(market), "stake manager bound to this market");
+        assertEq(sm.admin(), ADMIN, "stake manager admin is the deployer");
+        assertEq(sm.unbondingPeriod(), UNBONDING);
+        IJobMarket.Params memory p = market.params();
+        assertEq(abi.encode(p), abi.encode(_params()), "params");
+        assertEq(market.minStake(), MIN_STAKE);
+        assertEq(market.challengerBond(), BOND);
+    }
+
+    function test_constructor_revertsOnBadParams() public {
+        IJobMarket.Params memory p = _params();
+        p.acceptTimeout = 0;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 1, 0));
+        new JobMarket(p, MATCHER, TREASURY, UNBONDING);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 7, 0));
+        new JobMarket(_params(), address(0), TREASURY, UNBONDING);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 7, 0));
+        new JobMarket(_params(), MATCHER, address(0), UNBONDING);
+    }
+
+    function test_setParams_boundsEachField() public {
+        IJobMarket.Params memory p;
+        bytes32 before = _world(0);
+        vm.startPrank(ADMIN);
+        p = _params();
+        p.acceptTimeout = 30 days + 1;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 1, 30 days + 1));
+        market.setParams(p);
+        p = _params();
+        p.challengeWindow = 0;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 2, 0));
+        market.setParams(p);
+        p = _params();
+        p.protocolFeeBps = 1001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 3, 1001));
+        market.setParams(p);
+        p = _params();
+        p.forfeitBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 4, 10_001));
+        market.setParams(p);
+        p = _params();
+        p.disputeCutBps = 5001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 5, 5001));
+        market.setParams(p);
+        p = _params();
+        p.challengerBond = 0;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 6, 0));
+        market.setParams(p);
+        p = _params();
+        p.minStake = 1 ether + 1;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 8, 1 ether + 1));
+        market.setParams(p);
+        p.minStake = uint96((uint256(type(uint48).max) + 1) * 1e9);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 8, p.minStake));
+        market.setParams(p);
+        vm.stopPrank();
+        assertEq(_world(0), before, "unchanged");
+        assertEq(abi.encode(market.params()), abi.encode(_params()), "params unchanged");
+
+        p = IJobMarket.Params(1, 1, 1000, 10_000, 5000, 1 wei, 0);
+        vm.prank(ADMIN);
+        market.setParams(p);
+        assertEq(abi.encode(market.params()), abi.encode(p), "set at the bounds");
+        assertEq(market.nextJobId(), 1, "counter kept");
+    }
+
+    function test_adminSetters_adminOnly() public {
+        vm.startPrank(MATCHER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotAdmin.selector, MATCHER));
+        market.setParams(_params());
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotAdmin.selector, MATCHER));
+        market.setMatcher(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotAdmin.selector, MATCHER));
+        market.setTreasury(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotAdmin.selector, MATCHER));
+        market.setGame(PROVIDER);
+        vm.stopPrank();
+        vm.startPrank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 7, 0));
+        market.setGame(address(0));
+        market.setMatcher(PROVIDER2);
+        market.setTreasury(CHALLENGER);
+        market.setGame(address(0x6A));
+        vm.stopPrank();
+        assertEq(market.matcher(), PROVIDER2);
+        assertEq(market.treasury(), CHALLENGER);
+        assertEq(market.game(), address(0x6A));
+    }
+
+    function test_admin_cannotTouchEscrow() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        vm.startPrank(ADMIN);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotClient.selector, ADMIN, CLIENT));
+        market.cancel(id, t);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NothingToWithdraw.selector, ADMIN));
+        market.withdraw();
+        vm.stopPrank();
+        assertEq(address(market).balance, PRICE);
+    }
+
+    // ------------------------------------------------------------------ postJob
+
+    function test_postJob_escrowsAndCommits() public {
+        IJobMarket.JobTerms memory t = _terms(CLIENT, PRICE, COLLATERAL, uint40(block.timestamp + 1 days));
+        vm.deal(CLIENT, PRICE);
+        vm.expectEmit(true, true, false, true);
+        emit JobPosted(1, CLIENT, t);
+        vm.prank(CLIENT);
+        uint256 id = market.postJob{value: PRICE}(SPEC, 1000, 100, 40, COLLATERAL, t.deadline);
+        assertEq(id, 1);
+        assertEq(market.nextJobId(), 2);
+        assertEq(address(market).balance, PRICE, "escrowed");
+        (IJobMarket.Status s, address p, uint256 timer, bytes32 c) = market.jobOf(id);
+        assertEq(uint256(s), uint256(IJobMarket.Status.Open));
+        assertEq(p, address(0));
+        assertEq(timer, 0);
+        assertEq(c, _hash(t), "commitment = keccak(abi.encode(terms))");
+        assertEq(market.termsHash(t), c, "termsHash view agrees");
+        (uint256 id2,) = _postDefault();
+        assertEq(id2, 2);
+    }
+
+    function test_postJob_revertsOnBadInput() public {
+        bytes32 before = _world(1);
+        uint40 dl = uint40(block.timestamp + 1 days);
+        vm.deal(CLIENT, 10 ether);
+        vm.startPrank(CLIENT);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidPrice.selector, 0));
+        market.postJob(SPEC, 1000, 100, 40, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobShape.selector, 1000, 100, 40));
+        market.postJob{value: 1}(bytes32(0), 1000, 100, 40, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobShape.selector, 0, 1, 40));
+        market.postJob{value: 1}(SPEC, 0, 1, 40, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobShape.selector, 1000, 0, 40));
+        market.postJob{value: 1}(SPEC, 1000, 0, 40, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobShape.selector, 10, 11, 40));
+        market.postJob{value: 1}(SPEC, 10, 11, 40, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidJobShape.selector, 1000, 100, 0));
+        market.postJob{value: 1}(SPEC, 1000, 100, 0, COLLATERAL, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidCollateral.selector, 1 ether + 1));
+        market.postJob{value: 1}(SPEC, 1000, 100, 40, 1 ether + 1, dl);
+        uint96 tooBig = uint96((uint256(type(uint48).max) + 1) * 1e9);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidCollateral.selector, tooBig));
+        market.postJob{value: 1}(SPEC, 1000, 100, 40, tooBig, dl);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidDeadline.selector, block.timestamp, block.timestamp));
+        market.postJob{value: 1}(SPEC, 1000, 100, 40, COLLATERAL, uint40(block.timestamp));
+        vm.stopPrank();
+        assertEq(_world(1), before, "unchanged");
+        assertEq(_status(1), uint256(IJobMarket.Status.None));
+    }
+
+    function test_postJob_revertsOnPriceAbove96Bits() public {
+        uint256 big = uint256(type(uint96).max) + 1;
+        vm.deal(CLIENT, big);
+        vm.prank(CLIENT);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidPrice.selector, big));
+        market.postJob{value: big}(SPEC, 1000, 100, 40, COLLATERAL, uint40(block.timestamp + 1));
+    }
+
+    // ------------------------------------------------------------------ assign
+
+    function test_assign_setsProviderAndAcceptBy() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        vm.expectEmit(true, true, false, true);
+        emit JobAssigned(id, PROVIDER, uint40(block.timestamp + ACCEPT_TIMEOUT));
+        _assign(id, t, PROVIDER);
+        (IJobMarket.Status s, address p, uint256 timer,) = market.jobOf(id);
+        assertEq(uint256(s), uint256(IJobMarket.Status.Assigned));
+        assertEq(p, PROVIDER);
+        assertEq(timer, block.timestamp + ACCEPT_TIMEOUT);
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "nothing locked before accept");
+    }
+
+    function test_assign_capsAcceptByAtDeadline() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _post(CLIENT, PRICE, COLLATERAL, uint40(block.timestamp + 10));
+        _assign(id, t, PROVIDER);
+        (,, uint256 timer,) = market.jobOf(id);
+        assertEq(timer, t.deadline);
+    }
+
+    function test_assign_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        bytes32 before = _world(id);
+        // wrong role
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotMatcher.selector, PROVIDER));
+        market.assign(id, t, PROVIDER);
+        vm.startPrank(MATCHER);
+        // wrong terms
+        IJobMarket.JobTerms memory bad = _copy(t);
+        bad.price = PRICE + 1;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TermsMismatch.selector, id, _hash(bad), _hash(t)));
+        market.assign(id, bad, PROVIDER);
+        // unknown job
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TermsMismatch.selector, 7, _hash(t), bytes32(0)));
+        market.assign(7, t, PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidProvider.selector, address(0)));
+        market.assign(id, t, address(0));
+        // PROVIDER2 has no stake at all
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.BelowMinStake.selector, 0, MIN_STAKE));
+        market.assign(id, t, PROVIDER2);
+        vm.stopPrank();
+        _stake(PROVIDER2, 1.5 ether);
+        before = _world(id);
+        vm.prank(MATCHER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InsufficientFreeStake.selector, 1.5 ether, COLLATERAL));
+        market.assign(id, t, PROVIDER2);
+        vm.warp(t.deadline + 1);
+        vm.prank(MATCHER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, t.deadline, t.deadline + 1));
+        market.assign(id, t, PROVIDER);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_assign_revertsWhenNotOpen() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        bytes32 before = _world(id);
+        vm.prank(MATCHER);
+        _expectWrongStatus(id, IJobMarket.Status.Assigned);
+        market.assign(id, t, PROVIDER);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_assign_minStakeCountsLockedStake() public {
+        // PROVIDER: 5 ether staked, 2 locked by a first job; still ≥ minStake overall.
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        (uint256 id2, IJobMarket.JobTerms memory t2) = _postDefault();
+        _assign(id2, t2, PROVIDER);
+        assertEq(_status(id2), uint256(IJobMarket.Status.Assigned));
+    }
+
+    // ------------------------------------------------------------------ accept
+
+    function test_accept_locksCollateral() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        vm.expectEmit(true, true, false, false);
+        emit JobAccepted(id, PROVIDER);
+        _accept(id, PROVIDER);
+        assertEq(_status(id), uint256(IJobMarket.Status.Running));
+        assertEq(sm.lockedStakeOf(PROVIDER), COLLATERAL);
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - COLLATERAL);
+    }
+
+    function test_accept_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        bytes32 before = _world(id);
+        vm.prank(PROVIDER);
+        _expectWrongStatus(id, IJobMarket.Status.Open);
+        market.accept(id);
+        vm.prank(PROVIDER);
+        _expectWrongStatus(99, IJobMarket.Status.None);
+        market.accept(99);
+        _assign(id, t, PROVIDER);
+        before = _world(id);
+        vm.prank(PROVIDER2);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotProvider.selector, PROVIDER2, PROVIDER));
+        market.accept(id);
+        uint256 acceptBy = block.timestamp + ACCEPT_TIMEOUT;
+        vm.warp(acceptBy + 1);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.AcceptWindowClosed.selector, acceptBy, acceptBy + 1));
+        market.accept(id);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_accept_revertsWhenProviderUnstakedMeanwhile() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        vm.prank(PROVIDER);
+        sm.requestUnstake(4 ether);
+        bytes32 before = _world(id);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.InsufficientFreeStake.selector, 1 ether, COLLATERAL));
+        market.accept(id);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_accept_twiceReverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        vm.prank(PROVIDER);
+        _expectWrongStatus(id, IJobMarket.Status.Running);
+        market.accept(id);
+        assertEq(sm.lockedStakeOf(PROVIDER), COLLATERAL, "locked once");
+    }
+
+    // ------------------------------------------------------------------ submitResult
+
+    function test_submitResult_commitsResultAndOpensWindow() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        vm.expectEmit(true, false, false, true);
+        emit ResultSubmitted(id, TRACE, MODEL, uint40(block.timestamp + CHALLENGE_WINDOW));
+        _submit(id, t, PROVIDER);
+        (IJobMarket.Status s, address p, uint256 timer, bytes32 c) = market.jobOf(id);
+        assertEq(uint256(s), uint256(IJobMarket.Status.Submitted));
+        assertEq(p, PROVIDER);
+        assertEq(timer, block.timestamp + CHALLENGE_WINDOW);
+        assertEq(c, _resultHash(t));
+    }
+
+    function test_submitResult_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        bytes32 before = _world(id);
+        vm.prank(PROVIDER);
+        _expectWrongStatus(id, IJobMarket.Status.Assigned);
+        market.submitResult(id, t, TRACE, MODEL, 1000);
+        _accept(id, PROVIDER);
+        before = _world(id);
+        vm.prank(PROVIDER2);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotProvider.selector, PROVIDER2, PROVIDER));
+        market.submitResult(id, t, TRACE, MODEL, 1000);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.StepsMismatch.selector, 999, 1000));
+        market.submitResult(id, t, TRACE, MODEL, 999);
+        IJobMarket.JobTerms memory bad = _copy(t);
+        bad.collateral = 0;
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TermsMismatch.selector, id, _hash(bad), _hash(t)));
+        market.submitResult(id, bad, TRACE, MODEL, 1000);
+        vm.warp(t.deadline + 1);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, t.deadline, t.deadline + 1));
+        market.submitResult(id, t, TRACE, MODEL, 1000);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    // ------------------------------------------------------------------ finalize
+
+    function test_finalize_paysProviderFeeAndUnlocks() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        uint256 fee = uint256(PRICE) * FEE_BPS / 10_000;
+        vm.expectEmit(true, true, false, true);
+        emit JobFinalized(id, PROVIDER, PRICE - fee, fee);
+        vm.prank(CHALLENGER); // anyone may finalize
+        market.finalize(id, t, TRACE, MODEL);
+        assertEq(_status(id), uint256(IJobMarket.Status.Finalized));
+        assertEq(sm.creditOf(PROVIDER), PRICE - fee, "provider payout credited in StakeManager");
+        assertEq(market.creditOf(TREASURY), fee, "fee to treasury");
+        assertEq(market.protocolFees(), fee);
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral unlocked");
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether);
+        assertEq(address(market).balance, fee, "market keeps only the fee");
+
+        uint256 bal = PROVIDER.balance;
+        vm.prank(PROVIDER);
+        sm.withdrawCredit();
+        assertEq(PROVIDER.balance, bal + PRICE - fee, "provider withdrew to the wei");
+        bal = TREASURY.balance;
+        vm.prank(TREASURY);
+        market.withdraw();
+        assertEq(TREASURY.balance, bal + fee, "treasury withdrew the fee");
+        assertEq(address(market).balance, 0);
+        assertEq(address(sm).balance, 5 ether);
+    }
+
+    function test_finalize_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        bytes32 before = _world(id);
+        _expectWrongStatus(id, IJobMarket.Status.Running);
+        market.finalize(id, t, TRACE, MODEL);
+        _submit(id, t, PROVIDER);
+        before = _world(id);
+        uint256 until = block.timestamp + CHALLENGE_WINDOW;
+        vm.warp(until);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ChallengeWindowOpen.selector, until, until));
+        market.finalize(id, t, TRACE, MODEL);
+        vm.warp(until + 1);
+        bytes32 given = keccak256(abi.encode(_hash(t), OTHER_ROOT, MODEL));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResultMismatch.selector, id, given, _resultHash(t)));
+        market.finalize(id, t, OTHER_ROOT, MODEL);
+        IJobMarket.JobTerms memory bad = _copy(t);
+        bad.price = 1;
+        given = keccak256(abi.encode(_hash(bad), TRACE, MODEL));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResultMismatch.selector, id, given, _resultHash(t)));
+        market.finalize(id, bad, TRACE, MODEL);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_finalize_twiceReverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        market.finalize(id, t, TRACE, MODEL);
+        bytes32 before = _world(id);
+        _expectWrongStatus(id, IJobMarket.Status.Finalized);
+        market.finalize(id, t, TRACE, MODEL);
+        // every terms-taking call on a finished job names its status too
+        vm.prank(CLIENT);
+        _expectWrongStatus(id, IJobMarket.Status.Finalized);
+        market.cancel(id, t);
+        _expectWrongStatus(id, IJobMarket.Status.Finalized);
+        market.expire(id, t);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    // ------------------------------------------------------------------ cancel
+
+    function test_cancel_openAndAssignedRefund() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        vm.prank(CLIENT);
+        market.cancel(id, t);
+        assertEq(_status(id), uint256(IJobMarket.Status.Cancelled));
+        assertEq(market.creditOf(CLIENT), PRICE);
+        (uint256 id2, IJobMarket.JobTerms memory t2) = _postDefault();
+        _assign(id2, t2, PROVIDER);
+        vm.prank(CLIENT);
+        market.cancel(id2, t2);
+        assertEq(_status(id2), uint256(IJobMarket.Status.Cancelled));
+        assertEq(market.creditOf(CLIENT), 2 * PRICE);
+        uint256 bal = CLIENT.balance;
+        vm.prank(CLIENT);
+        market.withdraw();
+        assertEq(CLIENT.balance, bal + 2 * PRICE);
+        assertEq(address(market).balance, 0);
+    }
+
+    function test_cancel_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        bytes32 before = _world(id);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotClient.selector, PROVIDER, CLIENT));
+        market.cancel(id, t);
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        before = _world(id);
+        vm.prank(CLIENT);
+        _expectWrongStatus(id, IJobMarket.Status.Running);
+        market.cancel(id, t);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    // ------------------------------------------------------------------ expire
+
+    function test_expire_missedAcceptReopens() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        vm.warp(block.timestamp + ACCEPT_TIMEOUT + 1);
+        vm.expectEmit(true, true, false, false);
+        emit AssignmentExpired(id, PROVIDER);
+        market.expire(id, t);
+        assertEq(_status(id), uint256(IJobMarket.Status.Open));
+        _stake(PROVIDER2, 3 ether);
+        _assign(id, t, PROVIDER2); // re-matched
+        _accept(id, PROVIDER2);
+        assertEq(sm.lockedStakeOf(PROVIDER2), COLLATERAL);
+    }
+
+    function test_expire_openOrAssignedPastDeadlineRefunds() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        (uint256 id2, IJobMarket.JobTerms memory t2) = _postDefault();
+        _assign(id2, t2, PROVIDER);
+        vm.warp(t.deadline + 1);
+        vm.expectEmit(true, true, false, true);
+        emit JobExpired(id, address(0), PRICE, 0);
+        market.expire(id, t);
+        market.expire(id2, t2);
+        assertEq(_status(id), uint256(IJobMarket.Status.Expired));
+        assertEq(_status(id2), uint256(IJobMarket.Status.Expired));
+        assertEq(market.creditOf(CLIENT), 2 * PRICE);
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether, "nothing forfeited before accept");
+    }
+
+    function test_expire_runningPastDeadlineForfeits() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        vm.warp(t.deadline + 1);
+        uint256 lost = uint256(COLLATERAL) * FORFEIT_BPS / 10_000;
+        vm.expectEmit(true, true, false, true);
+        emit JobExpired(id, PROVIDER, PRICE, lost);
+        market.expire(id, t);
+        assertEq(_status(id), uint256(IJobMarket.Status.Expired));
+        assertEq(market.creditOf(CLIENT), PRICE, "price refunded");
+        assertEq(sm.creditOf(CLIENT), lost, "forfeit to the client");
+        assertEq(sm.lockedStakeOf(PROVIDER), 0);
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - lost);
+    }
+
+    function test_expire_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        bytes32 before = _world(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.NotExpired.selector, id, IJobMarket.Status.Open, block.timestamp)
+        );
+        market.expire(id, t);
+        _assign(id, t, PROVIDER);
+        before = _world(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.NotExpired.selector, id, IJobMarket.Status.Assigned, block.timestamp)
+        );
+        market.expire(id, t);
+        _accept(id, PROVIDER);
+        before = _world(id);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.NotExpired.selector, id, IJobMarket.Status.Running, block.timestamp)
+        );
+        market.expire(id, t);
+        _submit(id, t, PROVIDER);
+        vm.warp(t.deadline + 1); // a submitted job never expires, even past the deadline
+        before = _world(id);
+        _expectWrongStatus(id, IJobMarket.Status.Submitted);
+        market.expire(id, t);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    // ------------------------------------------------------------------ challenge
+
+    function test_challenge_locksJobAndOpensGame() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        vm.expectEmit(true, true, false, true);
+        emit JobChallenged(id, CHALLENGER, 1);
+        uint256 gameId = _challenge(id, t, CHALLENGER);
+        assertEq(gameId, 1);
+        assertEq(_status(id), uint256(IJobMarket.Status.Disputed));
+        IJobMarket.Dispute memory d = market.disputeOf(id);
+        assertEq(d.challenger, CHALLENGER);
+        assertEq(d.bond, BOND);
+        assertEq(d.client, CLIENT);
+        assertEq(d.price, PRICE);
+        assertEq(d.game, address(game));
+        assertEq(d.collateral, COLLATERAL);
+        (
+            uint256 jobId,
+            address defender,
+            address challenger,
+            bytes32 dRoot,
+            bytes32 cRoot,
+            uint32 s,
+            uint32 c,
+            uint32 n,
+            uint96 coll,
+            uint96 bond
+        ) = game.opened(gameId);
+        assertEq(jobId, id);
+        assertEq(defender, PROVIDER);
+        assertEq(challenger, CHALLENGER);
+        assertEq(dRoot, TRACE);
+        assertEq(cRoot, OTHER_ROOT);
+        assertEq(abi.encode(s, c, n, coll, bond), abi.encode(uint32(1000), uint32(100), uint32(40), COLLATERAL, BOND));
+        assertEq(address(market).balance, PRICE + BOND, "price and bond escrowed");
+        // a disputed job cannot be finalized
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        _expectWrongStatus(id, IJobMarket.Status.Disputed);
+        market.finalize(id, t, TRACE, MODEL);
+    }
+
+    function test_challenge_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        bytes32 before = _world(id);
+        vm.deal(CHALLENGER, 1 ether);
+        vm.deal(PROVIDER, PROVIDER.balance + 1 ether);
+        vm.prank(PROVIDER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ProviderCannotChallenge.selector, PROVIDER));
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+        vm.startPrank(CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongBond.selector, BOND - 1, BOND));
+        market.challenge{value: BOND - 1}(id, t, TRACE, MODEL, OTHER_ROOT);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongBond.selector, 0, BOND));
+        market.challenge(id, t, TRACE, MODEL, OTHER_ROOT);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.RootsAgree.selector, TRACE));
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, TRACE);
+        bytes32 given = keccak256(abi.encode(_hash(t), TRACE, OTHER_ROOT));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResultMismatch.selector, id, given, _resultHash(t)));
+        market.challenge{value: BOND}(id, t, TRACE, OTHER_ROOT, OTHER_ROOT);
+        uint256 until = block.timestamp + CHALLENGE_WINDOW;
+        vm.warp(until + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, until, until + 1));
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+        vm.stopPrank();
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_challenge_revertsWithoutGame() public {
+        vm.prank(ADMIN);
+        market = new JobMarket(_params(), MATCHER, TREASURY, UNBONDING);
+        sm = StakeManager(address(market.stakeManager()));
+        _stake(PROVIDER, 5 ether);
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        vm.deal(CHALLENGER, 1 ether);
+        vm.prank(CHALLENGER);
+        vm.expectRevert(IJobMarket.GameNotSet.selector);
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+        assertEq(_status(id), uint256(IJobMarket.Status.Submitted));
+    }
+
+    // ------------------------------------------------------------------ settlement
+
+    function test_settle_defenderWins() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 g = _challenge(id, t, CHALLENGER);
+        uint256 fee = uint256(PRICE) * FEE_BPS / 10_000;
+        uint256 cut = uint256(BOND) * CUT_BPS / 10_000;
+        vm.expectEmit(true, true, false, true);
+        emit JobFinalized(id, PROVIDER, PRICE - fee + BOND - cut, fee + cut);
+        vm.expectEmit(true, false, false, true);
+        emit DisputeSettled(id, IDisputeSettlement.Outcome.DefenderWins);
+        game.settle(g, IDisputeSettlement.Outcome.DefenderWins, TREASURY);
+        assertEq(_status(id), uint256(IJobMarket.Status.Finalized));
+        assertEq(sm.creditOf(PROVIDER), PRICE - fee + BOND - cut, "price less fee, bond less cut");
+        assertEq(market.creditOf(TREASURY), fee + cut);
+        assertEq(market.creditOf(CHALLENGER), 0, "bond lost");
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral unlocked");
+        assertEq(address(market).balance, fee + cut);
+        assertEq(market.disputeOf(id).challenger, address(0), "dispute cleared");
+    }
+
+    function test_settle_challengerWins() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 g = _challenge(id, t, CHALLENGER);
+        game.settle(g, IDisputeSettlement.Outcome.ChallengerWins, CHALLENGER);
+        assertEq(_status(id), uint256(IJobMarket.Status.Failed));
+        assertEq(market.creditOf(CLIENT), PRICE, "client refunded");
+        assertEq(market.creditOf(CHALLENGER), BOND, "bond back");
+        assertEq(sm.creditOf(CHALLENGER), COLLATERAL, "slashed collateral (by the game)");
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral gone, not unlocked");
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - COLLATERAL);
+        assertEq(address(market).balance, PRICE + BOND);
+    }
+
+    function test_settle_bothLose() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 g = _challenge(id, t, CHALLENGER);
+        game.settle(g, IDisputeSettlement.Outcome.BothLose, TREASURY);
+        assertEq(_status(id), uint256(IJobMarket.Status.Failed));
+        assertEq(market.creditOf(CLIENT), PRICE, "client refunded");
+        assertEq(market.creditOf(CHALLENGER), 0, "bond lost");
+        assertEq(market.creditOf(TREASURY), BOND, "bond to treasury");
+        assertEq(sm.creditOf(TREASURY), COLLATERAL, "collateral to treasury (by the game)");
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - COLLATERAL);
+    }
+
+    function test_settle_voidReopens() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 g = _challenge(id, t, CHALLENGER);
+        vm.expectEmit(true, false, false, false);
+        emit JobReopened(id);
+        game.settle(g, IDisputeSettlement.Outcome.Void, TREASURY);
+        assertEq(_status(id), uint256(IJobMarket.Status.Open));
+        assertEq(market.creditOf(CHALLENGER), BOND, "bond back");
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral unlocked");
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether);
+        assertEq(market.creditOf(CLIENT), 0, "price stays escrowed");
+        (IJobMarket.Status s,,, bytes32 c) = market.jobOf(id);
+        assertEq(uint256(s), uint256(IJobMarket.Status.Open));
+        assertEq(c, _hash(t), "reopened under the same terms");
+        // the matcher can run it again
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        _submit(id, t, PROVIDER);
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        market.finalize(id, t, TRACE, MODEL);
+        assertEq(_status(id), uint256(IJobMarket.Status.Finalized));
+    }
+
+    function test_settle_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        // not disputed yet
+        vm.prank(address(game));
+        _expectWrongStatus(id, IJobMarket.Status.Submitted);
+        market.onDisputeSettled(id, IDisputeSettlement.Outcome.DefenderWins);
+        uint256 g = _challenge(id, t, CHALLENGER);
+        bytes32 before = _world(id);
+        vm.prank(CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotGame.selector, CHALLENGER, address(game)));
+        market.onDisputeSettled(id, IDisputeSettlement.Outcome.ChallengerWins);
+        // a game registered later cannot settle a dispute opened by the earlier one
+        vm.prank(ADMIN);
+        market.setGame(address(0x6A));
+        vm.prank(address(0x6A));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotGame.selector, address(0x6A), address(game)));
+        market.onDisputeSettled(id, IDisputeSettlement.Outcome.Void);
+        vm.prank(address(game));
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.InvalidOutcome.selector, IDisputeSettlement.Outcome.None)
+        );
+        market.onDisputeSettled(id, IDisputeSettlement.Outcome.None);
+        assertEq(_world(id), before, "unchanged");
+        // exactly once
+        game.settle(g, IDisputeSettlement.Outcome.Void, TREASURY);
+        before = _world(id);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongStatus.selector, id, IJobMarket.Status.Open));
+        game.settle(g, IDisputeSettlement.Outcome.DefenderWins, TREASURY);
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    // ------------------------------------------------------------------ withdraw / views
+
+    function test_withdraw_revertsWhenNothingOrRefused() public {
+        vm.prank(CLIENT);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NothingToWithdraw.selector, CLIENT));
+        market.withdraw();
+        RefusingClient rc = new RefusingClient();
+        vm.deal(address(this), 1 ether);
+        uint40 dl = uint40(block.timestamp + 100);
+        uint256 id = rc.post{value: 1 ether}(market, dl);
+        IJobMarket.JobTerms memory t =
+            IJobMarket.JobTerms(address(rc), 1 ether, keccak256("spec"), 1000, 100, 40, 2 ether, dl);
+        rc.cancel(market, t, id);
+        bytes32 before = _world(id);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TransferFailed.selector, address(rc), 1 ether));
+        rc.withdraw(market);
+        assertEq(market.creditOf(address(rc)), 1 ether, "credit kept");
+        assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_jobStatus_noneOutsideRange() public {
+        assertEq(_status(0), uint256(IJobMarket.Status.None));
+        assertEq(_status(1), uint256(IJobMarket.Status.None));
+        _postDefault();
+        assertEq(_status(1), uint256(IJobMarket.Status.Open));
+        assertEq(_status(2), uint256(IJobMarket.Status.None));
+    }
+
+    // ------------------------------------------------------------------ fuzz
+
+    /// @dev Happy path for any price, fee and collateral: money is conserved to the wei.
+    function testFuzz_happyPath_conservesValue(uint96 price, uint16 feeBps, uint48 collGwei, uint32 wait) public {
+        price = uint96(bound(price, 1, 1_000_000 ether));
+        feeBps = uint16(bound(feeBps, 0, 1000));
+        uint256 coll = bound(collGwei, 0, 4 ether / 1e9) * 1e9;
+        IJobMarket.Params memory p = _params();
+        p.protocolFeeBps = feeBps;
+        vm.prank(ADMIN);
+        market.setParams(p);
+        (uint256 id, IJobMarket.JobTerms memory t) =
+            _post(CLIENT, price, uint96(coll), uint40(block.timestamp + 1 days));
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        _submit(id, t, PROVIDER);
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1 + bound(wait, 0, 365 days));
+        market.finalize(id, t, TRACE, MODEL);
+        uint256 fee = uint256(price) * feeBps / 10_000;
+        assertEq(sm.creditOf(PROVIDER) + market.creditOf(TREASURY), price, "price split exactly");
+        assertEq(market.creditOf(TREASURY), fee);
+        assertEq(address(market).balance, fee);
+        assertEq(address(sm).balance, 5 ether + price - fee);
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether);
+    }
+
+    /// @dev Whatever the timing, a running job either takes its result or expires — never both, never neither.
+    function testFuzz_deadline_submitXorExpire(uint32 dt) public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        vm.warp(block.timestamp + bound(dt, 0, 2 days));
+        bool late = block.timestamp > t.deadline;
+        if (late) {
+            vm.prank(PROVIDER);
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, t.deadline, block.timestamp)
+            );
+            market.submitResult(id, t, TRACE, MODEL, 1000);
+            market.expire(id, t);
+            assertEq(_status(id), uint256(IJobMarket.Status.Expired));
+        } else {
+            vm.expectRevert(
+                abi.encodeWithSelector(IJobMarket.NotExpired.selector, id, IJobMarket.Status.Running, block.timestamp)
+            );
+            market.expire(id, t);
+            _submit(id, t, PROVIDER);
+            assertEq(_status(id), uint256(IJobMarket.Status.Submitted));
+        }
+    }
+
+    /// @dev Any change to any field of the terms is caught by the commitment.
+    function testFuzz_terms_anyFieldChangeRejected(uint8 field, uint256 delta) public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        IJobMarket.JobTerms memory bad = _copy(t);
+        field = uint8(bound(field, 0, 7));
+        delta = bound(delta, 1, type(uint32).max);
+        if (field == 0) bad.client = address(uint160(bad.client) ^ uint160(delta));
+        if (field == 1) bad.price = uint96(bad.price ^ delta);
+        if (field == 2) bad.specHash = bytes32(uint256(bad.specHash) ^ delta);
+        if (field == 3) bad.numSteps = uint32(bad.numSteps ^ delta);
+        if (field == 4) bad.checkpointEvery = uint32(bad.checkpointEvery ^ delta);
+        if (field == 5) bad.opsPerStep = uint32(bad.opsPerStep ^ delta);
+        if (field == 6) bad.collateral = uint96(bad.collateral ^ delta);
+        if (field == 7) bad.deadline = uint40(bad.deadline ^ delta);
+        vm.prank(MATCHER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.TermsMismatch.selector, id, _hash(bad), _hash(t)));
+        market.assign(id, bad, PROVIDER);
+    }
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {TestBase} from "./TestBase.sol";
+import {JobMarket} from "../../src/JobMarket.sol";
+import {StakeManager} from "../../src/StakeManager.sol";
+import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
+import {IDisputeGame} from "../../src/interfaces/IDisputeGame.sol";
+import {IDisputeSettlement} from "../../src/interfaces/IDisputeSettlement.sol";
+
+/// @notice A stand-in dispute game: records what JobMarket opened and settles on command, slashing first
+/// the way the real game does (ChallengerWins / BothLose).
+contract StubGame is IDisputeGame {
+    JobMarket public immutable market;
+    StakeManager public immutable sm;
+    uint256 public games;
+
+    struct Opened {
+        uint256 jobId;
+        address defender;
+        address challenger;
+        bytes32 defenderRoot;
+        bytes32 challengerRoot;
+        uint32 numSteps;
+        uint32 checkpointEvery;
+        uint32 opsPerStep;
+        uint96 collateral;
+        uint96 bond;
+    }
+
+    mapping(uint256 => Opened) public opened; // by gameId
+
+    constructor(JobMarket market_) {
+        market = market_;
+        sm = StakeManager(address(market_.stakeManager()));
+    }
+
+    function open(
+        uint256 jobId,
+        address defender,
+        address challenger,
+        bytes32 defenderRoot,
+        bytes32 challengerRoot,
+        uint32 numSteps,
+        uint32 checkpointEvery,
+        uint32 opsPerStep,
+        uint96 collateral,
+        uint96 bond
+    ) external returns (uint256 gameId) {
+        require(msg.sender == address(market), "StubGame: not market");
+        gameId = ++games;
+        opened[gameId] = Opened(
+            jobId,
+            defender,
+            challenger,
+            defenderRoot,
+            challengerRoot,
+            numSteps,
+            checkpointEvery,
+            opsPerStep,
+            collateral,
+            bond
+        );
+    }
+
+    /// @dev Settles game `gameId`; for a losing defender slashes its collateral to `slashTo` first.
+    function settle(uint256 gameId, IDisputeSettlement.Outcome outcome, address slashTo) external {
+        Opened memory o = opened[gameId];
+        if (outcome == IDisputeSettlement.Outcome.ChallengerWins || outcome == IDisputeSettlement.Outcome.BothLose) {
+            sm.slash(o.defender, o.collateral, slashTo);
+        }
+        market.onDisputeSettled(o.jobId, outcome);
+    }
+}
+
+/// @notice Shared deployment and job helpers for the JobMarket unit and invariant tests.
+abstract contract MarketFixture is TestBase {
+    JobMarket internal market;
+    StakeManager internal sm;
+    StubGame internal game;
+
+    address internal constant ADMIN = address(0xAD);
+    address internal constant CLIENT = address(0xC11E);
+    address internal constant PROVIDER = address(0xB0B);
+    address internal constant PROVIDER2 = address(0xB0C);
+    address internal constant CHALLENGER = address(0xCA11);
+    address internal constant MATCHER = address(0xA11);
+    address internal constant TREASURY = address(0x7EA5);
+
+    uint32 internal constant ACCEPT_TIMEOUT = 30;
+    uint32 internal constant CHALLENGE_WINDOW = 60;
+    uint16 internal constant FEE_BPS = 250;
+    uint16 internal constant FORFEIT_BPS = 5000;
+    uint16 internal constant CUT_BPS = 1000;
+    uint96 internal constant BOND = 0.1 ether;
+    uint96 internal constant MIN_STAKE = 1 ether;
+    uint32 internal constant UNBONDING = 60;
+
+    uint96 internal constant PRICE = 1 ether;
+    uint96 internal constant COLLATERAL = 2 ether;
+    bytes32 internal constant SPEC = keccak256("spec");
+    bytes32 internal constant TRACE = keccak256("trace");
+    bytes32 internal constant MODEL = keccak256("model");
+    bytes32 internal constant OTHER_ROOT = keccak256("challenger trace");
+
+    function _params() internal pure returns (IJobMarket.Params memory) {
+        return IJobMarket.Params(ACCEPT_TIMEOUT, CHALLENGE_WINDOW, FEE_BPS, FORFEIT_BPS, CUT_BPS, BOND, MIN_STAKE);
+    }
+
+    function _deployMarket() internal {
+        vm.prank(ADMIN);
+        market = new JobMarket(_params(), MATCHER, TREASURY, UNBONDING);
+        sm = StakeManager(address(market.stakeManager()));
+        game = new StubGame(market);
+        vm.startPrank(ADMIN);
+        sm.setGame(address(game));
+        market.setGame(address(game));
+        vm.stopPrank();
+    }
+
+    function _stake(address provider, uint256 amount) internal {
+        vm.deal(provider, provider.balance + amount);
+        vm.prank(provider);
+        sm.stake{value: amount}();
+    }
+
+    function _terms(address client, uint96 price, uint96 collateral, uint40 deadline)
+        internal
+        pure
+        returns (IJobMarket.JobTerms memory)
+    {
+        return IJobMarket.JobTerms(client, price, SPEC, 1000, 100, 40, collateral, deadline);
+    }
+
+    function _post(address client, uint96 price, uint96 collateral, uint40 deadline)
+        internal
+        returns (uint256 jobId, IJobMarket.JobTerms memory t)
+    {
+        t = _terms(client, price, collateral, deadline);
+        vm.deal(client, client.balance + price);
+        vm.prank(client);
+        jobId = market.postJob{value: price}(SPEC, 1000, 100, 40, collateral, deadline);
+    }
+
+    function _postDefault() internal returns (uint256 jobId, IJobMarket.JobTerms memory t) {
+        return _post(CLIENT, PRICE, COLLATERAL, uint40(block.timestamp + 1 days));
+    }
+
+    function _assign(uint256 jobId, IJobMarket.JobTerms memory t, address provider) internal {
+        vm.prank(MATCHER);
+        market.assign(jobId, t, provider);
+    }
+
+    function _accept(uint256 jobId, address provider) internal {
+        vm.prank(provider);
+        market.accept(jobId);
+    }
+
+    function _submit(uint256 jobId, IJobMarket.JobTerms memory t, address provider) internal {
+        vm.prank(provider);
+        market.submitResult(jobId, t, TRACE, MODEL, t.numSteps);
+    }
+
+    function _challenge(uint256 jobId, IJobMarket.JobTerms memory t, address challenger)
+        internal
+        returns (uint256 gameId)
+    {
+        vm.deal(challenger, challenger.balance + BOND);
+        vm.prank(challenger);
+        gameId = market.challenge{value: BOND}(jobId, t, TRACE, MODEL, OTHER_ROOT);
+    }
+
+    /// @dev Posts a job and runs it to Submitted with PROVIDER (who must have stake).
+    function _toSubmitted() internal returns (uint256 jobId, IJobMarket.JobTerms memory t) {
+        (jobId, t) = _postDefault();
+        _assign(jobId, t, PROVIDER);
+        _accept(jobId, PROVIDER);
+        _submit(jobId, t, PROVIDER);
+    }
+
+    function _status(uint256 jobId) internal view returns (uint256) {
+        return uint256(market.jobStatus(jobId));
+    }
+}

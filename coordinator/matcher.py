@@ -1,0 +1,230 @@
+"""The matching service: expire assignments whose accept window closed, match open jobs to live providers
+(coordinator/matching.py), claim each match in the DB, call JobMarket.assign with the MATCHER key, and
+enqueue the job on the provider's Celery queue after the commit.
+
+Run as `python -m coordinator.matcher`. Two matchers (or a matcher and a retry) never assign one job twice:
+jobs are claimed with FOR UPDATE SKIP LOCKED (Postgres) and a partial unique index allows one active
+assignment per job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator import timeline
+from coordinator.chain_gateway import ChainGateway
+from coordinator.dispatch import CeleryDispatcher, Dispatcher
+from coordinator.matching import Candidate, OpenJob, match
+from coordinator.metrics import Metrics
+from coordinator.models import Assignment, AssignmentStatus, Job, JobStatus, Provider, utcnow
+from coordinator.settings import Settings
+
+log = logging.getLogger(__name__)
+CLAIM_BATCH = 10_000
+STALE_PENDING = dt.timedelta(minutes=2)
+
+
+@dataclass
+class MatchRound:
+    assigned: list[tuple[int, str]] = field(default_factory=list)  # (job id, provider) sent on-chain
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (job id, error)
+    waiting: dict[int, str] = field(default_factory=dict)
+    expired: list[int] = field(default_factory=list)
+
+
+class Matcher:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        chain: ChainGateway,
+        settings: Settings,
+        dispatcher: Dispatcher | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.sessions = session_factory
+        self.chain = chain
+        self.settings = settings
+        self.dispatcher = dispatcher or CeleryDispatcher(settings.broker_url)
+        self.metrics = metrics
+        key = settings.matcher_private_key()
+        if key is None:
+            raise ValueError("the matcher needs the MATCHER key: set AGORA_MATCHER_KEY_FILE or AGORA_MATCHER_KEY")
+        self._key = key
+
+    # ------------------------------------------------------------ one round
+
+    def tick(self, now: dt.datetime | None = None) -> MatchRound:
+        now = now or utcnow()
+        result = MatchRound()
+        result.expired = self._expire_overdue()
+        self._release_stale(now)
+        claimed = self._claim(now, result)
+        for assignment_id, job_id, chain_job_id, provider in claimed:
+            self._assign_on_chain(assignment_id, job_id, chain_job_id, provider, result)
+        return result
+
+    def run_forever(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:
+                log.exception("matcher round failed")
+            time.sleep(self.settings.matcher_poll_s)
+
+    # ------------------------------------------------------------ steps
+
+    def _expire_overdue(self) -> list[int]:
+        """Jobs whose provider missed acceptBy (chain time): call expire so the chain reopens them."""
+        try:
+            chain_now = dt.datetime.fromtimestamp(int(self.chain.w3.eth.get_block("latest")["timestamp"]), dt.UTC)
+        except Exception:  # noqa: BLE001 - RPC down: nothing to expire this round
+            return []
+        with self.sessions() as session:
+            overdue = list(session.execute(
+                select(Job.id, Job.chain_job_id).where(Job.status == JobStatus.ASSIGNED, Job.accept_by < chain_now)
+            ).all())
+        done = []
+        for job_id, chain_job_id in overdue:
+            try:
+                tx = self.chain.expire(self._key, int(chain_job_id))
+            except Exception as exc:  # noqa: BLE001 - already accepted/expired: the indexer will tell
+                log.info("expire(%s) not sent: %s", chain_job_id, exc)
+                continue
+            with self.sessions() as session:
+                timeline.record(session, job_id, "matcher", "expire_sent",
+                                "provider did not accept in time; expire sent to reopen the job", {"tx_hash": tx})
+                session.commit()
+            done.append(job_id)
+        return done
+
+    def _release_stale(self, now: dt.datetime) -> None:
+        """A claim whose assign tx never went out (the matcher died in between) frees its job again."""
+        with self.sessions() as session:
+            session.execute(
+                update(Assignment)
+                .where(Assignment.active.is_(True), Assignment.status == AssignmentStatus.PENDING,
+                       Assignment.tx_hash.is_(None), Assignment.created_at < now - STALE_PENDING)
+                .values(active=False, status=AssignmentStatus.FAILED, error="claim went stale")
+            )
+            session.commit()
+
+    def _claim(self, now: dt.datetime, result: MatchRound) -> list[tuple[int, int, int, str]]:
+        """Match and record the claims in one transaction; returns (assignment, job, chain job, provider)."""
+        with self.sessions() as session:
+            active = select(Assignment.job_id).where(Assignment.active.is_(True))
+            q = (
+                select(Job)
+                .where(Job.status == JobStatus.OPEN, Job.chain_job_id.is_not(None), Job.id.not_in(active))
+                .order_by(Job.id)
+                .limit(CLAIM_BATCH)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True, of=Job)
+            jobs = list(session.execute(q).scalars())
+            if not jobs:
+                return []
+            excluded: dict[int, set[str]] = {}
+            for job_id, prov in session.execute(
+                select(Assignment.job_id, Assignment.provider).where(
+                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED)
+            ).all():
+                excluded.setdefault(job_id, set()).add(prov)
+            busy = dict(session.execute(
+                select(Assignment.provider, func.count()).where(Assignment.active.is_(True)).group_by(Assignment.provider)
+            ).all())
+            fresh = now - dt.timedelta(seconds=self.settings.heartbeat_ttl_s)
+            providers = list(session.execute(select(Provider).where(Provider.last_heartbeat_at >= fresh)).scalars())
+            candidates = [
+                Candidate(
+                    address=p.address,
+                    free_stake=int(p.free_stake_wei),
+                    max_params=p.max_params,
+                    devices=frozenset(p.devices or ()),
+                    repops_version=p.repops_version or "",
+                    slots=self.settings.provider_max_queue - max(p.queue_depth, busy.get(p.address, 0)),
+                    last_assigned=p.last_assigned_at.timestamp() if p.last_assigned_at else float("-inf"),
+                )
+                for p in providers
+            ]
+            open_jobs = [
+                OpenJob(j.id, j.num_params, int(j.collateral_wei), j.repops_version, j.device,
+                        frozenset(excluded.get(j.id, ())))
+                for j in jobs
+            ]
+            plan = match(open_jobs, candidates, start_seq=now.timestamp())
+            by_id = {j.id: j for j in jobs}
+            for job_id, reason in plan.waiting.items():
+                job = by_id[job_id]
+                if job.wait_reason != reason:
+                    job.wait_reason = reason
+                    timeline.record(session, job_id, "matcher", "waiting", reason)
+            result.waiting = plan.waiting
+            claims: list[Assignment] = []
+            for job_id, provider in plan.assignments:
+                a = Assignment(job_id=job_id, provider=provider, status=AssignmentStatus.PENDING, active=True,
+                               created_at=now, updated_at=now)
+                session.add(a)
+                claims.append(a)
+                by_id[job_id].wait_reason = None
+            for i, (_, provider) in enumerate(plan.assignments):
+                session.execute(update(Provider).where(Provider.address == provider)
+                                .values(last_assigned_at=now + dt.timedelta(microseconds=i)))
+            try:
+                session.commit()
+            except (IntegrityError, OperationalError) as exc:
+                # Another matcher claimed one of these jobs first: nothing of ours was written; try next round.
+                session.rollback()
+                log.info("claim lost a race: %s", exc.__class__.__name__)
+                return []
+            return [(a.id, a.job_id, int(by_id[a.job_id].chain_job_id or 0), a.provider) for a in claims]
+
+    def _assign_on_chain(
+        self, assignment_id: int, job_id: int, chain_job_id: int, provider: str, result: MatchRound
+    ) -> None:
+        try:
+            tx = self.chain.assign(self._key, chain_job_id, provider)
+        except Exception as exc:  # noqa: BLE001 - any failure frees the claim for the next round
+            with self.sessions() as session:
+                session.execute(update(Assignment).where(Assignment.id == assignment_id)
+                                .values(active=False, status=AssignmentStatus.FAILED, error=str(exc)[:500]))
+                timeline.record(session, job_id, "matcher", "assign_failed",
+                                f"assign to {provider} failed on-chain; will re-match", {"error": str(exc)[:200]})
+                session.commit()
+            result.failed.append((job_id, str(exc)))
+            return
+        with self.sessions() as session:
+            session.execute(update(Assignment).where(Assignment.id == assignment_id).values(tx_hash=tx))
+            # The indexer may already have seen JobAssigned (or even JobAccepted): never move backwards.
+            session.execute(update(Assignment).where(Assignment.id == assignment_id,
+                                                     Assignment.status == AssignmentStatus.PENDING)
+                            .values(status=AssignmentStatus.ASSIGNED))
+            timeline.record(session, job_id, "matcher", "assign_sent", f"assigned to {provider}", {"tx_hash": tx})
+            session.commit()
+        # Only after the commit: a worker that starts at once finds the assignment recorded.
+        self.dispatcher.dispatch(job_id, provider)
+        with self.sessions() as session:
+            session.execute(update(Assignment).where(Assignment.id == assignment_id).values(dispatched_at=utcnow()))
+            session.commit()
+        result.assigned.append((job_id, provider))
+        if self.metrics:
+            self.metrics.assignments.inc()
+
+
+def main() -> None:
+    from coordinator.database import make_engine, make_session_factory
+
+    logging.basicConfig(level=logging.INFO)
+    settings = Settings()
+    chain = ChainGateway.from_settings(settings.rpc_url, settings.chain_id, settings.deployment_file)
+    Matcher(make_session_factory(make_engine(settings.database_url)), chain, settings).run_forever()
+
+
+if __name__ == "__main__":
+    main()

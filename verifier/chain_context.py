@@ -1,0 +1,77 @@
+"""Chain clients of one verifier or referee process, built once from its settings."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from web3 import Web3
+
+from chain.deploy import Deployment
+from chain.dispute_game import DisputeGame
+from chain.job_market import JobMarket
+from chain.sender import Sender, make_web3
+from client.api import CoordinatorClient
+from verifier.settings import VerifierSettings
+
+
+class ChainContext:
+    def __init__(self, settings: VerifierSettings) -> None:
+        self.settings = settings
+
+    @property
+    def address(self) -> str:
+        return self.settings.address
+
+    @cached_property
+    def w3(self) -> Web3:
+        return make_web3(self.settings.rpc_url)
+
+    @cached_property
+    def deployment(self) -> Deployment:
+        if self.settings.deployment_file is not None:
+            return Deployment.from_file(self.settings.deployment_file)
+        return Deployment.load(int(self.w3.eth.chain_id))
+
+    @cached_property
+    def sender(self) -> Sender:
+        return Sender(self.w3, self.settings.private_key, None, self.deployment.decoder())
+
+    @cached_property
+    def market(self) -> JobMarket:
+        return JobMarket(self.deployment.address("JobMarket"), self.sender, from_block=self.deployment.deploy_block)
+
+    @cached_property
+    def game(self) -> DisputeGame:
+        return DisputeGame(self.deployment.address("DisputeGame"), self.sender, from_block=self.deployment.deploy_block)
+
+    @cached_property
+    def api(self) -> CoordinatorClient:
+        return CoordinatorClient(self.settings.coordinator_url, self.settings.private_key)
+
+    def chain_now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+
+def find_job(api: CoordinatorClient, chain_job_id: int, cache: dict[int, int]) -> int | None:
+    """The coordinator's id of on-chain job `chain_job_id` (None when it does not know it yet)."""
+    if chain_job_id in cache:
+        return cache[chain_job_id]
+    for job in api.jobs():
+        if job.get("chain_job_id") is not None:
+            cache[int(job["chain_job_id"])] = int(job["id"])
+        if job.get("chain_job_id") == chain_job_id:
+            return int(job["id"])
+    return None
+
+
+def event_topic(contract: str, name: str) -> str:
+    """topic0 of `contract`'s event `name`, from the checked-in ABI (so a changed signature follows the ABI)."""
+    from eth_utils import keccak
+
+    from chain import artifacts
+    from chain.abi_types import abi_type
+
+    for entry in artifacts.load(contract).events():
+        if entry["name"] == name:
+            return "0x" + keccak(text=f"{name}({','.join(abi_type(i) for i in entry['inputs'])})").hex()
+    raise LookupError(f"{contract} has no event {name}")

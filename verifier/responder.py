@@ -1,0 +1,94 @@
+"""Plays one side of a DisputeGame: asks the pure solver (verde.bisection) for the owed move, sends it, and
+calls timeout() once the other side (or the referee) has let its deadline pass.
+
+Time is injected (`now`, default: the latest block's timestamp) so tests and the devnet can move clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from chain.dispute_game import DisputeGame, GamePhase, GameState
+from chain.sender import TxReceipt
+from verde.bisection import Descend, GameView, LeafSource, Phase, Reveal, RevealOutput, Role, Shape, TreeCache, next_move
+
+
+class Action(Enum):
+    """What one `Responder.step` did."""
+
+    MOVED = "moved"
+    WAITING = "waiting"  # nothing owed by us, the other side still has time
+    TIMED_OUT = "timed_out"  # we called timeout(): the other side (or the referee) was silent
+    SETTLED = "settled"
+
+
+def view_of(state: GameState, k: int, other_elements: list[bytes] | None = None) -> GameView:
+    """The solver's view of the on-chain state."""
+    return GameView(
+        phase=Phase(int(state.phase)), level=state.level, lo=state.lo, hi=state.hi, index=state.index,
+        ends_known=state.ends_known, moved=state.moved,
+        shape=Shape(state.num_steps, state.checkpoint_every, state.ops_per_step), k=k,
+        other_elements=tuple(other_elements or ()),
+    )
+
+
+@dataclass
+class Responder:
+    """One party (the client's signing account) in game `game_id`, with its own trace as the leaf source."""
+
+    game: DisputeGame
+    game_id: int
+    source: LeafSource
+    now: Callable[[], int] | None = None
+    receipts: list[TxReceipt] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.trees = TreeCache(self.source)
+        self._role: Role | None = None
+
+    def _now(self) -> int:
+        if self.now is not None:
+            return self.now()
+        return int(self.game.sender.w3.eth.get_block("latest")["timestamp"])
+
+    @property
+    def role(self) -> Role:
+        if self._role is None:
+            bit = self.game.state(self.game_id).role_bit(self.game.account)
+            if bit == 0:
+                raise PermissionError(f"{self.game.account} is not a party of game {self.game_id}")
+            self._role = Role(bit)
+        return self._role
+
+    def moves(self) -> int:
+        return len(self.receipts)
+
+    def step(self) -> Action:
+        state = self.game.state(self.game_id)
+        if state.settled:
+            return Action.SETTLED
+        role = self.role
+        other = role.other
+        if state.deadline < self._now():
+            # Our own clock has run out too if we still owed a move: timeout() settles either way.
+            self.game.timeout(self.game_id)
+            return Action.TIMED_OUT
+        other_elements = None
+        if state.phase == GamePhase.BISECT and state.moved & int(other):
+            party = state.defender if other is Role.DEFENDER else state.challenger
+            other_elements = self.game.revealed_elements(self.game_id, party, state)
+        move = next_move(view_of(state, self.game.config().k, other_elements), role, self.trees)
+        if move is None:
+            return Action.WAITING
+        if isinstance(move, Reveal):
+            r = self.game.reveal(self.game_id, move.elements, move.proofs, move.other_elements)
+        elif isinstance(move, Descend):
+            r = self.game.descend(self.game_id, move.finer_root, move.first_proof, move.last_proof)
+        elif isinstance(move, RevealOutput):
+            r = self.game.reveal_output(self.game_id, move.output_hash)
+        else:  # pragma: no cover - the solver has no other moves
+            raise TypeError(move)
+        self.receipts.append(r)
+        return Action.MOVED

@@ -1,0 +1,132 @@
+"""The provider's side after submitting: defend every DisputeGame opened against it, and collect payment.
+
+The defender plays each game where this provider is the defender to the end from its own trace (rebuilt
+from the job's workspace, replaying from checkpoints for the finer levels) and hands the referee the disputed
+op's inputs. A `silent` faulty provider (test behaviour) never answers. The finalizer calls
+`JobMarket.finalize` for each of its submitted jobs once the challenge window has closed unchallenged (the
+payment lands as a credit in JobMarket; withdrawing is the operator's choice).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from chain.dispute_game import DisputeGame
+from chain.errors import ContractRevert
+from chain.job_market import JobStatus
+from verifier.chain_context import event_topic
+from verifier.evidence import EvidenceBoard
+from verifier.player import GamePlayer, GameTable
+from worker.bootstrap import WorkerContext
+from worker.runner import JobRunner
+
+log = logging.getLogger("agora.worker")
+
+
+class Defender:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.game = DisputeGame(ctx.deployment.address("DisputeGame"), ctx.sender,
+                                from_block=ctx.deployment.deploy_block)
+        self.board = EvidenceBoard(ctx.api, ctx.settings.broker_url)
+        self.table = GameTable()
+        self._seen = 0  # games 1..seen have been looked at
+        self._ignored: set[int] = set()
+
+    def discover(self) -> None:
+        """Adds games opened against this provider since the last look."""
+        count = self.game.game_count()
+        me = self.ctx.address.lower()
+        for gid in range(self._seen + 1, count + 1):
+            st = self.game.state(gid)
+            self._seen = gid
+            if st.defender.lower() != me or st.settled:
+                continue
+            fault = self.ctx.settings.fault
+            if fault is not None and not fault.answers_disputes:
+                log.info("game %d (job %d): FAULT silent — not answering", gid, st.job_id)
+                continue
+            try:
+                trace = JobRunner(self.ctx).trace_for(st.job_id)
+            except Exception as exc:  # noqa: BLE001 - without our trace we cannot play; the clock will decide
+                log.error("game %d (job %d): cannot rebuild my trace: %s", gid, st.job_id, exc)
+                continue
+            log.info("game %d (job %d): opened against me by %s; defending", gid, st.job_id, st.challenger)
+            self.table.add(GamePlayer(self.game, gid, trace, self.board, label="defender"))
+
+    def tick(self) -> bool:
+        self.discover()
+        return self.table.tick_all()
+
+
+
+
+class Finalizer:
+    """Finalizes this provider's unchallenged results once their window closed."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.due: dict[int, int] = {}  # chain job id -> challengeUntil
+        self._next_block: int | None = None
+
+    def _scan(self) -> None:
+        w3, market = self.ctx.w3, self.ctx.market
+        if self._next_block is None:
+            self._next_block = self.ctx.deployment.deploy_block
+        head = int(w3.eth.block_number)
+        if head < self._next_block:
+            return
+        raw = w3.eth.get_logs({"address": market.address, "fromBlock": self._next_block, "toBlock": head,
+                               "topics": [event_topic("JobMarket", "ResultSubmitted")]})  # type: ignore[list-item]
+        me = self.ctx.address.lower()
+        for ev in self.ctx.sender.decoder.decode_all(raw):
+            if ev.name != "ResultSubmitted" or ev.removed:
+                continue
+            cid = int(ev.args["jobId"])
+            provider = ev.args.get("provider") or market.job(cid).provider
+            if provider is not None and str(provider).lower() == me:
+                self.due[cid] = int(ev.args["challengeUntil"])
+        self._next_block = head + 1
+
+    def tick(self) -> None:
+        self._scan()
+        if not self.due:
+            return
+        now = max(int(self.ctx.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+        for cid, until in list(self.due.items()):
+            if now <= until:
+                continue
+            status = self.ctx.market.status(cid)
+            if status != JobStatus.SUBMITTED:
+                del self.due[cid]  # disputed (the game decides), or finalized by someone else
+                continue
+            try:
+                self.ctx.market.finalize(cid)
+            except ContractRevert as exc:
+                log.warning("job %d: finalize refused: %s", cid, exc)
+                continue
+            del self.due[cid]
+            log.info("job %d: finalized; payment credited to %s", cid, self.ctx.address)
+
+
+def defender_loop(ctx: WorkerContext, stop: threading.Event) -> None:
+    try:
+        defender = Defender(ctx)
+    except Exception as exc:  # noqa: BLE001 - e.g. a deployment without DisputeGame
+        log.error("dispute defender not started: %s", exc)
+        return
+    finalizer = Finalizer(ctx)
+    last_finalize = 0.0
+    while not stop.is_set():
+        try:
+            moved = defender.tick()
+            if time.monotonic() - last_finalize >= 1.0:
+                last_finalize = time.monotonic()
+                finalizer.tick()
+        except Exception as exc:  # noqa: BLE001 - keep defending through node/coordinator blips
+            log.warning("defender: %s", exc)
+            moved = False
+        if not moved:
+            stop.wait(ctx.settings.dispute_poll_s)

@@ -1,0 +1,132 @@
+"""TEST BEHAVIOUR ONLY — the deliberately faulty providers of DESIGN §11, selected by --fault / $AGORA_FAULT.
+
+An honest provider never sets a fault. Each mode makes the provider lie in a way the protocol must catch:
+
+* ``perturb-step=K`` — nudges one parameter at step K (verde's fault hook) and defends the resulting wrong
+  trace with consistent, honest-looking moves; the referee's one-op check at step K convicts it.
+* ``lazy`` / ``lazy=K`` — stops real work after step K (default: half way): from K on the state stops
+  changing, so every later leaf is garbage; convicted at step K.
+* ``wrong-final`` — reports a random final model hash. The trace root alone does not bind
+  ``finalModelHash`` on-chain (PROTOCOL §2), so this liar also commits a final leaf ``L[S]`` consistent with
+  its fake model (a made-up last state): the game walks down to the last op of the last step, where the
+  referee convicts it.
+* ``silent`` / ``silent=K`` — cheats like ``perturb-step=K`` (default: half way) and then never answers in
+  the dispute; it loses by timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from verde.interpreter import Fault
+from verde.merkle import keccak256
+from verde.spec import JobSpec
+from verde.trace import Trace
+
+Mode = Literal["perturb-step", "lazy", "wrong-final", "silent"]
+MODES: tuple[str, ...] = ("perturb-step", "lazy", "wrong-final", "silent")
+FAULT_ENV = "AGORA_FAULT"
+
+
+class FaultSyntaxError(ValueError):
+    """A --fault value that names no known mode."""
+
+
+@dataclass(frozen=True)
+class WorkerFault:
+    """One faulty behaviour; ``step`` None means "half way through the job"."""
+
+    mode: Mode
+    step: int | None = None
+
+    def __str__(self) -> str:
+        return self.mode if self.step is None else f"{self.mode}={self.step}"
+
+    @property
+    def answers_disputes(self) -> bool:
+        return self.mode != "silent"
+
+    def step_for(self, spec: JobSpec) -> int:
+        """The step the fault strikes at, clamped into 1..S."""
+        k = self.step if self.step is not None else max(1, spec.steps // 2)
+        return min(max(1, k), spec.steps)
+
+    def verde_fault(self, spec: JobSpec) -> Fault | None:
+        """What verde's interpreter runs with (None: an honest computation)."""
+        if self.mode in ("perturb-step", "silent"):
+            return Fault(step=self.step_for(spec), kind="perturb")
+        if self.mode == "lazy":
+            return Fault(step=self.step_for(spec), kind="lazy")
+        return None
+
+    def fake_final_hash(self, seed: bytes) -> bytes:
+        """wrong-final: a final model hash unrelated to the model (random, fixed per job by `seed`)."""
+        return keccak256(b"agora.fault.wrong-final.model" + seed)
+
+
+def parse_worker_fault(text: str | None) -> WorkerFault | None:
+    """``None``/``""``/``none`` → honest; else ``perturb-step=K``, ``lazy[=K]``, ``wrong-final``, ``silent[=K]``."""
+    if text is None or text.strip().lower() in ("", "none", "honest"):
+        return None
+    name, _, arg = text.strip().lower().partition("=")
+    if name not in MODES:
+        raise FaultSyntaxError(f"unknown fault {text!r}; known: perturb-step=K, lazy[=K], wrong-final, silent[=K]")
+    step: int | None = None
+    if arg:
+        if name == "wrong-final":
+            raise FaultSyntaxError("wrong-final takes no step")
+        try:
+            step = int(arg)
+        except ValueError:
+            raise FaultSyntaxError(f"fault step must be an integer, got {arg!r}") from None
+        if step < 1:
+            raise FaultSyntaxError(f"fault step must be ≥ 1, got {step}")
+    elif name == "perturb-step":
+        raise FaultSyntaxError("perturb-step needs a step: perturb-step=K")
+    return WorkerFault(mode=name, step=step)  # type: ignore[arg-type]
+
+
+def worker_fault_from_env() -> WorkerFault | None:
+    return parse_worker_fault(os.environ.get(FAULT_ENV))
+
+
+class FakeFinalTrace(Trace):
+    """wrong-final's trace: honest everywhere except the final leaf ``L[S]``, replaced by a made-up state hash.
+
+    Replacing ``L[S]`` at every level where it appears (last segment leaf, last leaf of the last segment's
+    steps, ``c[N]`` of step S) keeps the liar's Merkle proofs consistent, so only the referee can tell.
+    """
+
+    def __init__(self, honest: Trace, fake_leaf: bytes) -> None:
+        # Share the honest trace's state (replay caches, checkpoints) rather than copying it.
+        self.__dict__.update(honest.__dict__)
+        self._trees = {}
+        self.fake_leaf = fake_leaf
+
+    def segment_leaves(self) -> list[bytes]:
+        out = super().segment_leaves()
+        out[-1] = self.fake_leaf
+        return out
+
+    def step_leaves(self, k: int) -> list[bytes]:
+        out = super().step_leaves(k)
+        if k == self.n_segments - 1:
+            out[-1] = self.fake_leaf
+        return out
+
+    def op_leaves(self, s: int) -> list[bytes]:
+        out = super().op_leaves(s)
+        if s == self.spec.steps:
+            out[-1] = self.fake_leaf
+        return out
+
+
+def fake_final_leaf(honest_final_leaf: bytes) -> bytes:
+    return keccak256(b"agora.fault.wrong-final.leaf" + honest_final_leaf)
+
+
+def random_seed() -> bytes:
+    return secrets.token_bytes(32)
