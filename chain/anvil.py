@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from eth_account import Account
 
@@ -201,7 +203,7 @@ class AnvilProcess:
         if proc.stderr is not None:
             proc.stderr.close()
 
-    def __enter__(self) -> AnvilProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -211,7 +213,6 @@ class AnvilProcess:
 
     def __del__(self) -> None:
         # Last resort only; tests and benches stop explicitly.
-        try:
+        # Interpreter shutdown may have torn down the modules stop() needs.
+        with contextlib.suppress(Exception):
             self.stop()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have torn down modules
-            pass

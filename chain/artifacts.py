@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class Artifact:
         return []
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Artifact:
     """The artifact of contract `name` (e.g. "JobMarket")."""
     path = ARTIFACT_DIR / f"{name}.json"

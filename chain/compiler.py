@@ -99,7 +99,7 @@ def source_hash(config: CompilerConfig | None = None) -> str:
 
 def _binary_version(binary: str | Path) -> str | None:
     try:
-        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     m = re.search(r"Version:\s*(\d+\.\d+\.\d+)", out)
@@ -175,6 +175,7 @@ def _compile_with_front(std_input: dict[str, Any]) -> dict[str, Any]:
             stderr=subprocess.PIPE,
             cwd=REPO_ROOT,  # the front resolves imports against the working directory first
             timeout=600,
+            check=False,
         )
         out.seek(0)
         raw = out.read()

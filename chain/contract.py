@@ -6,6 +6,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
+from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 
 from chain import artifacts
@@ -43,7 +44,7 @@ class BoundContract:
 
     def __init__(self, name: str, address: str, sender: Sender) -> None:
         self.name = name
-        self.address = to_checksum_address(address)
+        self.address: ChecksumAddress = to_checksum_address(address)
         self.sender = sender
         self.artifact = artifacts.load(name)
         self._functions: dict[str, dict[str, Any]] = {}

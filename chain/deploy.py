@@ -8,7 +8,7 @@ refereeTimeout, challengerRewardBps) → JobMarket.setGame(game), StakeManager.s
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,5 +192,3 @@ def deploy(
         deployment = replace(deployment, path=path)
     return deployment
 
-
-__all__ = ["DEPLOYMENTS_DIR", "DeployParams", "Deployment", "deploy", "asdict"]

@@ -17,7 +17,7 @@ from chain.events import ChainEvent
 from chain.sender import Sender, SenderSettings, TxReceipt, make_web3
 
 _ELEMENTS_REVEALED_TOPIC = "0x" + keccak(text="ElementsRevealed(uint256,address,uint8,uint32,uint32,bytes32[])").hex()
-_GAME_OPENED_TOPIC = "0x" + keccak(text="GameOpened(uint256,uint256,address,address,uint256)").hex()
+_GAME_OPENED_TOPIC = "0x" + keccak(text="GameOpened(uint256,uint256,address,address,uint256,uint256)").hex()
 
 
 class GamePhase(IntEnum):
@@ -60,7 +60,6 @@ class GameState:
     deadline: int
     index: int
     collateral: int
-    bond: int
     num_steps: int
     checkpoint_every: int
     ops_per_step: int
@@ -72,8 +71,6 @@ class GameState:
     hi_defender: bytes
     hi_challenger: bytes
     pending: bytes
-    claim_defender: bytes
-    claim_challenger: bytes
 
     @classmethod
     def from_view(cls, v: dict[str, Any]) -> GameState:
@@ -81,13 +78,21 @@ class GameState:
             defender=v["defender"], phase=GamePhase(v["phase"]), level=int(v["level"]), moved=int(v["moved"]),
             ends_known=bool(v["endsKnown"]), lo=int(v["lo"]), hi=int(v["hi"]), challenger=v["challenger"],
             deadline=int(v["deadline"]), index=int(v["index"]), collateral=int(v["collateral"]),
-            bond=int(v["bond"]), num_steps=int(v["numSteps"]), checkpoint_every=int(v["checkpointEvery"]),
+            num_steps=int(v["numSteps"]), checkpoint_every=int(v["checkpointEvery"]),
             ops_per_step=int(v["opsPerStep"]), outcome=GameOutcome(v["outcome"]), job_id=int(v["jobId"]),
             root_defender=bytes(v["rootDefender"]), root_challenger=bytes(v["rootChallenger"]),
             agreed=bytes(v["agreed"]), hi_defender=bytes(v["hiDefender"]), hi_challenger=bytes(v["hiChallenger"]),
-            pending=bytes(v["pending"]), claim_defender=bytes(v["claimDefender"]),
-            claim_challenger=bytes(v["claimChallenger"]),
+            pending=bytes(v["pending"]),
         )
+
+    @property
+    def claim_defender(self) -> bytes:
+        """In the Referee phase: the hash the defender claims (its revealed H(out_j), or its L[0])."""
+        return self.hi_defender
+
+    @property
+    def claim_challenger(self) -> bytes:
+        return self.hi_challenger
 
     @property
     def settled(self) -> bool:
@@ -206,6 +211,10 @@ class DisputeGame:
 
     def reveal_output(self, game_id: int, output_hash: bytes) -> TxReceipt:
         return self.contract.transact("revealOutput", game_id, output_hash)
+
+    def multicall(self, calls: Sequence[bytes]) -> TxReceipt:
+        """Several of the caller's moves in one transaction (calldata from `contract.calldata(fn, *args)`)."""
+        return self.contract.transact("multicall", list(calls))
 
     def rule(self, game_id: int, correct_hash: bytes) -> TxReceipt:
         """Referee only."""

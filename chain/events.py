@@ -96,6 +96,13 @@ class EventDecoder:
         self._by_contract, self._by_topic = _tables()
         self._addresses = {to_checksum_address(a): n for a, n in self.addresses.items()}
 
+    def topic(self, contract: str, event: str) -> str:
+        """topic0 of `contract`'s event named `event` (from the ABI, so signature changes follow the artifacts)."""
+        for t0, spec in self._by_contract.get(contract, {}).items():
+            if spec.name == event:
+                return _hex(t0)
+        raise KeyError(f"{contract} declares no event {event}")
+
     def topics_of(self, contract: str) -> list[str]:
         """topic0 of every event `contract` declares (for eth_getLogs filters)."""
         return [_hex(t) for t in self._by_contract.get(contract, {})]

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_utils import keccak, to_checksum_address
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 from chain.contract import BoundContract
 from chain.deploy import Deployment
-from chain.errors import TermsMismatch  # type: ignore[attr-defined]  # generated from the ABI
-from chain.errors import ChainError
+from chain.errors import (
+    ChainError,
+    TermsMismatch,  # type: ignore[attr-defined]  # generated from the ABI
+)
 from chain.events import ChainEvent
 from chain.sender import Sender, SenderSettings, TxReceipt, make_web3
 
@@ -151,10 +154,6 @@ class DisputeView:
 # Keyed by market address; a TermsMismatch (reorg, evm_revert) drops the entry and re-reads the event.
 _TERMS: dict[tuple[str, int], JobTerms] = {}
 _TERMS_LOCK = threading.Lock()
-_JOB_POSTED_TOPIC = "0x" + keccak(
-    text="JobPosted(uint256,address,(address,uint96,bytes32,uint32,uint32,uint32,uint96,uint40))"
-).hex()
-_RESULT_SUBMITTED_TOPIC = "0x" + keccak(text="ResultSubmitted(uint256,address,bytes32,bytes32,uint40)").hex()
 
 
 def clear_terms_cache() -> None:
@@ -191,7 +190,7 @@ class JobMarket:
         return cls(deployment.address("JobMarket"), sender, from_block=deployment.deploy_block)
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.contract.address
 
     @property
@@ -200,14 +199,16 @@ class JobMarket:
 
     # ------------------------------------------------------------------ terms and results from events
 
-    def _logs(self, topic0: str, job_id: int) -> list[ChainEvent]:
+    def _logs(self, event: str, job_id: int) -> list[ChainEvent]:
+        """This market's `event` logs for one job (jobId is the first indexed argument of every job event)."""
+        topic0 = self.sender.decoder.topic("JobMarket", event)
         raw = self.sender.w3.eth.get_logs({
             "address": self.address,
             "fromBlock": self.from_block,
             "toBlock": "latest",
             "topics": [topic0, "0x" + job_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
         })
-        return self.sender.decoder.decode_all(raw)
+        return [e for e in self.sender.decoder.decode_all(raw) if e.name == event]
 
     def terms(self, job_id: int, *, refresh: bool = False) -> JobTerms:
         """The job's terms from its JobPosted event (cached)."""
@@ -217,7 +218,7 @@ class JobMarket:
                 cached = _TERMS.get(key)
             if cached is not None:
                 return cached
-        events = [e for e in self._logs(_JOB_POSTED_TOPIC, job_id) if not e.removed]
+        events = [e for e in self._logs("JobPosted", job_id) if not e.removed]
         if not events:
             raise JobNotFound(f"job {job_id} was never posted on market {self.address}")
         terms = JobTerms.from_event(events[-1].args["terms"])
@@ -227,7 +228,7 @@ class JobMarket:
 
     def result(self, job_id: int) -> SubmittedResult:
         """The job's latest submitted (traceRoot, finalModelHash) from ResultSubmitted."""
-        events = [e for e in self._logs(_RESULT_SUBMITTED_TOPIC, job_id) if not e.removed]
+        events = [e for e in self._logs("ResultSubmitted", job_id) if not e.removed]
         if not events:
             raise ResultNotFound(f"job {job_id} has no submitted result")
         a = events[-1].args

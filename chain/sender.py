@@ -7,6 +7,7 @@ with the same key never race each other; a "nonce too low" answer resyncs from t
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -17,12 +18,20 @@ from typing import Any, TypeVar
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
-from chain.errors import ChainError, ContractRevert, NonceError, ReceiptTimeout, TransientChainError, decode_revert
+from chain.errors import (
+    ChainError,
+    ContractRevert,
+    NonceError,
+    ReceiptTimeout,
+    TransientChainError,
+    decode_revert,
+)
 from chain.events import ChainEvent, EventDecoder
 
 T = TypeVar("T")
@@ -187,7 +196,7 @@ class Sender:
         self._chain_id: int | None = None
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         return self.account.address
 
     @property
@@ -294,7 +303,7 @@ class Sender:
                 signed = self.account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
                 try:
-                    self._retry(lambda: self.w3.eth.send_raw_transaction(signed.raw_transaction))
+                    self._retry(functools.partial(self.w3.eth.send_raw_transaction, signed.raw_transaction))
                 except Web3RPCError as exc:
                     msg = str(exc).lower()
                     if any(m in msg for m in _NONCE_ERRORS):

@@ -19,6 +19,15 @@ class Unbonding:
 
 
 @dataclass(frozen=True)
+class Eligibility:
+    """What JobMarket.assign checks: free stake covers the collateral, free + locked (`staked`) ≥ min_stake."""
+
+    free: int
+    staked: int
+    min_stake: int
+
+
+@dataclass(frozen=True)
 class StakeBalance:
     """free (lockable, unstakeable) and locked (collateral of running jobs) stake."""
 
@@ -109,6 +118,16 @@ class StakeManager:
     def stake_of(self, provider: str) -> StakeBalance:
         free, locked = self.contract.call("stakeOf", provider)
         return StakeBalance(int(free), int(locked))
+
+    def eligibility(self, provider: str) -> Eligibility:
+        """Stake plus the market's minimum, as assign sees them (two calls; not atomic across blocks)."""
+        b = self.stake_of(provider)
+        return Eligibility(free=b.free, staked=b.free + b.locked, min_stake=self.min_stake())
+
+    def min_stake(self) -> int:
+        """The minimum bonded stake to be assigned: a JobMarket parameter, read from this manager's market."""
+        market = BoundContract("JobMarket", self.market(), self.sender)
+        return int(market.call("params")["minStake"])
 
     def unbonding_period(self) -> int:
         return int(self.contract.call("unbondingPeriod"))

@@ -10,6 +10,7 @@ from coordinator.chain_gateway import ChainGateway
 from coordinator.database import make_engine, make_session_factory
 from coordinator.errors import install_error_handlers
 from coordinator.metrics import Metrics, MetricsMiddleware
+from coordinator.read_model import JobReader
 from coordinator.routes import auth, disputes, health, jobs, providers, uploads
 from coordinator.settings import Settings
 
@@ -26,6 +27,19 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    sqlite = engine.url.get_backend_name() == "sqlite"
+    read_engine = engine if sqlite else make_engine(settings.database_url, autocommit=True)
+    app.state.read_session_factory = make_session_factory(read_engine)
+
+    app.state.job_reader = None if sqlite else JobReader(settings.database_url)
+
+    def dispose() -> None:
+        engine.dispose()
+        read_engine.dispose()
+        if app.state.job_reader is not None:
+            app.state.job_reader.close()
+
+    app.state.dispose = dispose
     app.state.store = ArtifactStore(settings.artifact_dir)
     app.state.chain = chain or ChainGateway.from_settings(settings.rpc_url, settings.chain_id, settings.deployment_file)
     app.state.metrics = Metrics()

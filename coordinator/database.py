@@ -20,7 +20,9 @@ def prepare_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, autocommit: bool = False) -> Engine:
+    """An engine; `autocommit=True` gives the read-only engine: no BEGIN/ROLLBACK round trips, no reset on
+    return to the pool (there is never an open transaction to reset)."""
     prepare_sqlite_dir(url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -33,7 +35,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+    if autocommit:
+        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT",
+                             pool_reset_on_return=None)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,8 +22,19 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    # An async generator so FastAPI resolves it on the event loop instead of two thread-pool hops per
+    # request; opening a Session does no I/O, and the route itself still runs in the thread pool.
     session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A Session in autocommit mode for read-only routes: one round trip per query, no BEGIN/ROLLBACK."""
+    session: Session = request.app.state.read_session_factory()
     try:
         yield session
     finally:
@@ -40,6 +51,7 @@ def get_chain(request: Request) -> ChainGateway:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 ChainDep = Annotated[ChainGateway, Depends(get_chain)]
 

@@ -17,11 +17,11 @@ A ``LeafSource`` gives a party's leaves per level and op output hashes; ``verde.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
 
-from verde.merkle import MerkleTree, keccak256
+from verde.merkle import MerkleTree, depth_for, keccak256
 
 if TYPE_CHECKING:
     from verde.trace import Trace
@@ -150,12 +150,68 @@ def narrow(lo: int, hi: int, k: int, ends_known: bool, defender: Sequence[bytes]
     return Narrowed(points[t - 1], points[t], agreed, hi_defender, hi_challenger)
 
 
+# ---------------------------------------------------------------------------------------------- multiproofs
+
+
+def multiproof(tree: MerkleTree, indices: Sequence[int]) -> list[bytes]:
+    """The siblings a bottom-up walk from the strictly ascending `indices` needs, in the order it needs them
+    (MerkleProof.verifyMulti): at each level, left to right, a node whose sibling is not itself known takes the
+    next word. Same tree rule as verde.merkle; split points share their upper siblings, so this is far shorter
+    than one proof per element."""
+    known = list(indices)
+    if not known or any(b <= a for a, b in zip(known, known[1:])) or known[-1] >= tree.n:
+        raise ValueError(f"indices must be strictly ascending within 0..{tree.n - 1}: {known}")
+    out: list[bytes] = []
+    for b in range(tree.depth):
+        nxt: list[int] = []
+        r = 0
+        while r < len(known):
+            i = known[r]
+            if i % 2 == 0 and r + 1 < len(known) and known[r + 1] == i + 1:
+                r += 2
+            else:
+                out.append(tree.levels[b][i ^ 1])
+                r += 1
+            nxt.append(i >> 1)
+        known = nxt
+    return out
+
+
+def verify_multiproof(root: bytes, n: int, indices: Sequence[int], leaves: Sequence[bytes],
+                      proof: Sequence[bytes]) -> bool:
+    """Python twin of MerkleProof.verifyMulti (the contract must agree bit for bit)."""
+    if n < 1 or not indices or len(indices) != len(leaves):
+        return False
+    if any(i >= n for i in indices) or any(b <= a for a, b in zip(indices, indices[1:])):
+        return False
+    nodes = list(zip(indices, leaves))
+    p = 0
+    for _ in range(depth_for(n)):
+        nxt = []
+        r = 0
+        while r < len(nodes):
+            i, h = nodes[r]
+            if i % 2 == 0 and r + 1 < len(nodes) and nodes[r + 1][0] == i + 1:
+                parent = keccak256(h + nodes[r + 1][1])
+                r += 2
+            else:
+                if p == len(proof):
+                    return False
+                sib = proof[p]
+                p += 1
+                parent = keccak256(h + sib) if i % 2 == 0 else keccak256(sib + h)
+                r += 1
+            nxt.append((i >> 1, parent))
+        nodes = nxt
+    return p == len(proof) and len(nodes) == 1 and nodes[0][1] == root
+
+
 # ---------------------------------------------------------------------------------------------- moves
 
 
 @dataclass(frozen=True)
 class Reveal:
-    """DisputeGame.reveal arguments: own elements, flat proofs, and the first mover's elements (or [])."""
+    """DisputeGame.reveal arguments: own elements, their multiproof, and the first mover's elements (or [])."""
 
     elements: list[bytes]
     proofs: list[bytes]
@@ -225,7 +281,7 @@ def next_move(view: GameView, role: Role, trees: TreeCache) -> Move | None:
         tree = trees.tree(view.level, view.index)
         pos = positions(view.lo, view.hi, view.k, view.ends_known)
         elements = [tree.leaf(p) for p in pos]
-        proofs = [sibling for p in pos for sibling in tree.proof(p)]
+        proofs = multiproof(tree, pos)
         other = list(view.other_elements) if view.has_moved(role.other) else []
         return Reveal(elements, proofs, other)
     if view.phase == Phase.DESCEND:
@@ -234,6 +290,45 @@ def next_move(view: GameView, role: Role, trees: TreeCache) -> Move | None:
         return Descend(tree.root, tree.proof(0), tree.proof(tree.n - 1))
     if view.phase == Phase.REVEAL:
         return RevealOutput(trees.source.output_hash(view.index, view.hi))
+    return None
+
+
+def plan(view: GameView, role: Role, trees: TreeCache) -> list[Move]:
+    """Every move `role` can make now in one transaction (DisputeGame.multicall), in order.
+
+    The round's second mover closes it and — knowing the new interval without the other party — goes on:
+    opens the next round, descends, or reveals its output; the second descender opens the new level's first
+    round. A first mover stops: the other party answers next.
+    """
+    moves: list[Move] = []
+    current: GameView | None = view
+    while current is not None:
+        mv = next_move(current, role, trees)
+        if mv is None:
+            break
+        moves.append(mv)
+        current = after_move(current, role, mv)
+    return moves
+
+
+def after_move(view: GameView, role: Role, move: Move) -> GameView | None:
+    """The game right after `role`'s move when it follows from that move alone; None when the other moves next
+    (we moved first) or the game leaves the parties (referee, settlement)."""
+    if not view.has_moved(role.other):
+        return None
+    if isinstance(move, Reveal):
+        mine, theirs = move.elements, list(view.other_elements)
+        d, c = (mine, theirs) if role is Role.DEFENDER else (theirs, mine)
+        res = narrow(view.lo, view.hi, view.k, view.ends_known, d, c)
+        if res.initial_state_disputed or res.same_final_state:
+            return None
+        phase = Phase.BISECT if res.hi > res.lo + 1 else (Phase.REVEAL if view.level == OPS else Phase.DESCEND)
+        return replace(view, phase=phase, lo=res.lo, hi=res.hi, ends_known=True, moved=0, other_elements=())
+    if isinstance(move, Descend):
+        level, index = view.shape.finer(view.level, view.lo, view.index)
+        hi = view.shape.level_length(level, index) - 1
+        phase = Phase.BISECT if hi > 1 else (Phase.REVEAL if level == OPS else Phase.DESCEND)
+        return replace(view, phase=phase, level=level, index=index, lo=0, hi=hi, moved=0, other_elements=())
     return None
 
 

@@ -8,7 +8,8 @@
   so every machine builds the same bits.
 * ``sha256:<hex>`` — an uploaded ``.npz`` with ``x`` (n×d float) and ``y`` (n integer labels, or n×out /
   n float targets), optionally ``x_test``/``y_test``. The caller fetches the bytes by id; this module
-  only validates them (keys, shapes, dtypes, finiteness, size bounds; pickles are refused).
+  checks that they hash to the id and validates them (keys, shapes, dtypes, finiteness, size bounds;
+  pickles are refused).
 
 Unless the data brings its own test split, a fixed counter-RNG permutation (``SPLIT_SEED``, independent
 of the job) holds out ``HELD_OUT_FRACTION`` of the samples. Step ``s`` (1-based) trains on batch
@@ -20,6 +21,7 @@ batch is a pure function of (spec, data, step).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import importlib.util
 import io
 import math
@@ -68,6 +70,9 @@ def load_dataset(spec: JobSpec, data: bytes | str | Path | None = None) -> Datas
         if data is None:
             raise DatasetError(f"dataset {ds_id} is an upload: pass its .npz bytes or path")
         raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if "sha256:" + digest != ds_id:
+            raise DatasetError(f"the data handed in hashes to sha256:{digest}, not {ds_id}")
         ds = _from_npz(spec, raw)
     elif data is not None:
         raise DatasetError(f"dataset {ds_id} is built in; no data should be passed")

@@ -140,6 +140,11 @@ class Interpreter:
         self.program = build_program(self.spec)
         self.dataset = dataset if dataset is not None else load_dataset(self.spec, data)
         self.device = torch.device(device)
+        if fault is not None:
+            if not 1 <= fault.step <= self.spec.steps:
+                raise ValueError(f"fault step {fault.step} outside 1..{self.spec.steps}")
+            if fault.op_index is not None and not 1 <= fault.op_index <= self.program.n_ops:
+                raise ValueError(f"fault op {fault.op_index} outside 1..{self.program.n_ops}")
         self.fault = fault
 
     @property

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from verde.checkpoint import Checkpoint
 from verde.datasets import Dataset, batch, load_dataset
 from verde.interpreter import Interpreter, State, execute_op, op_chain, output_hash
 from verde.merkle import MerkleTree, keccak256
@@ -64,12 +65,14 @@ class OpInputs:
 class Trace:
     """One party's trace of one job: the segment leaves of its run, and checkpoints to replay from.
 
-    ``checkpoint(step)`` must return the state after ``step`` for every step of ``checkpoint_steps``;
-    pass a dict (in memory) or a loader (e.g. reading the worker's checkpoint files).
+    ``checkpoints`` gives the state after each step of ``checkpoint_steps``: a dict (in memory) or a
+    loader ``step -> State | Checkpoint`` (e.g. ``load_state`` over the worker's checkpoint files).
+    Replays run on the interpreter's device with its fault, if any, so a faulty party's finer levels
+    stay consistent with its own root.
     """
 
     def __init__(self, interpreter: Interpreter, segment_leaves: list[bytes],
-                 checkpoints: Mapping[int, State] | Callable[[int], State]):
+                 checkpoints: Mapping[int, State] | Callable[[int], State | Checkpoint]):
         self.interpreter = interpreter
         self.spec = interpreter.spec
         expected = len(checkpoint_steps(self.spec))
@@ -186,7 +189,10 @@ class Trace:
             state = self._load(t)
         except (KeyError, FileNotFoundError):
             raise TraceError(f"no checkpoint for step {t}") from None
-        return dict(state)
+        if isinstance(state, Checkpoint):
+            state = state.state
+        device = self.interpreter.device
+        return {k: v.to(device) for k, v in state.items()}
 
     def _state_at(self, t: int) -> State:
         if not 0 <= t <= self.spec.steps:

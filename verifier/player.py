@@ -36,7 +36,7 @@ class GamePlayer:
     outcome: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.responder = Responder(self.game, self.game_id, TraceSource(self.trace), now=lambda: clock_now(self.game))
+        self.responder = Responder(self.game, self.game_id, TraceSource(self.trace))
 
     def tick(self) -> Action:
         """One look at the game: move if a move is owed, time the other side out if it is late."""
@@ -82,16 +82,6 @@ class GamePlayer:
     @property
     def settled(self) -> bool:
         return self.outcome is not None
-
-
-def clock_now(game: DisputeGame) -> int:
-    """The later of the latest block's time and the wall clock.
-
-    An automining devnet makes no block while both parties wait, so its latest timestamp stalls; the next
-    block (our timeout() transaction) will carry at least the wall-clock time, so that is what counts.
-    """
-    block = int(game.sender.w3.eth.get_block("latest")["timestamp"])
-    return max(block, int(time.time()))
 
 
 class GameTable:

@@ -12,7 +12,19 @@ from enum import Enum
 
 from chain.dispute_game import DisputeGame, GamePhase, GameState
 from chain.sender import TxReceipt
-from verde.bisection import Descend, GameView, LeafSource, Phase, Reveal, RevealOutput, Role, Shape, TreeCache, next_move
+from verde.bisection import (
+    Descend,
+    GameView,
+    LeafSource,
+    Move,
+    Phase,
+    Reveal,
+    RevealOutput,
+    Role,
+    Shape,
+    TreeCache,
+    plan,
+)
 
 
 class Action(Enum):
@@ -79,16 +91,28 @@ class Responder:
         if state.phase == GamePhase.BISECT and state.moved & int(other):
             party = state.defender if other is Role.DEFENDER else state.challenger
             other_elements = self.game.revealed_elements(self.game_id, party, state)
-        move = next_move(view_of(state, self.game.config().k, other_elements), role, self.trees)
-        if move is None:
+        moves = plan(view_of(state, self.game.config().k, other_elements), role, self.trees)
+        if not moves:
             return Action.WAITING
-        if isinstance(move, Reveal):
-            r = self.game.reveal(self.game_id, move.elements, move.proofs, move.other_elements)
-        elif isinstance(move, Descend):
-            r = self.game.descend(self.game_id, move.finer_root, move.first_proof, move.last_proof)
-        elif isinstance(move, RevealOutput):
-            r = self.game.reveal_output(self.game_id, move.output_hash)
-        else:  # pragma: no cover - the solver has no other moves
-            raise TypeError(move)
+        if len(moves) == 1:
+            fn, args = self._call(moves[0])
+            r = self.game.contract.transact(fn, *args)
+        else:
+            r = self.game.multicall([self.game.contract.calldata(*self._call_flat(m)) for m in moves])
         self.receipts.append(r)
         return Action.MOVED
+
+    def _call_flat(self, move: Move) -> tuple:
+        fn, args = self._call(move)
+        return (fn, *args)
+
+    def _call(self, move: Move) -> tuple[str, tuple]:
+        """The DisputeGame function and arguments of one solver move."""
+        g = self.game_id
+        if isinstance(move, Reveal):
+            return "reveal", (g, move.elements, move.proofs, move.other_elements)
+        if isinstance(move, Descend):
+            return "descend", (g, move.finer_root, move.first_proof, move.last_proof)
+        if isinstance(move, RevealOutput):
+            return "revealOutput", (g, move.output_hash)
+        raise TypeError(move)  # pragma: no cover - the solver has no other moves

@@ -94,7 +94,8 @@ class Finalizer:
         self._scan()
         if not self.due:
             return
-        now = max(int(self.ctx.w3.eth.get_block("latest")["timestamp"]), int(time.time()))
+        # Chain time, not ours: finalize() is judged by block.timestamp.
+        now = int(self.ctx.w3.eth.get_block("latest")["timestamp"])
         for cid, until in list(self.due.items()):
             if now <= until:
                 continue

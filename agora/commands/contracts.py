@@ -15,7 +15,7 @@ def group() -> None:
 
 
 @group.command()
-def compile() -> None:  # noqa: A001 - the command is called `compile`
+def compile() -> None:
     """Recompile contracts/src with the pinned solc into chain/artifacts/*.json (commit the result)."""
     from chain.compiler import REPO_ROOT, CompileError, compile_all
 

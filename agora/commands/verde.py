@@ -28,7 +28,10 @@ def group() -> None:
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="the .npz of a sha256: dataset")
 @click.option("--json", "as_json", is_flag=True, help="print only the JSON result line")
-def run(spec_file: Path, threads: int | None, device: str, data_file: Path | None, as_json: bool) -> None:
+@click.option("--step-leaves", "leaves_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="also write every step leaf L[0..S] (0x-hex JSON list, by replay) to this file, to compare machines")
+def run(spec_file: Path, threads: int | None, device: str, data_file: Path | None, as_json: bool,
+        leaves_file: Path | None) -> None:
     """Train SPEC_FILE; the last line is {"trace_root", "final_model_hash", "final_loss", "accuracy", …}."""
     from verde.datasets import DatasetError
     from verde.runner import run_spec
@@ -56,6 +59,12 @@ def run(spec_file: Path, threads: int | None, device: str, data_file: Path | Non
         except RuntimeError as exc:
             _fail(str(exc))
     summary = result.summary()
+    if leaves_file is not None:
+        trace = result.trace
+        leaves = trace.step_leaves(0)
+        for k in range(1, trace.n_segments):
+            leaves += trace.step_leaves(k)[1:]
+        leaves_file.write_text(json.dumps(["0x" + leaf.hex() for leaf in leaves]))
     if not as_json:
         for key in ("spec_hash", "trace_root", "final_model_hash", "final_loss", "accuracy"):
             click.echo(f"{key:>17}: {summary[key]}")

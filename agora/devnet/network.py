@@ -355,7 +355,7 @@ class Devnet:
                 "AGORA_VISIBILITY_TIMEOUT_S": "20",
                 "AGORA_WORKER_THREADS": "1",
             })
-            cmd = [sys.executable, "-m", "worker", "start", "--key-file", acct[f"worker-{i}"].key_file, *common]
+            cmd = [sys.executable, "-m", "worker", "--key-file", acct[f"worker-{i}"].key_file, *common]
             if i == 1 and opts.faulty_worker:
                 cmd += ["--fault", opts.faulty_worker]
                 wenv["AGORA_FAULT"] = opts.faulty_worker

@@ -26,7 +26,7 @@ contract DisputeGame is IDisputeGame {
     // ------------------------------------------------------------------ events
 
     event GameOpened(
-        uint256 indexed gameId, uint256 indexed jobId, address defender, address challenger, uint256 segments
+        uint256 indexed gameId, uint256 indexed jobId, address defender, address challenger, uint256 segments, uint256 bond
     );
     /// @dev One party's elements for the round; the other party passes them back with its own reveal.
     event ElementsRevealed(
@@ -105,15 +105,15 @@ contract DisputeGame is IDisputeGame {
             checkpointEvery,
             opsPerStep,
             collateral,
-            bond,
             uint64(block.timestamp) + moveTimeout
         );
-        emit GameOpened(gameId, jobId, defender, challenger, g.hi);
+        // The bond stays in JobMarket; the game only reports it.
+        emit GameOpened(gameId, jobId, defender, challenger, g.hi, bond);
     }
 
     // ------------------------------------------------------------------ moves
 
-    /// @notice Reveal this round's elements (`positions(gameId)`) with proofs (flat, `depth` siblings each);
+    /// @notice Reveal this round's elements (`positions(gameId)`) with one multiproof (MerkleProof.verifyMulti);
     /// the second party of the round passes the first party's elements (from its ElementsRevealed event).
     function reveal(
         uint256 gameId,
@@ -162,6 +162,20 @@ contract DisputeGame is IDisputeGame {
         IDisputeSettlement.Outcome outcome = g.timeout(block.timestamp);
         emit GameTimedOut(gameId, phase);
         _settle(gameId, g, outcome);
+    }
+
+    /// @notice Several moves of the caller in one transaction, in order (each a call of this contract, with
+    /// msg.sender kept). A round's second mover closes the round and, knowing the new interval, opens the next
+    /// one (or descends, or reveals its output) in the same transaction: one transaction per round, not two.
+    function multicall(bytes[] calldata calls) external {
+        for (uint256 i; i < calls.length; ++i) {
+            (bool ok, bytes memory ret) = address(this).delegatecall(calls[i]);
+            if (!ok) {
+                assembly ("memory-safe") {
+                    revert(add(ret, 0x20), mload(ret))
+                }
+            }
+        }
     }
 
     // ------------------------------------------------------------------ reads

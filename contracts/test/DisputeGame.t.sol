@@ -97,7 +97,7 @@ contract DisputeGameTest is DisputeGameWorld {
         assertEq(uint256(g.level), 2, "op level");
         assertEq(uint256(g.index), 27, "step");
         assertEq(uint256(g.hi), 6, "op");
-        assertEq(g.claimChallenger, keccak256(abi.encode("good", uint256(27), uint256(6))), "honest claim");
+        assertEq(g.hiChallenger, keccak256(abi.encode("good", uint256(27), uint256(6))), "honest claim");
         assertEq(uint256(_play(id, false)), uint256(IDisputeSettlement.Outcome.ChallengerWins));
     }
 

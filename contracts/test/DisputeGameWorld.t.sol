@@ -202,6 +202,45 @@ abstract contract DisputeGameWorld is TestBase {
         }
     }
 
+    /// @dev Every level of the padded tree, leaves first.
+    function _levels(bytes32[] memory leaves) internal pure returns (bytes32[][] memory lv) {
+        uint256 d = _depth(leaves.length);
+        lv = new bytes32[][](d + 1);
+        lv[0] = _padded(leaves);
+        for (uint256 b = 1; b <= d; ++b) {
+            lv[b] = new bytes32[](lv[b - 1].length / 2);
+            for (uint256 i; i < lv[b].length; ++i) {
+                lv[b][i] = keccak256(abi.encodePacked(lv[b - 1][2 * i], lv[b - 1][2 * i + 1]));
+            }
+        }
+    }
+
+    /// @dev MerkleProof.verifyMulti's proof for ascending `pos` (verde/bisection.py's `multiproof`).
+    function _multiproof(bytes32[] memory leaves, uint256[] memory pos) internal pure returns (bytes32[] memory out) {
+        bytes32[][] memory lv = _levels(leaves);
+        uint256[] memory known = new uint256[](pos.length);
+        for (uint256 i; i < pos.length; ++i) known[i] = pos[i];
+        uint256 count = pos.length;
+        bytes32[] memory buf = new bytes32[](pos.length * lv.length);
+        uint256 p;
+        for (uint256 b; b + 1 < lv.length; ++b) {
+            uint256 w;
+            for (uint256 r; r < count;) {
+                uint256 i = known[r];
+                if (i % 2 == 0 && r + 1 < count && known[r + 1] == i + 1) {
+                    r += 2;
+                } else {
+                    buf[p++] = lv[b][i ^ 1];
+                    r += 1;
+                }
+                known[w++] = i >> 1;
+            }
+            count = w;
+        }
+        out = new bytes32[](p);
+        for (uint256 i; i < p; ++i) out[i] = buf[i];
+    }
+
     // ------------------------------------------------------------------ players
 
     function _st(uint256 id) internal view returns (Game.State memory) {
@@ -228,23 +267,22 @@ abstract contract DisputeGameWorld is TestBase {
     function _reveal(uint256 id, Party storage p, Game.State memory g, bool special) internal {
         uint256[] memory pos = game.positions(id);
         bytes32[] memory leaves = _leaves(p, g.level, g.index);
-        uint256 d = _depth(leaves.length);
         bytes32[] memory el = new bytes32[](pos.length);
-        bytes32[] memory proofs = new bytes32[](pos.length * d);
-        for (uint256 i; i < pos.length; ++i) {
-            el[i] = leaves[pos[i]];
-            bytes32[] memory pr = _proof(leaves, pos[i]);
-            for (uint256 b; b < d; ++b) proofs[i * d + b] = pr[b];
-        }
+        for (uint256 i; i < pos.length; ++i) el[i] = leaves[pos[i]];
+        bytes32[] memory proofs = _multiproof(leaves, pos);
         bool first = g.moved == 0;
         bytes32[] memory other = first ? new bytes32[](0) : firstElements;
         if (special && p.strategy == BAD_PROOF) {
+            // A flipped proof word, or (no words to flip) a flipped element.
             bytes32[] memory bad = new bytes32[](proofs.length);
             for (uint256 i; i < proofs.length; ++i) bad[i] = proofs[i];
-            bad[uint256(p.salt) % bad.length] ^= bytes32(uint256(1));
+            bytes32[] memory badEl = new bytes32[](el.length);
+            for (uint256 i; i < el.length; ++i) badEl[i] = el[i];
+            if (bad.length != 0) bad[uint256(p.salt) % bad.length] ^= bytes32(uint256(1));
+            else badEl[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.BadProof.selector);
             vm.prank(p.addr);
-            game.reveal(id, el, bad, other);
+            game.reveal(id, badEl, bad, other);
         }
         if (special && p.strategy == EQUIVOCATE && !first) {
             bytes32[] memory wrong = new bytes32[](other.length);

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.dependencies import SessionDep
+from coordinator.dependencies import ReadSessionDep
 from coordinator.errors import NotFound, error_responses
 from coordinator.models import Dispute, DisputeMove, Job
 from coordinator.pagination import decode_cursor, encode_cursor
@@ -23,7 +23,7 @@ def _job_id(session: Session, chain_job_id: int) -> int | None:
 
 @router.get("", response_model=Page[DisputePublic], responses=error_responses(422))
 def list_disputes(
-    session: SessionDep,
+    session: ReadSessionDep,
     job_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="coordinator job id")] = None,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -46,7 +46,7 @@ def list_disputes(
 
 
 @router.get("/{dispute_id}", response_model=DisputeDetail, responses=error_responses(404, 422))
-def get_dispute(dispute_id: IdPath, session: SessionDep) -> DisputeDetail:
+def get_dispute(dispute_id: IdPath, session: ReadSessionDep) -> DisputeDetail:
     d = session.get(Dispute, dispute_id)
     if d is None:
         raise NotFound(f"no dispute {dispute_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from coordinator import timeline
 from coordinator.chain_gateway import ChainUnavailable
-from coordinator.dependencies import ChainDep, CurrentUser, SessionDep, SettingsDep, StoreDep
+from coordinator.dependencies import ChainDep, CurrentUser, ReadSessionDep, SessionDep, SettingsDep, StoreDep
 from coordinator.errors import (
     Conflict,
     Forbidden,
@@ -175,7 +175,7 @@ def _replay(session: Session, prior: IdempotencyKey, request_hash: str, chain: C
 
 @router.get("", response_model=Page[JobPublic], responses=error_responses(422))
 def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     status: Annotated[str | None, Query(description="one of " + ", ".join(JobStatus.ALL))] = None,
     client: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
@@ -205,14 +205,25 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404, 422))
-def get_job(job_id: IdPath, session: SessionDep) -> JobPublic:
-    return JobPublic.model_validate(_get_job(session, job_id))
+def get_job(job_id: IdPath, request: Request) -> Response:
+    # The hottest read: plain psycopg on Postgres (coordinator/read_model.py), serialized here (documented by
+    # response_model) rather than re-validated by FastAPI in a second thread-pool hop.
+    reader = request.app.state.job_reader
+    if reader is not None:
+        body = reader.job_json(job_id)
+    else:
+        with request.app.state.read_session_factory() as session:
+            job = session.get(Job, job_id)
+            body = None if job is None else JobPublic.model_validate(job).model_dump_json().encode()
+    if body is None:
+        raise NotFound(f"no job {job_id}")
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/{job_id}/events", response_model=Page[JobEventPublic], responses=error_responses(404, 422))
 def job_events(
     job_id: IdPath,
-    session: SessionDep,
+    session: ReadSessionDep,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> Page[JobEventPublic]:
@@ -232,7 +243,7 @@ def job_events(
 
 @router.get("/{job_id}/progress", response_model=ProgressPublic, responses=error_responses(404, 422))
 def get_progress(
-    job_id: IdPath, session: SessionDep, since_step: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
+    job_id: IdPath, session: ReadSessionDep, since_step: Annotated[int, Query(ge=0, le=MAX_ID)] = 0
 ) -> ProgressPublic:
     """Reported (step, loss) points, for polling: pass the last step seen as `since_step`."""
     job = _get_job(session, job_id)
@@ -290,7 +301,7 @@ def post_progress(job_id: IdPath, body: ProgressCreate, user: CurrentUser, sessi
 
 
 @router.get("/{job_id}/result", response_model=ResultPublic, responses=error_responses(404, 422))
-def get_result(job_id: IdPath, session: SessionDep) -> ResultPublic:
+def get_result(job_id: IdPath, session: ReadSessionDep) -> ResultPublic:
     """The submitted commitments (from the chain) and the worker-registered artifacts."""
     job = _get_job(session, job_id)
     return ResultPublic(
@@ -326,7 +337,7 @@ def post_result_artifacts(
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the final model bytes"},
                **error_responses(401, 403, 404, 409, 422)},
 )
-def get_model(job_id: IdPath, user: CurrentUser, session: SessionDep, store: StoreDep) -> FileResponse:
+def get_model(job_id: IdPath, user: CurrentUser, session: ReadSessionDep, store: StoreDep) -> FileResponse:
     """The final model (client only); compare its hash with the result's `final_model_hash`."""
     job = _get_job(session, job_id)
     if job.client != user:
@@ -343,7 +354,7 @@ def get_model(job_id: IdPath, user: CurrentUser, session: SessionDep, store: Sto
                      "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)"},
                **error_responses(404, 422)},
 )
-def get_spec(job_id: IdPath, session: SessionDep) -> Response:
+def get_spec(job_id: IdPath, session: ReadSessionDep) -> Response:
     """Worker-facing: the canonical spec bytes; keccak256 of the body equals the job's `spec_hash`."""
     job = _get_job(session, job_id)
     spec = session.get(Spec, job.spec_hash)

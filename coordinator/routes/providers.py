@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from coordinator.dependencies import CurrentUser, SessionDep, SettingsDep
+from coordinator.dependencies import CurrentUser, ReadSessionDep, SessionDep, SettingsDep
 from coordinator.errors import NotFound, Unprocessable, error_responses
 from coordinator.models import Heartbeat, Provider, utcnow
 from coordinator.pagination import decode_cursor, encode_cursor
@@ -27,7 +27,7 @@ def _public(p: Provider, settings: Settings, now: dt.datetime) -> ProviderPublic
 
 @router.get("", response_model=Page[ProviderPublic], responses=error_responses(422))
 def list_providers(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -48,7 +48,7 @@ def list_providers(
 
 
 @router.get("/{address}", response_model=ProviderPublic, responses=error_responses(404, 422))
-def get_provider(address: str, session: SessionDep, settings: SettingsDep) -> ProviderPublic:
+def get_provider(address: str, session: ReadSessionDep, settings: SettingsDep) -> ProviderPublic:
     if not re.match(ADDRESS_PATTERN, address):
         raise Unprocessable("not an address", details=[{"field": "path.address", "message": "0x + 40 hex"}])
     p = session.get(Provider, address.lower())

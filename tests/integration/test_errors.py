@@ -143,10 +143,10 @@ def _market_without_game(w: World) -> tuple[str, int]:
     return addr, w.job("submitted", market=addr)
 
 
-def _bad_terms_accept(w: World, j: int) -> None:
-    market = w.bad_m("provider")
+def _bad_terms_assign(w: World, j: int) -> None:
+    market = w.bad_m("matcher")
     terms = replace(market.terms(j), price=market.terms(j).price + 1)
-    market.contract.transact("accept", j, terms)
+    market.contract.transact("assign", j, terms, w.addr("provider"))
 
 
 def _fund_huge(w: World) -> None:
@@ -184,7 +184,7 @@ MARKET_CASES = {
     "WrongStatus-cancel-running": Case("WrongStatus", "client", lambda w: w.job("running"),
                                        lambda w, j: w.bad_m("client").cancel(j),
                                        lambda w, j: {"jobId": j, "status": JobStatus.RUNNING}),
-    "TermsMismatch": Case("TermsMismatch", "provider", lambda w: w.job("assigned"), _bad_terms_accept),
+    "TermsMismatch": Case("TermsMismatch", "matcher", lambda w: w.job("open"), _bad_terms_assign),
     "ResultMismatch": Case("ResultMismatch", "stranger", lambda w: w.job("submitted"),
                            lambda w, j: w.bad_m("stranger").finalize(j, OTHER, MODEL)),
     "InvalidPrice": Case("InvalidPrice", "client", lambda w: None, lambda w, _: w.bad_m("client").post_job(
@@ -207,13 +207,16 @@ MARKET_CASES = {
                             lambda w, j: w.bad_m("matcher").assign(j, ZERO)),
     "AcceptWindowClosed": Case(
         "AcceptWindowClosed", "provider",
-        lambda w: (j := w.job("assigned"), w.anvil.increase_time(w.p["accept_timeout_s"] + 1))[0],
+        lambda w: (w.job("assigned"), w.anvil.increase_time(w.p["accept_timeout_s"] + 1))[0],
         lambda w, j: w.bad_m("provider").accept(j)),
-    "DeadlinePassed": Case(
+    "DeadlinePassed-assign": Case(
+        "DeadlinePassed", "matcher",
+        lambda w: (w.s("provider").stake(ETHER), w.job("open", deadline_in=30), w.anvil.increase_time(31))[1],
+        lambda w, j: w.bad_m("matcher").assign(j, w.addr("provider"))),
+    "DeadlinePassed-submit": Case(
         "DeadlinePassed", "provider",
-        lambda w: (j := w.job("assigned", deadline_in=w.p["accept_timeout_s"] // 2),
-                   w.anvil.increase_time(w.p["accept_timeout_s"] // 2 + 1))[0],
-        lambda w, j: w.bad_m("provider").accept(j)),
+        lambda w: (w.job("running", deadline_in=30), w.anvil.increase_time(31))[0],
+        lambda w, j: w.bad_m("provider").submit_result(j, ROOT, MODEL)),
     "StepsMismatch": Case("StepsMismatch", "provider", lambda w: w.job("running"),
                           lambda w, j: w.bad_m("provider").submit_result(j, ROOT, MODEL, num_steps=9),
                           {"given": 9, "expected": 8}),
@@ -221,7 +224,7 @@ MARKET_CASES = {
                                 lambda w, j: w.bad_m("stranger").finalize(j)),
     "ChallengeWindowClosed": Case(
         "ChallengeWindowClosed", "challenger",
-        lambda w: (j := w.job("submitted"), w.anvil.increase_time(w.p["challenge_window_s"] + 1))[0],
+        lambda w: (w.job("submitted"), w.anvil.increase_time(w.p["challenge_window_s"] + 1))[0],
         lambda w, j: w.bad_m("challenger").challenge(j, OTHER)),
     "WrongBond": Case("WrongBond", "challenger", lambda w: w.job("submitted"),
                       lambda w, j: w.bad_m("challenger").challenge(j, OTHER, bond=w.p["challenger_bond_wei"] - 1),

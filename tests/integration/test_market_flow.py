@@ -6,6 +6,7 @@ import pytest
 
 from chain.job_market import JobStatus, JobTerms
 from chain.sender import TxReceipt
+from chain.stake_manager import Eligibility
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chain_snapshot")]
 
@@ -65,6 +66,7 @@ def test_happy_path_moves_every_wei(w3, deployed, roles, market_as, stake_as, an
     job_id = posted.job_id
     assert client.job(job_id).status == JobStatus.OPEN
     ledger.check()
+    assert stake.eligibility(roles.provider.address) == Eligibility(stake_amount, stake_amount, p["min_stake_wei"])
 
     r = matcher.assign(job_id, roles.provider.address)
     ledger.paid_gas("matcher", r)
@@ -156,7 +158,7 @@ def test_terms_are_rebuilt_by_a_fresh_client_from_the_event(deployed, roles, mar
     from chain.job_market import clear_terms_cache
 
     posted = market_as(roles.client).post_job(spec_hash=SPEC, num_steps=3, checkpoint_every=3, ops_per_step=2,
-                                              collateral=7, deadline=anvil.timestamp() + 100, price=123)
+                                              collateral=7 * 10**9, deadline=anvil.timestamp() + 100, price=123)
     clear_terms_cache()
     matcher = market_as(roles.matcher)
     assert matcher.terms(posted.job_id) == posted.terms
@@ -181,3 +183,52 @@ def test_expired_running_job_forfeits_collateral_to_client(w3, deployed, roles, 
     assert stake.credit_of(roles.client.address) == forfeited
     assert stake.free_stake_of(roles.provider.address) == ETHER - forfeited
     assert stake.locked_stake_of(roles.provider.address) == 0
+
+
+def test_deploy_records_the_deployment_and_loads_it_back(anvil, roles, tmp_path, w3):
+    from chain.deploy import Deployment, DeployParams, deploy
+    from chain.job_market import JobMarket
+    from chain.stake_manager import StakeManager
+
+    d = deploy(anvil.rpc_url, roles.deployer.private_key,
+               DeployParams.devnet(matcher=roles.matcher.address, treasury=roles.treasury.address),
+               out_dir=tmp_path)
+    assert d.path == tmp_path / "31337.json"
+    loaded = Deployment.load(31337, tmp_path)
+    assert loaded == d
+    assert set(d.contracts) >= {"StakeManager", "JobMarket"}
+    for address in d.contracts.values():
+        assert len(w3.eth.get_code(address)) > 0
+    market = JobMarket.connect(d, anvil.rpc_url, roles.stranger.private_key)
+    stake = StakeManager.connect(d, anvil.rpc_url, roles.stranger.private_key)
+    # Wiring: each contract knows the others and the roles.
+    assert (market.matcher(), market.treasury(), market.admin()) == (
+        roles.matcher.address, roles.treasury.address, roles.deployer.address)
+    assert market.stake_manager() == d.address("StakeManager")
+    assert stake.market() == d.address("JobMarket")
+    assert stake.unbonding_period() == d.params["unbonding_period_s"]
+    assert market.params().challenge_window == d.params["challenge_window_s"]
+    assert stake.min_stake() == d.params["min_stake_wei"]
+    if d.has("DisputeGame"):
+        assert market.game() == stake.game() == d.address("DisputeGame")
+    assert d.deploy_block <= w3.eth.block_number
+
+
+def test_contracts_deploy_command_takes_the_key_from_the_environment_only(anvil, roles, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from agora.cli import main; main()", "contracts", "deploy",
+           "--rpc", anvil.rpc_url, "--out-dir", str(tmp_path), "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    missing = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "AGORA_PRIVATE_KEY" in missing.stderr
+    ok = subprocess.run(cmd, env={**env, "AGORA_PRIVATE_KEY": roles.deployer.private_key},
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+    out = json.loads(ok.stdout)
+    assert out["chainId"] == 31337 and out["deployer"] == roles.deployer.address
+    assert json.loads((tmp_path / "31337.json").read_text())["contracts"] == out["contracts"]

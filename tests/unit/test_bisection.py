@@ -19,12 +19,14 @@ from verde.bisection import (
     Shape,
     SyntheticTrace,
     TreeCache,
+    multiproof,
     narrow,
     next_move,
     positions,
     split_points,
+    verify_multiproof,
 )
-from verde.merkle import depth_for, keccak256, verify
+from verde.merkle import MerkleTree, depth_for, keccak256, verify
 
 
 def play(shape: Shape, k: int, defender: SyntheticTrace, challenger: SyntheticTrace):
@@ -47,10 +49,8 @@ def play(shape: Shape, k: int, defender: SyntheticTrace, challenger: SyntheticTr
                 assert isinstance(mv, Reveal)
                 moves[r] += 1
                 pos = positions(lo, hi, k, ends_known)
-                d = depth_for(n)
-                assert len(mv.elements) == len(pos) and len(mv.proofs) == d * len(pos)
-                for i, p in enumerate(pos):
-                    assert verify(roots[r], n, p, mv.elements[i], mv.proofs[i * d:(i + 1) * d])
+                assert len(mv.elements) == len(pos) and len(mv.proofs) <= depth_for(n) * len(pos)
+                assert verify_multiproof(roots[r], n, pos, mv.elements, mv.proofs)
                 revealed[r] = mv.elements
             res = narrow(lo, hi, k, ends_known, revealed[Role.DEFENDER], revealed[Role.CHALLENGER],
                          agreed, his[Role.DEFENDER], his[Role.CHALLENGER])
@@ -128,3 +128,23 @@ def test_split_points_cover_the_interval_without_repeats():
         assert pts[0] == lo and pts[-1] == hi
         assert all(a < b for a, b in zip(pts, pts[1:]))
         assert len(pts) == min(k, hi - lo) + 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 300), data=st.data())
+def test_multiproof_roundtrip_and_tamper(n, data):
+    leaves = [keccak256(i.to_bytes(4, "big")) for i in range(n)]
+    tree = MerkleTree(leaves)
+    idx = sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=min(n, 17))))
+    proof = multiproof(tree, idx)
+    vals = [leaves[i] for i in idx]
+    assert verify_multiproof(tree.root, n, idx, vals, proof)
+    if proof:
+        bad = list(proof)
+        bad[data.draw(st.integers(0, len(bad) - 1))] = b"\x01" * 32
+        assert not verify_multiproof(tree.root, n, idx, vals, bad)
+        assert not verify_multiproof(tree.root, n, idx, vals, proof[:-1])
+    assert not verify_multiproof(tree.root, n, idx, vals, proof + [b"\x00" * 32])
+    wrong = list(vals)
+    wrong[0] = b"\x02" * 32
+    assert not verify_multiproof(tree.root, n, idx, wrong, proof)

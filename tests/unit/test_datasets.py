@@ -1,6 +1,7 @@
 """Datasets: built-in digits, seeded synthetic data, validated .npz uploads, and batches as a pure function of the step."""
 
 import copy
+import hashlib
 import io
 
 import numpy as np
@@ -40,7 +41,8 @@ def npz_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-UPLOAD = {"id": "sha256:" + "ab" * 32}
+def upload(raw: bytes) -> dict:
+    return {"dataset": {"id": "sha256:" + hashlib.sha256(raw).hexdigest()}}
 
 
 def test_load_dataset_digits_split_is_fixed_and_disjoint():
@@ -107,10 +109,11 @@ def test_batch_mse_on_labels_is_one_hot():
 def test_load_dataset_npz_valid_with_and_without_test_split():
     x = np.random.default_rng(0).random((100, 64)).astype(np.float64)
     y = np.arange(100) % 10
-    spec = spec_with(dataset=UPLOAD)
-    ds = load_dataset(spec, npz_bytes(x=x, y=y))
+    raw = npz_bytes(x=x, y=y)
+    ds = load_dataset(spec_with(**upload(raw)), raw)
     assert ds.n_train == 80 and ds.x_train.dtype == torch.float32 and ds.classes == 10
-    ds2 = load_dataset(spec, npz_bytes(x=x, y=y, x_test=x[:7], y_test=y[:7]))
+    raw2 = npz_bytes(x=x, y=y, x_test=x[:7], y_test=y[:7])
+    ds2 = load_dataset(spec_with(**upload(raw2)), raw2)
     assert ds2.n_train == 100 and ds2.x_test.shape == (7, 64)
 
 
@@ -132,20 +135,23 @@ def test_load_dataset_npz_valid_with_and_without_test_split():
 )
 def test_load_dataset_npz_rejects_bad_uploads(arrays, message):
     with pytest.raises(DatasetError, match=message):
-        load_dataset(spec_with(dataset=UPLOAD), npz_bytes(**arrays))
+        raw = npz_bytes(**arrays)
+        load_dataset(spec_with(**upload(raw)), raw)
 
 
 def test_load_dataset_npz_size_bound_checked_before_loading(monkeypatch):
     monkeypatch.setattr(datasets, "MAX_NPZ_BYTES", 1000)
     raw = npz_bytes(x=np.zeros((100, 64), np.float32), y=np.zeros(100, np.int64))
     with pytest.raises(DatasetError, match="at most 1000"):
-        load_dataset(spec_with(dataset=UPLOAD), raw)
+        load_dataset(spec_with(**upload(raw)), raw)
 
 
 def test_load_dataset_npz_requires_data_and_rejects_garbage():
     with pytest.raises(DatasetError, match="pass its .npz"):
-        load_dataset(spec_with(dataset=UPLOAD))
+        load_dataset(spec_with(**upload(b"")))
     with pytest.raises(DatasetError, match="not an .npz"):
-        load_dataset(spec_with(dataset=UPLOAD), b"hello")
+        load_dataset(spec_with(**upload(b"hello")), b"hello")
+    with pytest.raises(DatasetError, match="hashes to"):
+        load_dataset(spec_with(**upload(b"hello")), b"hellO")
     with pytest.raises(DatasetError, match="built in"):
         load_dataset(spec_with(), b"hello")

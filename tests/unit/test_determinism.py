@@ -101,7 +101,7 @@ def test_agora_verde_run_same_root_under_other_cpu_instruction_sets(tmp_path):
     agora = Path(sys.executable).with_name("agora")
     for name, env in ISA_VARIANTS.items():
         proc = subprocess.run([str(agora), "verde", "run", str(spec_file), "--json", "--threads", "2"],
-                              env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         got = json.loads(proc.stdout.strip().splitlines()[-1])
         assert got["trace_root"] == "0x" + expected.trace_root.hex(), name

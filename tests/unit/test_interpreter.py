@@ -202,3 +202,10 @@ def test_load_state_rejects_garbage_and_pickled_code():
     torch.save({"format": "agora.checkpoint.v1", "step": 0, "names": ["a", "b"], "tensors": {"a": torch.ones(1)}}, buf)
     with pytest.raises(CheckpointError, match="disagree"):
         load_state(buf.getvalue())
+
+
+def test_fault_outside_the_program_is_rejected(interp):
+    with pytest.raises(ValueError, match="fault step"):
+        Interpreter(interp.spec, interp.dataset, fault=Fault(step=13))
+    with pytest.raises(ValueError, match="fault op"):
+        Interpreter(interp.spec, interp.dataset, fault=Fault(step=1, op_index=interp.n_ops + 1))

@@ -157,8 +157,11 @@ def test_agora_verde_run_prints_json_last_line(tmp_path):
     spec["model"]["layers"] = [64, 8, 10]
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    result = CliRunner().invoke(cli, ["verde", "run", str(path), "--json", "--threads", "1"])
+    leaves = tmp_path / "leaves.json"
+    result = CliRunner().invoke(cli, ["verde", "run", str(path), "--json", "--threads", "1",
+                                      "--step-leaves", str(leaves)])
     assert result.exit_code == 0, result.output
+    assert len(json.loads(leaves.read_text())) == 4  # L[0..3]
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(last) >= {"trace_root", "final_model_hash", "final_loss", "accuracy"}
     assert last["trace_root"].startswith("0x") and len(last["trace_root"]) == 66

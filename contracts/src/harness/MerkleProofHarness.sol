@@ -13,6 +13,16 @@ contract MerkleProofHarness {
         return MerkleProof.verify(root, n, index, leaf, proof);
     }
 
+    function verifyMulti(
+        bytes32 root,
+        uint256 n,
+        uint256[] calldata indices,
+        bytes32[] calldata leaves,
+        bytes32[] calldata proof
+    ) external pure returns (bool) {
+        return MerkleProof.verifyMulti(root, n, indices, leaves, proof);
+    }
+
     function depth(uint256 n) external pure returns (uint256) {
         return MerkleProof.depth(n);
     }

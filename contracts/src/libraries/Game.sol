@@ -31,7 +31,7 @@ library Game {
         Settled
     }
 
-    /// @dev Packed so that a round touches few words; slots noted for gas reasoning.
+    /// @dev Packed so that a move touches few words: slot 0 is the round, slot 1 the clock, slot 2 the terms.
     struct State {
         // slot 0
         address defender;
@@ -43,26 +43,24 @@ library Game {
         uint32 hi;
         // slot 1
         address challenger;
-        uint64 deadline;
+        uint40 deadline;
         uint32 index; // segment index at level 1, step number s (1-based) at level 2
+        IDisputeSettlement.Outcome outcome; // None until settled
         // slot 2
-        uint96 collateral;
-        uint96 bond;
         uint32 numSteps;
         uint32 checkpointEvery;
-        // slot 3
         uint32 opsPerStep;
-        IDisputeSettlement.Outcome outcome; // None until settled
-        // slots 4..
-        uint256 jobId;
+        uint96 collateral;
+        uint64 jobId;
+        // slots 3..
         bytes32 rootDefender; // each party's root for the current level
         bytes32 rootChallenger;
         bytes32 agreed; // element lo, equal for both
-        bytes32 hiDefender; // each party's element hi
+        // Each party's element hi; once the party has revealed its output (or, on an initial-state dispute, from
+        // the first round on) the hash it claims the referee must find — the same word, so no fresh slot.
+        bytes32 hiDefender;
         bytes32 hiChallenger;
         bytes32 pending; // keccak256 of the first mover's elements in the current round
-        bytes32 claimDefender; // what each party claims the referee must find
-        bytes32 claimChallenger;
     }
 
     // ------------------------------------------------------------------ errors
@@ -79,10 +77,8 @@ library Game {
     error DeadlineNotPassed(uint64 deadline, uint256 nowTs);
     /// @dev The reveal does not hold one element per required position.
     error WrongElementCount(uint256 given, uint256 expected);
-    /// @dev The flat proof array is not (elements x depth) long.
-    error WrongProofLength(uint256 given, uint256 expected);
-    /// @dev An element's Merkle proof fails against the party's root.
-    error BadProof(uint256 position, bytes32 element);
+    /// @dev The multiproof of the `count` elements from `firstPosition` on fails against the party's root.
+    error BadProof(uint256 firstPosition, uint256 count);
     /// @dev The other party's elements passed along do not hash to what it revealed.
     error OtherElementsMismatch(bytes32 given, bytes32 committed);
     /// @dev Descending: the finer root's first leaf is not the agreed element.
@@ -93,6 +89,8 @@ library Game {
     error OutputNotInChain(bytes32 outputHash, bytes32 own);
     /// @dev The job terms make an empty level.
     error BadTerms(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
+    /// @dev The job id does not fit the 64 bits the game stores (JobMarket's ids are uint64).
+    error JobIdTooLarge(uint256 jobId);
 
     // ------------------------------------------------------------------ opening
 
@@ -107,24 +105,23 @@ library Game {
         uint32 checkpointEvery,
         uint32 opsPerStep,
         uint96 collateral,
-        uint96 bond,
         uint64 deadline
     ) internal {
         // INVARIANT: every level has at least two leaves, so the interval [0, n-1] is never empty.
         if (numSteps == 0 || checkpointEvery == 0 || opsPerStep == 0) {
             revert BadTerms(numSteps, checkpointEvery, opsPerStep);
         }
+        if (jobId > type(uint64).max) revert JobIdTooLarge(jobId);
         g.defender = defender;
         g.challenger = challenger;
         g.phase = Phase.Bisect;
         g.hi = uint32(segmentCount(numSteps, checkpointEvery));
-        g.deadline = deadline;
+        g.deadline = uint40(deadline);
         g.collateral = collateral;
-        g.bond = bond;
         g.numSteps = numSteps;
         g.checkpointEvery = checkpointEvery;
         g.opsPerStep = opsPerStep;
-        g.jobId = jobId;
+        g.jobId = uint64(jobId);
         g.rootDefender = defenderRoot;
         g.rootChallenger = challengerRoot;
     }
@@ -208,15 +205,15 @@ library Game {
         bytes32 chained = g.hi < g.opsPerStep ? _hashPair(g.agreed, outputHash) : outputHash;
         // INVARIANT: a party can only claim the output its own committed chain binds.
         if (chained != own) revert OutputNotInChain(outputHash, own);
-        if (bit == DEFENDER_BIT) g.claimDefender = outputHash;
-        else g.claimChallenger = outputHash;
+        if (bit == DEFENDER_BIT) g.hiDefender = outputHash;
+        else g.hiChallenger = outputHash;
         if (g.moved == 0) {
             g.moved = bit;
             return;
         }
         g.moved = 0;
         g.phase = Phase.Referee;
-        g.deadline = uint64(nowTs) + refereeTimeout;
+        g.deadline = uint40(nowTs + refereeTimeout);
     }
 
     /// @notice The referee's hash decides: the matching party wins, neither matching means both lose.
@@ -227,8 +224,8 @@ library Game {
         // INVARIANT: a late ruling is void; the game can then only time out.
         if (nowTs > g.deadline) revert DeadlinePassed(g.deadline, nowTs);
         g.phase = Phase.Settled;
-        if (correct == g.claimDefender) return IDisputeSettlement.Outcome.DefenderWins;
-        if (correct == g.claimChallenger) return IDisputeSettlement.Outcome.ChallengerWins;
+        if (correct == g.hiDefender) return IDisputeSettlement.Outcome.DefenderWins;
+        if (correct == g.hiChallenger) return IDisputeSettlement.Outcome.ChallengerWins;
         return IDisputeSettlement.Outcome.BothLose;
     }
 
@@ -323,24 +320,20 @@ library Game {
         r.count = r.ends ? r.m + 1 : r.m - 1;
     }
 
-    function _verifyElements(Round memory r, bytes32 root, bytes32[] calldata elements, bytes32[] calldata proofs)
+    function _verifyElements(Round memory r, bytes32 root, bytes32[] calldata elements, bytes32[] calldata proof)
         private
         pure
     {
         uint256 count = r.count;
         // INVARIANT: a reveal covers exactly the round's positions, in ascending order.
         if (elements.length != count) revert WrongElementCount(elements.length, count);
-        uint256 d = MerkleProof.depth(r.n);
-        // INVARIANT: every element carries one full-depth proof.
-        if (proofs.length != count * d) revert WrongProofLength(proofs.length, count * d);
+        uint256[] memory pos = new uint256[](count);
         uint256 shift = r.ends ? 0 : 1;
         for (uint256 i; i < count; ++i) {
-            uint256 pos = r.lo + ((i + shift) * (r.hi - r.lo)) / r.m;
-            // INVARIANT: each revealed element is the party's committed leaf at that position.
-            if (!MerkleProof.verify(root, r.n, pos, elements[i], proofs[i * d:(i + 1) * d])) {
-                revert BadProof(pos, elements[i]);
-            }
+            pos[i] = r.lo + ((i + shift) * (r.hi - r.lo)) / r.m;
         }
+        // INVARIANT: the revealed elements are the party's committed leaves at those positions (one multiproof).
+        if (!MerkleProof.verifyMulti(root, r.n, pos, elements, proof)) revert BadProof(pos[0], count);
     }
 
     /// @dev Both parties' elements are in: keep the first sub-interval where agreement turns into disagreement.
@@ -356,11 +349,11 @@ library Game {
             uint256 last = r.count - 1;
             if (eD[0] != eC[0]) {
                 // They disagree on the initial state itself: the referee rules on L[0].
-                g.claimDefender = eD[0];
-                g.claimChallenger = eC[0];
+                g.hiDefender = eD[0];
+                g.hiChallenger = eC[0];
                 g.phase = Phase.Referee;
                 g.moved = 0;
-                g.deadline = uint64(c.nowTs + c.refereeTimeout);
+                g.deadline = uint40(c.nowTs + c.refereeTimeout);
                 return IDisputeSettlement.Outcome.None;
             }
             if (eD[last] == eC[last]) {
@@ -408,7 +401,7 @@ library Game {
         g.lo = uint32(lo);
         g.hi = uint32(hi);
         g.moved = 0;
-        g.deadline = uint64(deadline);
+        g.deadline = uint40(deadline);
         if (hi == lo + 1) g.phase = g.level == OPS ? Phase.Reveal : Phase.Descend;
         else g.phase = Phase.Bisect;
     }

@@ -82,7 +82,7 @@ def client(settings: Settings, clean_db: None) -> Iterator[TestClient]:
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
-    app.state.engine.dispose()
+    app.state.dispose()
 
 
 @pytest.fixture()

@@ -36,7 +36,7 @@ def fuzz_app(pg_url, clean_db, tmp_path):
         msg = c.post("/v1/auth/nonce", json={"address": address}).json()["message"]
         token = c.post("/v1/auth/login", json={"message": msg, "signature": sign(msg, KEY)}).json()["token"]
     yield app, {"Authorization": f"Bearer {token}"}
-    app.state.engine.dispose()
+    app.state.dispose()
 
 
 def test_no_server_errors_and_schema_conformance(fuzz_app):
