@@ -155,7 +155,9 @@ def compile_sources(config: CompilerConfig | None = None) -> dict[str, dict[str,
                 "abi": c["abi"],
                 "bytecode": "0x" + bytecode,
                 "deployedBytecode": "0x" + c["evm"]["deployedBytecode"]["object"],
-                "compiler": {"version": config.solc_version, "binary": binary.name, **config.fingerprint()},
+                # No binary path here: native solc and the solcjs front build the same bytes, so the
+                # checked-in artifacts must not depend on which one ran.
+                "compiler": {"version": config.solc_version, **config.fingerprint()},
                 "sourceHash": digest,
             }
     return artifacts

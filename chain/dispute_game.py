@@ -166,7 +166,7 @@ class DisputeGame:
 
     def _logs(self, topic0: str, game_id: int) -> list[ChainEvent]:
         raw = self.sender.w3.eth.get_logs({
-            "address": self.address,
+            "address": to_checksum_address(self.address),
             "fromBlock": self.from_block,
             "toBlock": "latest",
             "topics": [topic0, "0x" + game_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
@@ -187,7 +187,7 @@ class DisputeGame:
     def game_of_job(self, job_id: int) -> int:
         """The latest game opened for `job_id` (GameOpened is indexed by gameId and jobId)."""
         raw = self.sender.w3.eth.get_logs({
-            "address": self.address,
+            "address": to_checksum_address(self.address),
             "fromBlock": self.from_block,
             "toBlock": "latest",
             "topics": [_GAME_OPENED_TOPIC, None, "0x" + job_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]

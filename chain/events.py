@@ -6,7 +6,7 @@ deployment's address → contract map decodes by emitter; without one it decodes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -162,6 +162,25 @@ class EventDecoder:
             if ev is not None:
                 out.append(ev)
         return out
+
+
+def iter_events(
+    w3: Any,
+    decoder: EventDecoder,
+    from_block: int,
+    to_block: int,
+    batch_blocks: int = 2000,
+    addresses: Iterable[str] | None = None,
+) -> Iterator[tuple[int, list[ChainEvent]]]:
+    """eth_getLogs in windows of `batch_blocks` (nodes cap the range a query may cover); yields
+    (last block of the window, its events) so an indexer can checkpoint after each window."""
+    if batch_blocks < 1:
+        raise ValueError("batch_blocks must be ≥ 1")
+    start = from_block
+    while start <= to_block:
+        end = min(start + batch_blocks - 1, to_block)
+        yield end, get_events(w3, decoder, start, end, addresses)
+        start = end + 1
 
 
 def get_events(

@@ -22,7 +22,13 @@ from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
 
 from chain.errors import (
     ChainError,
@@ -246,7 +252,8 @@ class Sender:
         if tip is None:
             try:
                 tip = int(self._retry(lambda: self.w3.eth.max_priority_fee))
-            except (ValueError, Web3RPCError, TransientChainError):
+            except (ValueError, Web3Exception, TransientChainError):
+                # Not every node implements eth_maxPriorityFeePerGas (and some answer it badly).
                 tip = s.fallback_priority_fee_wei
         if base is None:  # pre-London chain: legacy pricing
             price = int(self._retry(lambda: self.w3.eth.gas_price))

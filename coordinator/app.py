@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
 
     app.state.dispose = dispose
     app.state.store = ArtifactStore(settings.artifact_dir)
-    app.state.chain = chain or ChainGateway.from_settings(settings.rpc_url, settings.chain_id, settings.deployment_file)
+    app.state.chain = chain or ChainGateway.from_settings(
+        settings.rpc_url, settings.chain_id, settings.deployment_file
+    )
     app.state.metrics = Metrics()
     install_error_handlers(app)
     for module in (auth, uploads, jobs, providers, disputes, health):

@@ -22,7 +22,9 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_nonce(session: Session, settings: Settings, address: str, now: dt.datetime | None = None) -> SiweMessage:
+def issue_nonce(
+    session: Session, settings: Settings, address: str, now: dt.datetime | None = None
+) -> SiweMessage:
     """Store a fresh nonce for `address` and return the message it must sign."""
     now = now or utcnow()
     try:
@@ -59,7 +61,9 @@ def login(
     if message.uri != settings.siwe_uri:
         raise Unauthorized(f"message is for URI {message.uri!r}", code="wrong_uri")
     if message.chain_id != settings.chain_id:
-        raise Unauthorized(f"message is for chain {message.chain_id}, this is {settings.chain_id}", code="wrong_chain")
+        raise Unauthorized(
+            f"message is for chain {message.chain_id}, this is {settings.chain_id}", code="wrong_chain"
+        )
     if message.expiration_time is not None and message.expiration_time <= now:
         raise Unauthorized("sign-in message has expired", code="nonce_expired")
     if message.not_before is not None and message.not_before > now:
@@ -78,9 +82,10 @@ def login(
     if row.expires_at <= now:
         raise Unauthorized("nonce expired; ask for a new one", code="nonce_expired")
     # Guarded transition: of two concurrent logins with one nonce, exactly one flips used_at.
-    consumed = session.execute(
+    result = session.execute(
         update(AuthNonce).where(AuthNonce.nonce == row.nonce, AuthNonce.used_at.is_(None)).values(used_at=now)
-    ).rowcount
+    )
+    consumed = getattr(result, "rowcount", 0)
     if consumed != 1:
         raise Unauthorized("nonce already used; ask for a new one", code="nonce_used")
     token = secrets.token_urlsafe(32)
@@ -97,7 +102,9 @@ def login(
 def address_for_token(session: Session, token: str, now: dt.datetime | None = None) -> str:
     """The lowercase address a bearer token signs in, or Unauthorized."""
     now = now or utcnow()
-    row = session.execute(select(AuthToken).where(AuthToken.token_hash == token_digest(token))).scalar_one_or_none()
+    row = session.execute(
+        select(AuthToken).where(AuthToken.token_hash == token_digest(token))
+    ).scalar_one_or_none()
     if row is None or row.expires_at <= now:
         raise Unauthorized("invalid or expired token; sign in again", code="invalid_token")
     return row.address

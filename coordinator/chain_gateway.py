@@ -107,13 +107,17 @@ class ChainGateway:
         try:
             return self.addresses[name]
         except KeyError:
-            raise ChainUnavailable(f"no {name} address: deploy the contracts (deployments/<chainId>.json)") from None
+            raise ChainUnavailable(
+                f"no {name} address: deploy the contracts (deployments/<chainId>.json)"
+            ) from None
 
     def _selector_and_types(self, name: str, fn: str) -> tuple[bytes, list[str]]:
         key = (name, fn)
         hit = self._abi_cache.get(key)
         if hit is None:
-            entry = next(e for e in artifacts.load(name).abi if e.get("type") == "function" and e["name"] == fn)
+            entry = next(
+                e for e in artifacts.load(name).abi if e.get("type") == "function" and e["name"] == fn
+            )
             types = [abi_type(i) for i in entry["inputs"]]
             hit = self._abi_cache[key] = (keccak(text=f"{fn}({','.join(types)})")[:4], types)
         return hit
@@ -142,7 +146,12 @@ class ChainGateway:
                 terms.deadline,
             ],
         )
-        return {"to": self.address("JobMarket"), "data": data, "value": str(terms.price), "chainId": self.chain_id}
+        return {
+            "to": self.address("JobMarket"),
+            "data": data,
+            "value": str(terms.price),
+            "chainId": self.chain_id,
+        }
 
     def cancel_tx(self, chain_job_id: int, terms: JobTerms) -> dict[str, Any]:
         data = self._calldata("JobMarket", "cancel", [chain_job_id, terms.as_tuple()])
@@ -163,7 +172,11 @@ class ChainGateway:
     def logs(self, from_block: int, to_block: int) -> list[ChainEvent]:
         if not self.addresses:
             return []
-        params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": list(self.addresses.values())}
+        params: dict[str, Any] = {
+            "fromBlock": from_block,
+            "toBlock": to_block,
+            "address": list(self.addresses.values()),
+        }
         return self.decoder.decode_all(self.w3.eth.get_logs(params))  # type: ignore[arg-type]
 
     def ping(self) -> bool:

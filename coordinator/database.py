@@ -36,8 +36,13 @@ def make_engine(url: str, *, pool_size: int = 10, autocommit: bool = False) -> E
 
         return engine
     if autocommit:
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, isolation_level="AUTOCOMMIT",
-                             pool_reset_on_return=None)
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size)
 
 

@@ -61,7 +61,9 @@ def current_user(
 ) -> str:
     """The signed-in address (lowercase 0x hex)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("sign in first: POST /v1/auth/nonce, then /v1/auth/login; send Authorization: Bearer <token>")
+        raise Unauthorized(
+            "sign in first: POST /v1/auth/nonce, then /v1/auth/login; send Authorization: Bearer <token>"
+        )
     return address_for_token(session, credentials.credentials)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Protocol
 
 from celery import Celery
@@ -19,12 +20,22 @@ class Dispatcher(Protocol):
 
 
 class CeleryDispatcher:
-    def __init__(self, broker_url: str) -> None:
+    def __init__(self, broker_url: str, broker_dir: Path | None = None) -> None:
         self.broker_url = broker_url
+        self.broker_dir = broker_dir
 
     @cached_property
     def celery_app(self) -> Celery:
-        return Celery("agora-coordinator", broker=self.broker_url)
+        app = Celery("agora-coordinator", broker=self.broker_url)
+        if self.broker_url.startswith("filesystem://") and self.broker_dir is not None:
+            # kombu's filesystem transport: producers write to in/, consumers read in/ and move to processed/.
+            folder = str(self.broker_dir / "in")
+            app.conf.broker_transport_options = {
+                "data_folder_in": folder,
+                "data_folder_out": folder,
+                "processed_folder": str(self.broker_dir / "processed"),
+            }
+        return app
 
     def dispatch(self, job_id: int, provider: str) -> None:
         self.celery_app.send_task(TASK, args=[job_id], queue=provider_queue(provider))

@@ -73,7 +73,9 @@ class ErrorResponse(BaseModel):
 
 
 def _body(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, "details": details}})
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message, "details": details}}
+    )
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -100,8 +102,13 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         first = next(e for e in errors if e.get("type") == "json_invalid")
-        return _body(400, "malformed_json", "request body is not valid JSON", {"reason": str(first.get("ctx", {}))})
-    details = [{"field": _loc(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+        return _body(
+            400, "malformed_json", "request body is not valid JSON", {"reason": str(first.get("ctx", {}))}
+        )
+    details = [
+        {"field": _loc(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
     first_field = details[0]["field"] if details else "body"
     message = f"{first_field}: {details[0]['message']}" if details else "invalid request"
     return _body(422, "validation_error", message, details)

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator import projection
@@ -48,7 +47,10 @@ class TickResult:
 
 class Indexer:
     def __init__(
-        self, session_factory: sessionmaker[Session], chain: ChainGateway, settings: Settings,
+        self,
+        session_factory: sessionmaker[Session],
+        chain: ChainGateway,
+        settings: Settings,
         metrics: Metrics | None = None,
     ) -> None:
         self.sessions = session_factory
@@ -138,21 +140,28 @@ class Indexer:
         args = jsonable(ev.args)
         job_id, provider, dispute_id = projection.entity_keys(ev.contract, ev.name, args)
         exists = session.execute(
-            select(ChainEvent.id).where(ChainEvent.block_hash == ev.block_hash, ChainEvent.log_index == ev.log_index)
+            select(ChainEvent.id).where(
+                ChainEvent.block_hash == ev.block_hash, ChainEvent.log_index == ev.log_index
+            )
         ).scalar_one_or_none()
         if exists is not None:
             return  # already indexed (a retried batch)
         row = ChainEvent(
-            block_number=ev.block_number, block_hash=ev.block_hash, log_index=ev.log_index, tx_hash=ev.tx_hash,
-            contract=ev.contract, name=ev.name, args=args, chain_job_id=job_id, provider=provider,
+            block_number=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+            contract=ev.contract,
+            name=ev.name,
+            args=args,
+            chain_job_id=job_id,
+            provider=provider,
             dispute_id=dispute_id,
         )
         session.add(row)
-        try:
-            with session.begin_nested():
-                session.flush()
-        except IntegrityError:
-            return  # a concurrent indexer stored it first
+        # A second indexer racing on the same log fails this whole batch on the unique key (nothing
+        # half-applied: the batch and the cursor commit together) and retries it on its next poll.
+        session.flush()
         projection.apply(session, row)
         session.flush()
 
@@ -163,7 +172,9 @@ class Indexer:
         if self.chain.block_hash(cursor.block_number) == cursor.block_hash:
             return None
         blocks = session.execute(
-            select(IndexedBlock).where(IndexedBlock.number < cursor.block_number).order_by(IndexedBlock.number.desc())
+            select(IndexedBlock)
+            .where(IndexedBlock.number < cursor.block_number)
+            .order_by(IndexedBlock.number.desc())
         ).scalars()
         for b in blocks:
             if self.chain.block_hash(b.number) == b.hash:
@@ -188,20 +199,39 @@ class Indexer:
         session.flush()
         self._recompute(session, job_ids, providers, disputes)
 
-    def _recompute(self, session: Session, job_ids: set[int], providers: set[str], disputes: set[int]) -> None:
+    def _recompute(
+        self, session: Session, job_ids: set[int], providers: set[str], disputes: set[int]
+    ) -> None:
         # A job's timeline holds its disputes' moves and a dispute belongs to a job: recompute both together.
         if job_ids:
-            disputes |= set(session.execute(select(Dispute.id).where(Dispute.chain_job_id.in_(job_ids))).scalars())
+            disputes |= set(
+                session.execute(select(Dispute.id).where(Dispute.chain_job_id.in_(job_ids))).scalars()
+            )
         if disputes:
-            job_ids |= set(session.execute(select(Dispute.chain_job_id).where(Dispute.id.in_(disputes))).scalars())
-            job_ids |= {e for e in session.execute(
-                select(ChainEvent.chain_job_id).where(ChainEvent.dispute_id.in_(disputes))).scalars() if e is not None}
-        jobs = list(session.execute(select(Job).where(Job.chain_job_id.in_(job_ids))).scalars()) if job_ids else []
+            job_ids |= set(
+                session.execute(select(Dispute.chain_job_id).where(Dispute.id.in_(disputes))).scalars()
+            )
+            job_ids |= {
+                e
+                for e in session.execute(
+                    select(ChainEvent.chain_job_id).where(ChainEvent.dispute_id.in_(disputes))
+                ).scalars()
+                if e is not None
+            }
+        jobs = (
+            list(session.execute(select(Job).where(Job.chain_job_id.in_(job_ids))).scalars())
+            if job_ids
+            else []
+        )
         for job in jobs:
             # Timeline entries derived from chain events are replayed below; drop the old ones first.
-            session.execute(delete(JobEvent).where(JobEvent.job_id == job.id, JobEvent.chain_event_id.is_not(None)))
+            session.execute(
+                delete(JobEvent).where(JobEvent.job_id == job.id, JobEvent.chain_event_id.is_not(None))
+            )
             projection.reset_job(session, job)
-        for d in session.execute(select(Dispute).where(Dispute.id.in_(disputes))).scalars() if disputes else []:
+        for d in (
+            session.execute(select(Dispute).where(Dispute.id.in_(disputes))).scalars() if disputes else []
+        ):
             session.execute(delete(DisputeMove).where(DisputeMove.dispute_id == d.id))
             projection.reset_dispute(session, d)
         for addr in providers:

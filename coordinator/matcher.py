@@ -51,11 +51,13 @@ class Matcher:
         self.sessions = session_factory
         self.chain = chain
         self.settings = settings
-        self.dispatcher = dispatcher or CeleryDispatcher(settings.broker_url)
+        self.dispatcher = dispatcher or CeleryDispatcher(settings.broker_url, settings.broker_dir)
         self.metrics = metrics
         key = settings.matcher_private_key()
         if key is None:
-            raise ValueError("the matcher needs the MATCHER key: set AGORA_MATCHER_KEY_FILE or AGORA_MATCHER_KEY")
+            raise ValueError(
+                "the matcher needs the MATCHER key: set AGORA_MATCHER_KEY_FILE or AGORA_MATCHER_KEY"
+            )
         self._key = key
 
     # ------------------------------------------------------------ one round
@@ -83,23 +85,37 @@ class Matcher:
     def _expire_overdue(self) -> list[int]:
         """Jobs whose provider missed acceptBy (chain time): call expire so the chain reopens them."""
         try:
-            chain_now = dt.datetime.fromtimestamp(int(self.chain.w3.eth.get_block("latest")["timestamp"]), dt.UTC)
+            chain_now = dt.datetime.fromtimestamp(
+                int(self.chain.w3.eth.get_block("latest")["timestamp"]), dt.UTC
+            )
         except Exception:  # noqa: BLE001 - RPC down: nothing to expire this round
             return []
         with self.sessions() as session:
-            overdue = list(session.execute(
-                select(Job.id, Job.chain_job_id).where(Job.status == JobStatus.ASSIGNED, Job.accept_by < chain_now)
-            ).all())
+            overdue = list(
+                session.execute(
+                    select(Job.id, Job.chain_job_id).where(
+                        Job.status == JobStatus.ASSIGNED,
+                        Job.accept_by < chain_now,
+                        Job.chain_job_id.is_not(None),
+                    )
+                ).all()
+            )
         done = []
         for job_id, chain_job_id in overdue:
             try:
-                tx = self.chain.expire(self._key, int(chain_job_id))
+                tx = self.chain.expire(self._key, int(chain_job_id or 0))
             except Exception as exc:  # noqa: BLE001 - already accepted/expired: the indexer will tell
                 log.info("expire(%s) not sent: %s", chain_job_id, exc)
                 continue
             with self.sessions() as session:
-                timeline.record(session, job_id, "matcher", "expire_sent",
-                                "provider did not accept in time; expire sent to reopen the job", {"tx_hash": tx})
+                timeline.record(
+                    session,
+                    job_id,
+                    "matcher",
+                    "expire_sent",
+                    "provider did not accept in time; expire sent to reopen the job",
+                    {"tx_hash": tx},
+                )
                 session.commit()
             done.append(job_id)
         return done
@@ -109,8 +125,12 @@ class Matcher:
         with self.sessions() as session:
             session.execute(
                 update(Assignment)
-                .where(Assignment.active.is_(True), Assignment.status == AssignmentStatus.PENDING,
-                       Assignment.tx_hash.is_(None), Assignment.created_at < now - STALE_PENDING)
+                .where(
+                    Assignment.active.is_(True),
+                    Assignment.status == AssignmentStatus.PENDING,
+                    Assignment.tx_hash.is_(None),
+                    Assignment.created_at < now - STALE_PENDING,
+                )
                 .values(active=False, status=AssignmentStatus.FAILED, error="claim went stale")
             )
             session.commit()
@@ -133,14 +153,21 @@ class Matcher:
             excluded: dict[int, set[str]] = {}
             for job_id, prov in session.execute(
                 select(Assignment.job_id, Assignment.provider).where(
-                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED)
+                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED
+                )
             ).all():
                 excluded.setdefault(job_id, set()).add(prov)
-            busy = dict(session.execute(
-                select(Assignment.provider, func.count()).where(Assignment.active.is_(True)).group_by(Assignment.provider)
-            ).all())
+            busy = dict(
+                session.execute(
+                    select(Assignment.provider, func.count())
+                    .where(Assignment.active.is_(True))
+                    .group_by(Assignment.provider)
+                ).all()
+            )
             fresh = now - dt.timedelta(seconds=self.settings.heartbeat_ttl_s)
-            providers = list(session.execute(select(Provider).where(Provider.last_heartbeat_at >= fresh)).scalars())
+            providers = list(
+                session.execute(select(Provider).where(Provider.last_heartbeat_at >= fresh)).scalars()
+            )
             candidates = [
                 Candidate(
                     address=p.address,
@@ -154,8 +181,14 @@ class Matcher:
                 for p in providers
             ]
             open_jobs = [
-                OpenJob(j.id, j.num_params, int(j.collateral_wei), j.repops_version, j.device,
-                        frozenset(excluded.get(j.id, ())))
+                OpenJob(
+                    j.id,
+                    j.num_params,
+                    int(j.collateral_wei),
+                    j.repops_version,
+                    j.device,
+                    frozenset(excluded.get(j.id, ())),
+                )
                 for j in jobs
             ]
             plan = match(open_jobs, candidates, start_seq=now.timestamp())
@@ -168,14 +201,23 @@ class Matcher:
             result.waiting = plan.waiting
             claims: list[Assignment] = []
             for job_id, provider in plan.assignments:
-                a = Assignment(job_id=job_id, provider=provider, status=AssignmentStatus.PENDING, active=True,
-                               created_at=now, updated_at=now)
+                a = Assignment(
+                    job_id=job_id,
+                    provider=provider,
+                    status=AssignmentStatus.PENDING,
+                    active=True,
+                    created_at=now,
+                    updated_at=now,
+                )
                 session.add(a)
                 claims.append(a)
                 by_id[job_id].wait_reason = None
             for i, (_, provider) in enumerate(plan.assignments):
-                session.execute(update(Provider).where(Provider.address == provider)
-                                .values(last_assigned_at=now + dt.timedelta(microseconds=i)))
+                session.execute(
+                    update(Provider)
+                    .where(Provider.address == provider)
+                    .values(last_assigned_at=now + dt.timedelta(microseconds=i))
+                )
             try:
                 session.commit()
             except (IntegrityError, OperationalError) as exc:
@@ -192,25 +234,40 @@ class Matcher:
             tx = self.chain.assign(self._key, chain_job_id, provider)
         except Exception as exc:  # noqa: BLE001 - any failure frees the claim for the next round
             with self.sessions() as session:
-                session.execute(update(Assignment).where(Assignment.id == assignment_id)
-                                .values(active=False, status=AssignmentStatus.FAILED, error=str(exc)[:500]))
-                timeline.record(session, job_id, "matcher", "assign_failed",
-                                f"assign to {provider} failed on-chain; will re-match", {"error": str(exc)[:200]})
+                session.execute(
+                    update(Assignment)
+                    .where(Assignment.id == assignment_id)
+                    .values(active=False, status=AssignmentStatus.FAILED, error=str(exc)[:500])
+                )
+                timeline.record(
+                    session,
+                    job_id,
+                    "matcher",
+                    "assign_failed",
+                    f"assign to {provider} failed on-chain; will re-match",
+                    {"error": str(exc)[:200]},
+                )
                 session.commit()
             result.failed.append((job_id, str(exc)))
             return
         with self.sessions() as session:
             session.execute(update(Assignment).where(Assignment.id == assignment_id).values(tx_hash=tx))
             # The indexer may already have seen JobAssigned (or even JobAccepted): never move backwards.
-            session.execute(update(Assignment).where(Assignment.id == assignment_id,
-                                                     Assignment.status == AssignmentStatus.PENDING)
-                            .values(status=AssignmentStatus.ASSIGNED))
-            timeline.record(session, job_id, "matcher", "assign_sent", f"assigned to {provider}", {"tx_hash": tx})
+            session.execute(
+                update(Assignment)
+                .where(Assignment.id == assignment_id, Assignment.status == AssignmentStatus.PENDING)
+                .values(status=AssignmentStatus.ASSIGNED)
+            )
+            timeline.record(
+                session, job_id, "matcher", "assign_sent", f"assigned to {provider}", {"tx_hash": tx}
+            )
             session.commit()
         # Only after the commit: a worker that starts at once finds the assignment recorded.
         self.dispatcher.dispatch(job_id, provider)
         with self.sessions() as session:
-            session.execute(update(Assignment).where(Assignment.id == assignment_id).values(dispatched_at=utcnow()))
+            session.execute(
+                update(Assignment).where(Assignment.id == assignment_id).values(dispatched_at=utcnow())
+            )
             session.commit()
         result.assigned.append((job_id, provider))
         if self.metrics:

@@ -76,7 +76,9 @@ def _why(job: OpenJob, pool: _Pool | None) -> str:
         return f"no live provider can hold {job.num_params} parameters (largest: {pool.max_params})"
     if pool.max_free_stake < job.collateral:
         return f"no live provider has {job.collateral} wei of free stake for the collateral (most: {pool.max_free_stake})"
-    if job.excluded and all(p.address in job.excluded for p in pool.members if p.max_params >= job.num_params):
+    if job.excluded and all(
+        p.address in job.excluded for p in pool.members if p.max_params >= job.num_params
+    ):
         return "every capable provider already let this job expire"
     return "every capable provider is busy (queue full or stake committed); waiting for capacity"
 
@@ -117,12 +119,14 @@ def match(jobs: Iterable[OpenJob], providers: Iterable[Candidate], *, start_seq:
     seq = start_seq
     for job in jobs:
         version = job.repops_version
-        tiers = heaps.get(version)
+        tiers = heaps.get(version, {})
         if not tiers:
             plan.waiting[job.job_id] = _why(job, snapshot.get(version))
             continue
         if any(
-            f.num_params <= job.num_params and f.collateral <= job.collateral and f.device == job.device
+            f.num_params <= job.num_params
+            and f.collateral <= job.collateral
+            and f.device == job.device
             and f.excluded <= job.excluded
             for f in failed.get(version, ())
         ):

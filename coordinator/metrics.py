@@ -14,13 +14,21 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "agora_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "agora_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "agora_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
+            "agora_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
-        self.indexed_block = Gauge("agora_indexer_block", "last block the indexer processed", registry=self.registry)
+        self.indexed_block = Gauge(
+            "agora_indexer_block", "last block the indexer processed", registry=self.registry
+        )
         self.reorgs = Counter("agora_indexer_reorgs_total", "reorgs handled", registry=self.registry)
         self.assignments = Counter("agora_matcher_assignments_total", "jobs assigned", registry=self.registry)
         self.jobs = Gauge("agora_jobs", "jobs by status", ["status"], registry=self.registry)

@@ -66,7 +66,11 @@ Hash32 = String(66)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 class JobStatus:
@@ -84,7 +88,16 @@ class JobStatus:
     EXPIRED = "expired"
 
     ALL = (
-        AWAITING_FUNDING, OPEN, ASSIGNED, RUNNING, SUBMITTED, DISPUTED, FINALIZED, FAILED, CANCELLED, EXPIRED,
+        AWAITING_FUNDING,
+        OPEN,
+        ASSIGNED,
+        RUNNING,
+        SUBMITTED,
+        DISPUTED,
+        FINALIZED,
+        FAILED,
+        CANCELLED,
+        EXPIRED,
     )
     TERMINAL = (FINALIZED, FAILED, CANCELLED, EXPIRED)
 
@@ -239,7 +252,9 @@ class DisputeMove(Base):
     __tablename__ = "dispute_moves"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id", ondelete="CASCADE"), index=True)
-    chain_event_id: Mapped[int] = mapped_column(ForeignKey("chain_events.id", ondelete="CASCADE"), unique=True)
+    chain_event_id: Mapped[int] = mapped_column(
+        ForeignKey("chain_events.id", ondelete="CASCADE"), unique=True
+    )
     mover: Mapped[str | None] = mapped_column(Address, default=None)
     kind: Mapped[str] = mapped_column(String(48))
     tx_hash: Mapped[str] = mapped_column(Hash32)

@@ -22,5 +22,6 @@ def decode_cursor(cursor: str) -> int:
         return value
     except (ValueError, UnicodeDecodeError) as exc:
         raise Unprocessable(
-            "cursor is not one this API returned", details=[{"field": "query.cursor", "message": "invalid cursor"}]
+            "cursor is not one this API returned",
+            details=[{"field": "query.cursor", "message": "invalid cursor"}],
         ) from exc

@@ -96,11 +96,17 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
         job.status, job.posted_tx = JobStatus.OPEN, ev.tx_hash
         msg = "escrow confirmed on-chain; job is open for matching"
     elif name == "JobAssigned":
-        job.status, job.provider, job.accept_by = JobStatus.ASSIGNED, str(a["provider"]).lower(), _ts(a["acceptBy"])
+        job.status, job.provider, job.accept_by = (
+            JobStatus.ASSIGNED,
+            str(a["provider"]).lower(),
+            _ts(a["acceptBy"]),
+        )
         msg = f"assigned to {job.provider}; it must accept by {job.accept_by.isoformat()}"
         session.execute(
             update(Assignment)
-            .where(Assignment.job_id == job.id, Assignment.active.is_(True), Assignment.provider == job.provider)
+            .where(
+                Assignment.job_id == job.id, Assignment.active.is_(True), Assignment.provider == job.provider
+            )
             .values(status=AssignmentStatus.ASSIGNED)
         )
     elif name == "JobAccepted":
@@ -149,8 +155,15 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
         msg = "dispute voided; job open again for matching"
     else:
         return
-    timeline.record(session, job.id, "chain", name, msg, {"tx_hash": ev.tx_hash, "block": ev.block_number},
-                    chain_event_id=ev.id)
+    timeline.record(
+        session,
+        job.id,
+        "chain",
+        name,
+        msg,
+        {"tx_hash": ev.tx_hash, "block": ev.block_number},
+        chain_event_id=ev.id,
+    )
 
 
 def reset_job(session: Session, job: Job) -> None:
@@ -170,8 +183,16 @@ def reset_job(session: Session, job: Job) -> None:
 def _provider(session: Session, address: str) -> Provider:
     p = session.get(Provider, address)
     if p is None:
-        p = Provider(address=address, free_stake_wei="0", locked_stake_wei="0", unbonding_wei="0", slashed_wei="0",
-                     devices=[], max_params=0, queue_depth=0)
+        p = Provider(
+            address=address,
+            free_stake_wei="0",
+            locked_stake_wei="0",
+            unbonding_wei="0",
+            slashed_wei="0",
+            devices=[],
+            max_params=0,
+            queue_depth=0,
+        )
         session.add(p)
         session.flush()
     return p
@@ -182,8 +203,12 @@ def apply_stake_event(session: Session, ev: ChainEvent) -> None:
     if "provider" not in a:
         return
     p = _provider(session, str(a["provider"]).lower())
-    free, locked, unbonding, slashed = (int(p.free_stake_wei), int(p.locked_stake_wei), int(p.unbonding_wei),
-                                        int(p.slashed_wei))
+    free, locked, unbonding, slashed = (
+        int(p.free_stake_wei),
+        int(p.locked_stake_wei),
+        int(p.unbonding_wei),
+        int(p.slashed_wei),
+    )
     amount = int(a.get("amount", 0))
     if ev.name == "Staked":
         free = int(a["free"])
@@ -196,6 +221,10 @@ def apply_stake_event(session: Session, ev: ChainEvent) -> None:
         free, locked = free - amount, locked + amount
     elif ev.name == "StakeUnlocked":
         free, locked = free + amount, locked - amount
+    elif ev.name == "StakeReleased":
+        # Finalize: the collateral goes back to free stake; the payout is a credit, not stake.
+        unlocked = int(a["unlocked"])
+        free, locked = free + unlocked, locked - unlocked
     elif ev.name == "StakeForfeited":
         locked -= amount
     elif ev.name == "StakeSlashed":
@@ -246,15 +275,28 @@ def apply_game_event(session: Session, ev: ChainEvent) -> None:
         d.phase, d.outcome = "settled", OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
     session.flush()
     mover = a.get("party")
-    session.add(DisputeMove(
-        dispute_id=gid, chain_event_id=ev.id, mover=str(mover).lower() if mover else None, kind=ev.name,
-        tx_hash=ev.tx_hash, block_number=ev.block_number, args=ev.args,
-    ))
+    session.add(
+        DisputeMove(
+            dispute_id=gid,
+            chain_event_id=ev.id,
+            mover=str(mover).lower() if mover else None,
+            kind=ev.name,
+            tx_hash=ev.tx_hash,
+            block_number=ev.block_number,
+            args=ev.args,
+        )
+    )
     job = session.execute(select(Job).where(Job.chain_job_id == d.chain_job_id)).scalar_one_or_none()
     if job is not None:
-        timeline.record(session, job.id, "dispute", ev.name, f"dispute {gid}: {ev.name} ({d.phase})",
-                        {"tx_hash": ev.tx_hash, "dispute_id": gid, **({"party": str(mover).lower()} if mover else {})},
-                        chain_event_id=ev.id)
+        timeline.record(
+            session,
+            job.id,
+            "dispute",
+            ev.name,
+            f"dispute {gid}: {ev.name} ({d.phase})",
+            {"tx_hash": ev.tx_hash, "dispute_id": gid, **({"party": str(mover).lower()} if mover else {})},
+            chain_event_id=ev.id,
+        )
 
 
 def reset_dispute(session: Session, d: Dispute) -> None:

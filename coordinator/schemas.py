@@ -87,7 +87,10 @@ class JobCreate(BaseModel):
     price_wei: int = Field(gt=0, le=UINT96_MAX, description="escrowed payment, wei (string or integer)")
     deadline_s: int = Field(ge=60, le=365 * 24 * 3600, description="seconds from now until the job deadline")
     collateral_wei: int | None = Field(
-        default=None, ge=0, le=UINT96_MAX, description="provider collateral; default: the coordinator's policy"
+        default=None,
+        ge=0,
+        le=UINT96_MAX,
+        description="provider collateral; default: the coordinator's policy",
     )
 
     @field_validator("price_wei", "collateral_wei", mode="before")
@@ -151,7 +154,9 @@ class JobCreated(BaseModel):
 
 class CancelPublic(BaseModel):
     job: JobPublic
-    transaction: TransactionRequest | None = Field(description="the cancel tx to sign; null when nothing was escrowed")
+    transaction: TransactionRequest | None = Field(
+        description="the cancel tx to sign; null when nothing was escrowed"
+    )
 
 
 class JobEventPublic(_Out):

@@ -15,16 +15,23 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///.agora/coordinator.db"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    broker_dir: Path | None = Field(
+        default=None,
+        description="folder of kombu's filesystem transport (broker_url filesystem://), no Redis needed",
+    )
     rpc_url: str = "http://127.0.0.1:8545"
     deployment_file: Path | None = Field(
-        default=None, description="deployments/<chainId>.json written by chain/deploy.py; None = derive from chain id"
+        default=None,
+        description="deployments/<chainId>.json written by chain/deploy.py; None = derive from chain id",
     )
     chain_id: int = 31337
     # The MATCHER key signs assign/expire transactions; it comes from a file or the environment, never argv.
     matcher_key: SecretStr | None = None
     matcher_key_file: Path | None = None
 
-    confirmations: int = Field(default=2, ge=0, description="blocks a log must be buried under before it counts")
+    confirmations: int = Field(
+        default=2, ge=0, description="blocks a log must be buried under before it counts"
+    )
     indexer_poll_s: float = 1.0
     indexer_batch_blocks: int = Field(default=2000, ge=1)
     matcher_poll_s: float = 2.0
@@ -43,7 +50,9 @@ class Settings(BaseSettings):
     heartbeat_ttl_s: int = 60
     repops_version: str = "1"
     provider_max_queue: int = Field(default=4, ge=1, description="jobs queued on one provider at most")
-    collateral_bps: int = Field(default=10_000, ge=0, description="default collateral, basis points of the price")
+    collateral_bps: int = Field(
+        default=10_000, ge=0, description="default collateral, basis points of the price"
+    )
     dispatch_enabled: bool = True
 
     def matcher_private_key(self) -> str | None:

@@ -142,7 +142,9 @@ class SiweMessage:
             chain_id=chain_id,
             nonce=values["Nonce"],
             issued_at=parse_time(values["Issued At"]),
-            expiration_time=parse_time(optional["Expiration Time"]) if "Expiration Time" in optional else None,
+            expiration_time=parse_time(optional["Expiration Time"])
+            if "Expiration Time" in optional
+            else None,
             not_before=parse_time(optional["Not Before"]) if "Not Before" in optional else None,
             request_id=optional.get("Request ID"),
             resources=tuple(resources),
@@ -165,4 +167,6 @@ def recover_signer(text: str, signature: str) -> str:
 
 def sign(text: str, private_key: str) -> str:
     """personal_sign `text` (what a wallet does); used by the CLI, workers and tests."""
-    return "0x" + Account.sign_message(encode_defunct(text=text), private_key=private_key).signature.hex().removeprefix("0x")
+    return "0x" + Account.sign_message(
+        encode_defunct(text=text), private_key=private_key
+    ).signature.hex().removeprefix("0x")

@@ -19,7 +19,12 @@ def record(
     chain_event_id: int | None = None,
 ) -> JobEvent:
     event = JobEvent(
-        job_id=job_id, source=source, kind=kind, message=message, data=data or {}, chain_event_id=chain_event_id
+        job_id=job_id,
+        source=source,
+        kind=kind,
+        message=message,
+        data=data or {},
+        chain_event_id=chain_event_id,
     )
     session.add(event)
     return event

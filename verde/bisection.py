@@ -16,6 +16,7 @@ A ``LeafSource`` gives a party's leaves per level and op output hashes; ``verde.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -159,7 +160,7 @@ def multiproof(tree: MerkleTree, indices: Sequence[int]) -> list[bytes]:
     next word. Same tree rule as verde.merkle; split points share their upper siblings, so this is far shorter
     than one proof per element."""
     known = list(indices)
-    if not known or any(b <= a for a, b in zip(known, known[1:])) or known[-1] >= tree.n:
+    if not known or any(b <= a for a, b in itertools.pairwise(known)) or known[-1] >= tree.n:
         raise ValueError(f"indices must be strictly ascending within 0..{tree.n - 1}: {known}")
     out: list[bytes] = []
     for b in range(tree.depth):
@@ -182,7 +183,7 @@ def verify_multiproof(root: bytes, n: int, indices: Sequence[int], leaves: Seque
     """Python twin of MerkleProof.verifyMulti (the contract must agree bit for bit)."""
     if n < 1 or not indices or len(indices) != len(leaves):
         return False
-    if any(i >= n for i in indices) or any(b <= a for a, b in zip(indices, indices[1:])):
+    if any(i >= n for i in indices) or any(b <= a for a, b in itertools.pairwise(indices)):
         return False
     nodes = list(zip(indices, leaves))
     p = 0

@@ -23,13 +23,13 @@ _common = [
 ]
 
 
-def common(fn):  # noqa: ANN001, ANN201 - a click decorator stack
+def common(fn):
     for opt in reversed(_common):
         fn = opt(fn)
     return fn
 
 
-def _settings(role: str, key_file: str | None, **overrides: object):  # noqa: ANN202
+def _settings(role: str, key_file: str | None, **overrides: object):
     from client.identity import KeyUnavailable
     from verifier.faults import FaultSyntaxError
     from verifier.settings import VerifierSettings
@@ -41,9 +41,10 @@ def _settings(role: str, key_file: str | None, **overrides: object):  # noqa: AN
         sys.exit(EXIT_BAD_INPUT)
 
 
-def _run(service, loglevel: str) -> None:  # noqa: ANN001
+def _run(service, loglevel: str) -> None:
     logging.basicConfig(level=getattr(logging, loglevel.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the decisions
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

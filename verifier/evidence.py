@@ -52,7 +52,7 @@ def dump_op_inputs(given: OpInputs) -> bytes:
 def load_op_inputs(data: bytes, spec: JobSpec) -> OpInputs:
     try:
         p = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe input
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt or unsafe input
         raise EvidenceError(f"not loadable: {exc}") from None
     if not isinstance(p, dict) or p.get("format") != FORMAT:
         raise EvidenceError(f"not an {FORMAT} hand-over")

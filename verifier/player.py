@@ -34,18 +34,23 @@ class GamePlayer:
     _posted: set[tuple[int, int]] = field(default_factory=set, init=False)
     errors: int = field(default=0, init=False)
     outcome: str | None = field(default=None, init=False)
+    retry_after_s: float = 1.0  # after a refused move, wait this long before trying again
+    _quiet_until: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.responder = Responder(self.game, self.game_id, TraceSource(self.trace))
 
     def tick(self) -> Action:
         """One look at the game: move if a move is owed, time the other side out if it is late."""
+        if time.monotonic() < self._quiet_until:
+            return Action.WAITING
         try:
             self._hand_over_inputs()
             action = self.responder.step()
         except ChainError as exc:
             # A race (the other side moved between our read and our send) or a node blip: look again.
             self.errors += 1
+            self._quiet_until = time.monotonic() + self.retry_after_s
             log.warning("game %d [%s]: move failed (%s); retrying", self.game_id, self.label, exc)
             return Action.WAITING
         if action == Action.MOVED:

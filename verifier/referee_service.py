@@ -22,7 +22,7 @@ from verde.spec import JobSpec, parse_spec
 from verde.trace import OpInputs
 from verifier.chain_context import ChainContext, find_job
 from verifier.evidence import EvidenceBoard
-from verifier.referee import Referee, VerdeOracle
+from verifier.referee import VerdeOracle
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger("agora.referee")
@@ -32,7 +32,8 @@ log = logging.getLogger("agora.referee")
 class Ruling:
     game_id: int
     output_hash: str
-    compute_s: float
+    compute_s: float  # checking the inputs against the agreed hashes + recomputing the op (not fetching them)
+    fetch_s: float
     source: str  # "hand-over" | "own replay" | "initial state"
     rejected: list[str] = field(default_factory=list)
 
@@ -60,7 +61,7 @@ class RefereeService:
             self._specs[chain_job_id] = (spec, data)
         return self._specs[chain_job_id]
 
-    def _own_replay(self, spec: JobSpec, data: bytes | None):  # noqa: ANN202 - an InputsProvider
+    def _own_replay(self, spec: JobSpec, data: bytes | None):
         def provide(s: int, j: int) -> OpInputs:
             return run_spec(spec, data=data).trace.op_inputs(s, j)
 
@@ -83,10 +84,22 @@ class RefereeService:
         late = time.monotonic() - first >= self.grace_s
         if late:
             providers.append(self._own_replay(spec, data))
-        oracle = VerdeOracle(spec, providers, data=data)
+        fetch = [0.0]
+
+        def timed(provide):  # noqa: ANN001, ANN202 - time spent obtaining inputs is not the referee's compute
+            def call(s: int, j: int) -> OpInputs:
+                t = time.perf_counter()
+                try:
+                    return provide(s, j)
+                finally:
+                    fetch[0] += time.perf_counter() - t
+
+            return call
+
+        oracle = VerdeOracle(spec, [timed(p) for p in providers], data=data)
         t0 = time.perf_counter()
         h = oracle.correct_hash(st)
-        took = time.perf_counter() - t0
+        took = time.perf_counter() - t0 - fetch[0]
         if h is None:
             if late:
                 log.error("game %d: cannot compute the disputed op (%s)", game_id, "; ".join(oracle.rejected))
@@ -94,12 +107,13 @@ class RefereeService:
         receipt = self.ctx.game.rule(game_id, h)
         # The oracle stops at the first provider whose inputs check out; each one before it is in `rejected`.
         source = "initial state" if st.level == 0 else ("own replay" if len(oracle.rejected) >= handed else "hand-over")
-        ruling = Ruling(game_id, "0x" + h.hex(), took, source, list(oracle.rejected))
+        ruling = Ruling(game_id, "0x" + h.hex(), took, fetch[0], source, list(oracle.rejected))
         self.rulings[game_id] = ruling
         self._open.discard(game_id)
         after = self.ctx.game.state(game_id)
-        log.info("game %d (job %d): ruled %s on step %d op %d from %s in %.4fs compute -> %s (tx %s)", game_id,
-                 st.job_id, ruling.output_hash, st.index, st.hi, source, took, after.outcome.name, receipt.tx_hash)
+        log.info("game %d (job %d): ruled %s on step %d op %d from %s in %.4fs compute (+%.3fs fetching) -> %s "
+                 "(tx %s)", game_id, st.job_id, ruling.output_hash, st.index, st.hi, source, took, fetch[0],
+                 after.outcome.name, receipt.tx_hash)
         return ruling
 
     def tick(self) -> None:

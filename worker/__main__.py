@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 
-
 from worker.command import start
-
 
 if __name__ == "__main__":
     sys.exit(start.main(prog_name="python -m worker"))

@@ -20,8 +20,8 @@ from typing import Any
 from celery import Celery, signals
 from celery.exceptions import Reject
 
-from client.api import CoordinatorUnavailable
 from chain.errors import TransientChainError
+from client.api import CoordinatorUnavailable
 from worker.lease import LeaseBusy
 
 log = logging.getLogger("agora.worker")
@@ -73,7 +73,7 @@ def run_job(self: Any, job_id: int) -> dict[str, Any]:
         log.warning("job %s: transient failure (%s); retrying", job_id, exc)
         raise self.retry(countdown=2, max_retries=30) from None
     except Exception as exc:
-        log.exception("job %s failed: %s", job_id, exc)
+        log.exception("job %s failed", job_id)
         raise Reject(str(exc), requeue=False) from exc
     log.info("job %s: %s", job_id, outcome.action)
     return describe(outcome)

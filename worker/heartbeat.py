@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 import torch
 
@@ -20,7 +21,7 @@ _busy_lock = threading.Lock()
 class Busy:
     """`with Busy():` around a running job, so heartbeats report this process's queue depth."""
 
-    def __enter__(self) -> Busy:
+    def __enter__(self) -> Self:
         global _busy
         with _busy_lock:
             _busy += 1

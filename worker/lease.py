@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from types import TracebackType
+from typing import Self
 
 import redis
 
@@ -33,7 +34,7 @@ class JobLease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> JobLease:
+    def __enter__(self) -> Self:
         if self.client is None:  # no Redis broker: one process per provider is assumed
             return self
         if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):

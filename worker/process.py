@@ -36,6 +36,7 @@ def start(settings: WorkerSettings, *, hostname: str | None = None, loglevel: st
     """Runs until interrupted: Celery (solo pool: one job at a time, in this process) on `provider.<address>`."""
     logging.basicConfig(level=getattr(logging, loglevel.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the decisions
     from worker import bootstrap
     from worker.celery_app import app
 

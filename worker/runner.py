@@ -9,6 +9,7 @@ someone else, or no longer open to this provider, is a no-op. Everything it lear
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from chain.errors import ChainError, ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
 from verde.checkpoint import dump_state
-from verde.interpreter import Interpreter, State
+from verde.interpreter import Interpreter, RunStats, State
 from verde.merkle import keccak256
 from verde.runner import model_hash, model_state
 from verde.spec import JobSpec, parse_spec
@@ -26,6 +27,7 @@ from verde.trace import Trace, checkpoint_steps
 from worker.bootstrap import WorkerContext
 from worker.faults import FakeFinalTrace, WorkerFault, fake_final_leaf, parse_worker_fault, random_seed
 from worker.lease import JobLease
+from worker.progress import ProgressReporter
 from worker.workspace import CheckpointEntry, JobWorkspace, Manifest
 
 log = logging.getLogger("agora.worker")
@@ -123,9 +125,9 @@ class JobRunner:
         if start > 0:
             log.info("job %s (chain %s): resuming from checkpoint %d", job_id, cid, start)
         t0 = time.perf_counter()
-        final = self._train(job_id, ws, m, interp, start, state)
-        log.info("job %s (chain %s): trained steps %d..%d in %.2fs", job_id, cid, start, spec.steps,
-                 time.perf_counter() - t0)
+        final, stats = self._train(job_id, ws, m, interp, start, state)
+        log.info("job %s (chain %s): trained steps %d..%d in %.2fs wall, %.3fs compute, %.3fs hashing", job_id, cid,
+                 start, spec.steps, time.perf_counter() - t0, stats.compute_s, stats.hash_s)
 
         trace = self.trace(ws, interp, m)
         root = trace.trace_root
@@ -172,7 +174,7 @@ class JobRunner:
         return state
 
     def _train(self, job_id: int, ws: JobWorkspace, m: Manifest, interp: Interpreter, start: int,
-               state: State) -> State:
+               state: State) -> tuple[State, RunStats]:
         every = max(1, self.settings.progress_every)
 
         def on_checkpoint(step: int, st: State, leaf: bytes) -> None:
@@ -188,16 +190,15 @@ class JobRunner:
             m.checkpoints[step] = CheckpointEntry(step=step, leaf=_hex(leaf), artifact=artifact)
             ws.save(m)
 
-        def on_step(step: int, loss: float) -> None:
-            if (step % every and step != interp.spec.steps) or loss != loss:  # NaN: nothing to report
-                return
-            try:
-                self.ctx.api.report_progress(job_id, step, loss)
-            except ApiError as exc:  # progress is advisory; never stop training for it
-                log.debug("job %s: progress %d not recorded: %s", job_id, step, exc)
+        reporter = ProgressReporter(self.ctx.api, job_id)
 
-        final, _ = interp.run(state, start, interp.spec.steps, on_checkpoint=on_checkpoint, on_step=on_step)
-        return final
+        def on_step(step: int, loss: float) -> None:
+            if (step % every and step != interp.spec.steps) or math.isnan(loss):  # nothing to report
+                return
+            reporter.report(step, loss)
+
+        with reporter:
+            return interp.run(state, start, interp.spec.steps, on_checkpoint=on_checkpoint, on_step=on_step)
 
     # ------------------------------------------------------------------ the trace (also for disputes)
 

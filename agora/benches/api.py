@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED_JOBS = 2000
 GET_REQUESTS, POST_REQUESTS = 6000, 600
-GET_CONCURRENCY, POST_CONCURRENCY = 16, 8
+GET_CONCURRENCY, POST_CONCURRENCY = 8, 8
 MAX_SECONDS = 20.0
 SPEC = {
     "version": 1,
@@ -40,8 +40,15 @@ SPEC = {
 }
 # Offline deployment: POST /v1/jobs only encodes calldata, it never talks to the chain.
 FAKE_DEPLOYMENT = {
-    "chainId": 31337, "deployBlock": 0, "deployer": "0x" + "11" * 20, "params": {},
-    "contracts": {"JobMarket": "0x" + "22" * 20, "StakeManager": "0x" + "33" * 20, "DisputeGame": "0x" + "44" * 20},
+    "chainId": 31337,
+    "deployBlock": 0,
+    "deployer": "0x" + "11" * 20,
+    "params": {},
+    "contracts": {
+        "JobMarket": "0x" + "22" * 20,
+        "StakeManager": "0x" + "33" * 20,
+        "DisputeGame": "0x" + "44" * 20,
+    },
 }
 BENCH_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"  # anvil dev key #2
 
@@ -49,8 +56,9 @@ BENCH_KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 # ---------------------------------------------------------------- load generator (runs in its own process)
 
 
-async def _one_connection(port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int],
-                          deadline: float) -> None:
+async def _one_connection(
+    port: int, requests: list[bytes], latencies: list[float], statuses: dict[int, int], deadline: float
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for raw in requests:
@@ -77,7 +85,9 @@ async def _load(port: int, requests: list[bytes], concurrency: int, max_seconds:
     statuses: dict[int, int] = {}
     per_conn = [requests[i::concurrency] for i in range(concurrency)]
     t0 = time.perf_counter()
-    await asyncio.gather(*(_one_connection(port, reqs, latencies, statuses, t0 + max_seconds) for reqs in per_conn))
+    await asyncio.gather(
+        *(_one_connection(port, reqs, latencies, statuses, t0 + max_seconds) for reqs in per_conn)
+    )
     elapsed = time.perf_counter() - t0
     latencies.sort()
     return {
@@ -111,8 +121,10 @@ def _get(path: str) -> bytes:
 def _post(path: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
     data = json.dumps(body).encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n{extra}\r\n").encode() + data
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n{extra}\r\n"
+    ).encode() + data
 
 
 # ---------------------------------------------------------------- setup
@@ -136,13 +148,33 @@ def _seed(url: str, n: int) -> list[int]:
     engine = make_engine(url)
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(insert(Spec).values(spec_hash=digest, canonical_json=canonical_json(spec).decode(),
-                                         num_params=spec.model.parameter_count, created_at=now))
-        rows = [dict(client="0x" + f"{i % 50:040x}", spec_hash=digest, price_wei=str(10**15 + i),
-                     collateral_wei=str(10**15), deadline_s=3600, deadline_at=now, num_steps=100, checkpoint_every=10,
-                     ops_per_step=20, num_params=spec.model.parameter_count, repops_version="1",
-                     status=random.choice(["open", "assigned", "running", "finalized"]), created_at=now, updated_at=now)
-                for i in range(n)]
+        conn.execute(
+            insert(Spec).values(
+                spec_hash=digest,
+                canonical_json=canonical_json(spec).decode(),
+                num_params=spec.model.parameter_count,
+                created_at=now,
+            )
+        )
+        rows = [
+            {
+                "client": "0x" + f"{i % 50:040x}",
+                "spec_hash": digest,
+                "price_wei": str(10**15 + i),
+                "collateral_wei": str(10**15),
+                "deadline_s": 3600,
+                "deadline_at": now,
+                "num_steps": 100,
+                "checkpoint_every": 10,
+                "ops_per_step": 20,
+                "num_params": spec.model.parameter_count,
+                "repops_version": "1",
+                "status": random.choice(["open", "assigned", "running", "finalized"]),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(n)
+        ]
         conn.execute(insert(Job), rows)
         ids = [r[0] for r in conn.exec_driver_sql("SELECT id FROM jobs").all()]
     engine.dispose()
@@ -185,12 +217,21 @@ def bench_matching(repeats: int = 3) -> float:
     for r in range(repeats):
         rng = random.Random(r)
         providers = [
-            Candidate(f"0x{i:040x}", rng.randint(1, 40) * 10**17, rng.choice([10**5, 10**6, 5 * 10**6]),
-                      frozenset(rng.choice([("cpu",), ("cpu", "cuda")])), "1", rng.randint(1, 8), rng.random())
+            Candidate(
+                f"0x{i:040x}",
+                rng.randint(1, 40) * 10**17,
+                rng.choice([10**5, 10**6, 5 * 10**6]),
+                frozenset(rng.choice([("cpu",), ("cpu", "cuda")])),
+                "1",
+                rng.randint(1, 8),
+                rng.random(),
+            )
             for i in range(1000)
         ]
-        jobs = [OpenJob(i, rng.choice([10**4, 10**5, 10**6, 4 * 10**6]), rng.randint(1, 4) * 10**17, "1")
-                for i in range(10_000)]
+        jobs = [
+            OpenJob(i, rng.choice([10**4, 10**5, 10**6, 4 * 10**6]), rng.randint(1, 4) * 10**17, "1")
+            for i in range(10_000)
+        ]
         t0 = time.perf_counter()
         plan = match(jobs, providers, start_seq=2.0)
         times.append(1000 * (time.perf_counter() - t0))
@@ -198,7 +239,7 @@ def bench_matching(repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def run(workers: int | None = None) -> dict[str, Any]:
+def run(workers: int | None = None, get_concurrency: int = GET_CONCURRENCY) -> dict[str, Any]:
     import psycopg
 
     from coordinator.database import upgrade_to_head
@@ -215,24 +256,54 @@ def run(workers: int | None = None) -> dict[str, Any]:
         ids = _seed(url, SEED_JOBS)
         (tmp / "31337.json").write_text(json.dumps(FAKE_DEPLOYMENT))
         port = _free_port()
-        env = {**os.environ, "AGORA_DATABASE_URL": url, "AGORA_DEPLOYMENT_FILE": str(tmp / "31337.json"),
-               "AGORA_ARTIFACT_DIR": str(tmp / "artifacts"), "AGORA_RPC_URL": "http://127.0.0.1:9"}
+        env = {
+            **os.environ,
+            "AGORA_DATABASE_URL": url,
+            "AGORA_DEPLOYMENT_FILE": str(tmp / "31337.json"),
+            "AGORA_ARTIFACT_DIR": str(tmp / "artifacts"),
+            "AGORA_RPC_URL": "http://127.0.0.1:9",
+        }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "coordinator.app:app_from_env", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "coordinator.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--http",
+                "httptools",
+                "--loop",
+                "uvloop",
+            ],
+            cwd=ROOT,
+            env=env,
         )
         _wait_up(port, proc)
         token = _token(port)
         load_before = os.getloadavg()[0]
         rng = random.Random(0)
         warm = [_get(f"/v1/jobs/{rng.choice(ids)}") for _ in range(400)]
-        load_from_other_process(port, warm, GET_CONCURRENCY)
+        load_from_other_process(port, warm, get_concurrency)
         gets = [_get(f"/v1/jobs/{rng.choice(ids)}") for _ in range(GET_REQUESTS)]
-        get = load_from_other_process(port, gets, GET_CONCURRENCY)
+        get = load_from_other_process(port, gets, get_concurrency)
         auth = {"Authorization": f"Bearer {token}"}
-        posts = [_post("/v1/jobs", {"spec": SPEC, "price_wei": str(10**15 + i), "deadline_s": 3600},
-                       {**auth, "Idempotency-Key": f"bench-{i}"}) for i in range(POST_REQUESTS)]
+        posts = [
+            _post(
+                "/v1/jobs",
+                {"spec": SPEC, "price_wei": str(10**15 + i), "deadline_s": 3600},
+                {**auth, "Idempotency-Key": f"bench-{i}"},
+            )
+            for i in range(POST_REQUESTS)
+        ]
         post = load_from_other_process(port, posts, POST_CONCURRENCY)
         load_after = os.getloadavg()[0]
     finally:
@@ -245,13 +316,19 @@ def run(workers: int | None = None) -> dict[str, Any]:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     match_ms = bench_matching()
-    print(f"GET  /v1/jobs/{{id}}: {get['rps']:.0f} req/s, p50 {get['p50_ms']:.1f} ms, p99 {get['p99_ms']:.1f} ms "
-          f"({get['requests']} requests, {GET_CONCURRENCY} connections, statuses {get['statuses']})")
-    print(f"POST /v1/jobs:      {post['rps']:.0f} req/s, p50 {post['p50_ms']:.1f} ms, p99 {post['p99_ms']:.1f} ms "
-          f"({post['requests']} requests, {POST_CONCURRENCY} connections, statuses {post['statuses']})")
+    print(
+        f"GET  /v1/jobs/{{id}}: {get['rps']:.0f} req/s, p50 {get['p50_ms']:.1f} ms, p99 {get['p99_ms']:.1f} ms "
+        f"({get['requests']} requests, {GET_CONCURRENCY} connections, statuses {get['statuses']})"
+    )
+    print(
+        f"POST /v1/jobs:      {post['rps']:.0f} req/s, p50 {post['p50_ms']:.1f} ms, p99 {post['p99_ms']:.1f} ms "
+        f"({post['requests']} requests, {POST_CONCURRENCY} connections, statuses {post['statuses']})"
+    )
     print(f"match 10k jobs x 1k providers: {match_ms:.0f} ms (median of 3)")
-    print(f"uvicorn workers: {workers}; CPUs: {os.cpu_count()}; 1-min load average before/after: "
-          f"{load_before:.2f}/{load_after:.2f}")
+    print(
+        f"uvicorn workers: {workers}; CPUs: {os.cpu_count()}; 1-min load average before/after: "
+        f"{load_before:.2f}/{load_after:.2f}"
+    )
     ok_get = set(get["statuses"]) == {"200"}
     ok_post = set(post["statuses"]) <= {"201"}
     return {

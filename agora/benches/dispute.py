@@ -14,7 +14,7 @@ from typing import Any
 
 from chain.anvil import AnvilProcess, DevAccount
 from chain.contract import deploy_contract
-from chain.deploy import DeployParams, Deployment, deploy
+from chain.deploy import Deployment, DeployParams, deploy
 from chain.dispute_game import DisputeGame, GameOutcome, GameState
 from chain.job_market import JobMarket
 from chain.stake_manager import StakeManager

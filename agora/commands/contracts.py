@@ -15,9 +15,19 @@ def group() -> None:
 
 
 @group.command()
-def compile() -> None:
+@click.option("--check", is_flag=True, help="only say whether the artifacts match the sources (exit 1 if stale)")
+def compile(check: bool) -> None:
     """Recompile contracts/src with the pinned solc into chain/artifacts/*.json (commit the result)."""
-    from chain.compiler import REPO_ROOT, CompileError, compile_all
+    from chain import artifacts
+    from chain.compiler import REPO_ROOT, CompileError, compile_all, source_hash
+
+    if check:
+        expected = source_hash()
+        stale = [n for n in artifacts.names() if artifacts.load(n).source_hash != expected]
+        if stale or not artifacts.names():
+            raise CliError(f"artifacts are stale ({', '.join(stale) or 'none built'}): run `agora contracts compile`")
+        click.echo(f"artifacts are fresh ({len(artifacts.names())} contracts, source hash {expected[:12]}…)")
+        return
 
     try:
         paths = compile_all()

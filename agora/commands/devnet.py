@@ -31,8 +31,9 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @group.command()
 @click.option("--workers", "-n", type=click.IntRange(0, 32), default=2, show_default=True,
               help="provider workers to start, each with its own staked key")
-@click.option("--faulty-worker", metavar="MODE",
-              help="the first worker cheats (test behaviour): perturb-step=K, lazy, wrong-final or silent")
+@click.option("--faulty-worker", "faulty_workers", metavar="MODE", multiple=True,
+              help="the first worker cheats (test behaviour): perturb-step=K, lazy, wrong-final or silent; "
+                   "repeat for the second worker, and so on")
 @click.option("--faulty-verifier", metavar="MODE", help="the verifier misbehaves (test behaviour): false-challenge")
 @click.option("--db", "database", metavar="URL",
               help="database URL (default: SQLite under the devnet folder), e.g. postgresql+psycopg://…")
@@ -49,7 +50,7 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--verifier/--no-verifier", default=True, show_default=True, help="start the verifier")
 @click.option("--referee/--no-referee", default=True, show_default=True, help="start the referee")
 @click.option("--json", "as_json", is_flag=True, help="print the status as JSON when up")
-def up(workers: int, faulty_worker: str | None, faulty_verifier: str | None, database: str | None,
+def up(workers: int, faulty_workers: tuple[str, ...], faulty_verifier: str | None, database: str | None,
        broker: str | None, port_base: int | None, fast_clocks: bool, clocks: tuple[str, ...],
        block_time: float | None, stake: str, verifier: bool, referee: bool, as_json: bool) -> None:
     """Start anvil, deploy the contracts with short clocks, stake the providers, migrate the database, start
@@ -58,7 +59,7 @@ def up(workers: int, faulty_worker: str | None, faulty_verifier: str | None, dat
     from agora.output import parse_amount
 
     opts = DevnetOptions(
-        workers=workers, faulty_worker=faulty_worker, faulty_verifier=faulty_verifier, database=database,
+        workers=workers, faulty_workers=list(faulty_workers), faulty_verifier=faulty_verifier, database=database,
         broker=broker, port_base=port_base, fast_clocks=fast_clocks, clocks=_parse_clocks(clocks),
         block_time=block_time, stake_wei=parse_amount(stake), verifier=verifier, referee=referee,
     )
@@ -110,6 +111,20 @@ def down() -> None:
 
     stopped = Devnet().down()
     click.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing to stop")
+
+
+@group.command()
+@click.argument("service")
+def restart(service: str) -> None:
+    """Restart one service of the running devnet (e.g. worker-1, coordinator-api) with its original command."""
+    from agora.devnet.network import Devnet
+
+    net = Devnet()
+    if net.supervisor.record(service) is None:
+        names = ", ".join(net.supervisor.names()) or "none: run `agora devnet up`"
+        raise CliError(f"no service {service!r} in this devnet: use one of {names}")
+    rec = net.supervisor.restart(service)
+    click.echo(f"restarted {service} (pid {rec.pid}, log {rec.log})")
 
 
 @group.command()

@@ -332,6 +332,6 @@ def model_hash(data: bytes) -> str | None:
     from verde.checkpoint import CheckpointError, load_state
 
     try:
-        return "0x" + load_state(data).hash().hex()
+        return "0x" + load_state(data).hash.hex()
     except (CheckpointError, ValueError, RuntimeError, EOFError):
         return None

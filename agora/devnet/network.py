@@ -52,7 +52,7 @@ class DevnetError(RuntimeError):
 @dataclass
 class DevnetOptions:
     workers: int = 1
-    faulty_worker: str | None = None
+    faulty_workers: list[str] = field(default_factory=list)  # worker i (1-based) gets faulty_workers[i-1]
     faulty_verifier: str | None = None
     database: str | None = None
     broker: str | None = None
@@ -202,17 +202,20 @@ class Devnet:
             raise DevnetError(f"a devnet is already up in {self.root}: run `agora devnet down` first")
         if opts.workers < 0:
             raise DevnetError("--workers must be 0 or more")
-        if opts.faulty_worker and opts.faulty_worker.split("=")[0] not in WORKER_FAULTS:
-            raise DevnetError(f"unknown worker fault {opts.faulty_worker!r}: use one of "
-                              "perturb-step=K, lazy, wrong-final, silent")
-        if opts.faulty_worker and opts.workers < 1:
-            raise DevnetError("--faulty-worker needs --workers 1 or more")
-        if opts.faulty_verifier and opts.faulty_verifier not in VERIFIER_FAULTS:
-            raise DevnetError(f"unknown verifier fault {opts.faulty_verifier!r}: use false-challenge")
+        for fault in opts.faulty_workers:
+            if fault.split("=")[0] not in WORKER_FAULTS:
+                raise DevnetError(f"unknown worker fault {fault!r}: use one of "
+                                  "perturb-step=K, lazy[=K], wrong-final, silent[=K]")
+        if len(opts.faulty_workers) > opts.workers:
+            raise DevnetError(f"{len(opts.faulty_workers)} faulty worker(s) need --workers {len(opts.faulty_workers)} "
+                              "or more")
+        if opts.faulty_verifier and opts.faulty_verifier.split("=")[0] not in VERIFIER_FAULTS:
+            raise DevnetError(f"unknown verifier fault {opts.faulty_verifier!r}: use false-challenge[=K]")
         clocks = opts.clock_values()
         # A half-dead earlier devnet (a crashed `up`) leaves pid files: clear them first.
         self.down(quiet=True)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._clear_data()
         try:
             return self._up(opts, clocks, report)
         except BaseException:
@@ -356,9 +359,9 @@ class Devnet:
                 "AGORA_WORKER_THREADS": "1",
             })
             cmd = [sys.executable, "-m", "worker", "--key-file", acct[f"worker-{i}"].key_file, *common]
-            if i == 1 and opts.faulty_worker:
-                cmd += ["--fault", opts.faulty_worker]
-                wenv["AGORA_FAULT"] = opts.faulty_worker
+            if i <= len(opts.faulty_workers):
+                cmd += ["--fault", opts.faulty_workers[i - 1]]
+                wenv["AGORA_FAULT"] = opts.faulty_workers[i - 1]
             self.supervisor.start(f"worker-{i}", cmd, env=wenv, cwd=REPO_ROOT)
             services.append(f"worker-{i}")
         if opts.verifier:
@@ -377,7 +380,7 @@ class Devnet:
         state = DevnetState(
             coordinator=coordinator, rpc=rpc, chain_id=CHAIN_ID, deployment=str(deployment.path),
             database=database, broker=broker, artifact_dir=str(artifact_dir), accounts=acct, services=services,
-            params={"clocks": clocks, "workers": opts.workers, "faulty_worker": opts.faulty_worker,
+            params={"clocks": clocks, "workers": opts.workers, "faulty_workers": {f"worker-{i}": f for i, f in enumerate(opts.faulty_workers, start=1)},
                     "faulty_verifier": opts.faulty_verifier, "stake_wei": str(opts.stake_wei),
                     "contracts": deployment.contracts},
             started_at=time.time(),
@@ -387,7 +390,7 @@ class Devnet:
         for i in range(1, opts.workers + 1):
             address = acct[f"worker-{i}"].address.lower()
             self._wait(f"worker-{i}", lambda a=address: self._provider_alive(coordinator, a), opts.ready_timeout_s)
-            tag = f" (fault: {opts.faulty_worker})" if i == 1 and opts.faulty_worker else ""
+            tag = f" (FAULT {opts.faulty_workers[i - 1]}: test behaviour)" if i <= len(opts.faulty_workers) else ""
             report(f"worker-{i}   {acct[f'worker-{i}'].address}{tag}")
         # The verifier and referee serve no port: alive a few seconds after start means their set-up passed.
         settle = time.monotonic() + 3
@@ -414,6 +417,16 @@ class Devnet:
         return stopped
 
     # ------------------------------------------------------------------ helpers
+    def _clear_data(self) -> None:
+        """A new devnet is a new chain: data of an earlier one (database, artifacts, worker workspaces, the
+        deployment file) would describe blocks and jobs that no longer exist. Logs are kept (appended to)."""
+        import shutil
+
+        for name in ("coordinator.db", "coordinator.db-wal", "coordinator.db-shm", f"{CHAIN_ID}.json"):
+            (self.root / name).unlink(missing_ok=True)
+        for sub in ("artifacts", "workspaces", "broker"):
+            shutil.rmtree(self.root / sub, ignore_errors=True)
+
     def _base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
         env["PYTHONUNBUFFERED"] = "1"

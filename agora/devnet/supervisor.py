@@ -39,6 +39,9 @@ class ServiceRecord:
     start_time: int | None
     log: str
     cmd: list[str]
+    # What a restart needs; the environment holds paths and URLs, never a key (keys travel in key files).
+    env: dict[str, str] | None = None
+    cwd: str | None = None
 
     @property
     def running(self) -> bool:
@@ -82,7 +85,9 @@ class Supervisor:
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,
             )
-        record = ServiceRecord(name, proc.pid, _start_time(proc.pid), str(log_path), list(cmd))
+        record = ServiceRecord(name, proc.pid, _start_time(proc.pid), str(log_path), list(cmd),
+                               {k: v for k, v in env.items() if k.startswith(("AGORA_", "PYTHON", "PATH"))}
+                               if env is not None else None, str(cwd) if cwd else None)
         # The Popen object is dropped on purpose: the service belongs to the devnet, not to this process.
         proc.returncode = 0  # keeps Popen.__del__ from warning about a child we deliberately do not wait for
         tmp = self.pid_file(name).with_suffix(".tmp")
@@ -140,6 +145,18 @@ class Supervisor:
                     time.sleep(0.05)
         self.pid_file(name).unlink(missing_ok=True)
         return was_running
+
+    def restart(self, name: str) -> ServiceRecord:
+        """Stops the service if it runs and starts the same command again, in the same environment."""
+        rec = self.record(name)
+        if rec is None:
+            raise RuntimeError(f"no service {name} was started here")
+        self.stop(name)
+        env = None
+        if rec.env is not None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+            env.update(rec.env)
+        return self.start(name, rec.cmd, env=env, cwd=Path(rec.cwd) if rec.cwd else None)
 
     def kill(self, name: str) -> bool:
         """SIGKILL at once (tests of crash recovery); keeps the pid file so status shows `exited`."""

@@ -266,4 +266,45 @@ contract DisputeGameTest is DisputeGameWorld {
         assertLe(pd.moves, 6 + 4 + 4, "defender moves");
         assertLe(pc.moves, 6 + 4 + 4, "challenger moves");
     }
+
+    // ------------------------------------------------------------------ multicall
+
+    function test_multicall_closesRoundAndOpensNext() public {
+        _shape(64, 8, 16);
+        _deploy(4);
+        _setParties(true, 37, 11, HONEST, 0);
+        (, uint256 id,) = _openGame();
+        _act(id, pd); // the defender opens round 1
+        bytes memory close = _revealCall(id, pc);
+        // Learn the next round's reveal by closing once on a snapshot, then batch both for real.
+        uint256 snap = vm.snapshotState();
+        vm.prank(CHALLENGER);
+        (bool ok,) = address(game).call(close);
+        assertTrue(ok, "close");
+        Game.State memory closed = _st(id);
+        bytes memory open = _revealCall(id, pc);
+        vm.revertToState(snap);
+        bytes[] memory calls = new bytes[](2);
+        calls[0] = close;
+        calls[1] = open;
+        vm.prank(CHALLENGER);
+        game.multicall(calls);
+        Game.State memory g = _st(id);
+        assertEq(uint256(g.lo), uint256(closed.lo), "narrowed like a single close");
+        assertEq(uint256(g.hi), uint256(closed.hi));
+        assertEq(uint256(g.moved), 2, "challenger already opened the next round");
+        assertTrue(g.hi - g.lo < 8, "interval shrank");
+    }
+
+    function test_multicall_keepsSender() public {
+        _shape(16, 4, 6);
+        _deploy(2);
+        _setParties(true, 7, 4, HONEST, 0);
+        (, uint256 id,) = _openGame();
+        bytes[] memory calls = new bytes[](1);
+        calls[0] = _revealCall(id, pc);
+        vm.expectRevert(abi.encodeWithSelector(Game.NotParty.selector, REFEREE));
+        vm.prank(REFEREE);
+        game.multicall(calls);
+    }
 }

@@ -264,6 +264,17 @@ abstract contract DisputeGameWorld is TestBase {
         return true;
     }
 
+    /// @dev The calldata of `p`'s honest-to-its-trace reveal now (for multicall batches).
+    function _revealCall(uint256 id, Party storage p) internal view returns (bytes memory) {
+        Game.State memory g = _st(id);
+        uint256[] memory pos = game.positions(id);
+        bytes32[] memory leaves = _leaves(p, g.level, g.index);
+        bytes32[] memory el = new bytes32[](pos.length);
+        for (uint256 i; i < pos.length; ++i) el[i] = leaves[pos[i]];
+        bytes32[] memory other = g.moved == 0 ? new bytes32[](0) : firstElements;
+        return abi.encodeCall(DisputeGame.reveal, (id, el, _multiproof(leaves, pos), other));
+    }
+
     function _reveal(uint256 id, Party storage p, Game.State memory g, bool special) internal {
         uint256[] memory pos = game.positions(id);
         bytes32[] memory leaves = _leaves(p, g.level, g.index);

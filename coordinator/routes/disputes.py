@@ -51,7 +51,9 @@ def get_dispute(dispute_id: IdPath, session: ReadSessionDep) -> DisputeDetail:
     if d is None:
         raise NotFound(f"no dispute {dispute_id}")
     moves = session.execute(
-        select(DisputeMove).where(DisputeMove.dispute_id == dispute_id).order_by(DisputeMove.block_number, DisputeMove.id)
+        select(DisputeMove)
+        .where(DisputeMove.dispute_id == dispute_id)
+        .order_by(DisputeMove.block_number, DisputeMove.id)
     ).scalars()
     out = DisputeDetail.model_validate(d)
     out.job_id = _job_id(session, d.chain_job_id)

@@ -19,7 +19,9 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready"}})
+@router.get(
+    "/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready"}}
+)
 def readyz(session: SessionDep, chain: ChainDep) -> Response:
     db_ok = True
     block = None
@@ -30,12 +32,17 @@ def readyz(session: SessionDep, chain: ChainDep) -> Response:
     except Exception:  # noqa: BLE001 - any failure means "not ready"
         db_ok = False
     rpc_ok = chain.ping()
-    body = Readiness(status="ok" if db_ok and rpc_ok else "degraded", database=db_ok, rpc=rpc_ok, indexed_block=block)
+    body = Readiness(
+        status="ok" if db_ok and rpc_ok else "degraded", database=db_ok, rpc=rpc_ok, indexed_block=block
+    )
     return JSONResponse(body.model_dump(), status_code=200 if db_ok and rpc_ok else 503)
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus exposition"}},
+)
 def metrics(request: Request, session: SessionDep) -> Response:
     m = request.app.state.metrics
     for status, n in session.execute(select(Job.status, func.count()).group_by(Job.status)).all():

@@ -58,6 +58,7 @@ from verde.spec import canonical_json, spec_hash
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+
 def _get_job(session: Session, job_id: int) -> Job:
     job = session.get(Job, job_id)
     if job is None:
@@ -78,18 +79,29 @@ def _created(job: Job, chain: ChainDep) -> JobCreated:
     )
 
 
+GWEI = 10**9
+MAX_COLLATERAL = (2**48 - 1) * GWEI  # JobMarket packs collateral as a 48-bit count of gwei
+
+
 def _collateral(body: JobCreate, settings: Settings) -> int:
     if body.collateral_wei is not None:
+        if body.collateral_wei % GWEI:
+            raise Unprocessable(
+                "collateral_wei must be a whole number of gwei (JobMarket stores it in gwei)",
+                details=[{"field": "body.collateral_wei", "message": "not a multiple of 10^9"}],
+            )
         return body.collateral_wei
-    return body.price_wei * settings.collateral_bps // 10_000
+    return body.price_wei * settings.collateral_bps // 10_000 // GWEI * GWEI
 
 
 @router.post(
     "",
     response_model=JobCreated,
     status_code=201,
-    responses={200: {"model": JobCreated, "description": "Idempotent replay of an earlier request"},
-               **error_responses(400, 401, 409, 422, 503)},
+    responses={
+        200: {"model": JobCreated, "description": "Idempotent replay of an earlier request"},
+        **error_responses(400, 401, 409, 422, 503),
+    },
 )
 def create_job(
     body: JobCreate,
@@ -121,8 +133,11 @@ def create_job(
     digest = spec_hash(spec)
     n_params = spec.model.parameter_count
     collateral = _collateral(body, settings)
-    if collateral >= 2**96:
-        raise Unprocessable("collateral exceeds uint96", details=[{"field": "body.collateral_wei", "message": "too large"}])
+    if collateral > MAX_COLLATERAL:
+        raise Unprocessable(
+            f"collateral above the market's maximum of {MAX_COLLATERAL} wei",
+            details=[{"field": "body.collateral_wei", "message": "too large"}],
+        )
     if session.get(Spec, digest) is None:
         session.add(Spec(spec_hash=digest, canonical_json=canonical_json(spec).decode(), num_params=n_params))
         try:
@@ -149,9 +164,17 @@ def create_job(
     session.add(job)
     session.flush()
     if idempotency_key is not None:
-        session.add(IdempotencyKey(client=user, key=idempotency_key, request_hash=request_hash, job_id=job.id))
-    timeline.record(session, job.id, "coordinator", "created", "job created; waiting for the escrow transaction",
-                    {"spec_hash": digest, "price_wei": str(body.price_wei)})
+        session.add(
+            IdempotencyKey(client=user, key=idempotency_key, request_hash=request_hash, job_id=job.id)
+        )
+    timeline.record(
+        session,
+        job.id,
+        "coordinator",
+        "created",
+        "job created; waiting for the escrow transaction",
+        {"spec_hash": digest, "price_wei": str(body.price_wei)},
+    )
     result = _created(job, chain)  # before commit: a chain misconfiguration leaves no row behind
     try:
         session.commit()
@@ -165,9 +188,13 @@ def create_job(
     return result
 
 
-def _replay(session: Session, prior: IdempotencyKey, request_hash: str, chain: ChainDep, response: Response) -> JobCreated:
+def _replay(
+    session: Session, prior: IdempotencyKey, request_hash: str, chain: ChainDep, response: Response
+) -> JobCreated:
     if prior.request_hash != request_hash:
-        raise Conflict("Idempotency-Key was already used with a different request body", code="idempotency_conflict")
+        raise Conflict(
+            "Idempotency-Key was already used with a different request body", code="idempotency_conflict"
+        )
     response.status_code = 200
     response.headers["Idempotent-Replayed"] = "true"
     return _created(_get_job(session, prior.job_id), chain)
@@ -185,7 +212,9 @@ def list_jobs(
 ) -> Page[JobPublic]:
     """Jobs, newest first; filter by status, client and provider; follow `next_cursor`."""
     if status is not None and status not in JobStatus.ALL:
-        raise Unprocessable(f"unknown status {status!r}", details=[{"field": "query.status", "message": "unknown"}])
+        raise Unprocessable(
+            f"unknown status {status!r}", details=[{"field": "query.status", "message": "unknown"}]
+        )
     q = select(Job).order_by(Job.id.desc()).limit(limit + 1)
     if status is not None:
         q = q.where(Job.status == status)
@@ -256,7 +285,10 @@ def get_progress(
         ).scalars()
     )
     latest = session.execute(
-        select(ProgressPoint).where(ProgressPoint.job_id == job_id).order_by(ProgressPoint.step.desc()).limit(1)
+        select(ProgressPoint)
+        .where(ProgressPoint.job_id == job_id)
+        .order_by(ProgressPoint.step.desc())
+        .limit(1)
     ).scalar_one_or_none()
     return ProgressPublic(
         job_id=job_id,
@@ -274,15 +306,23 @@ def _require_assigned_provider(job: Job, user: str) -> None:
         raise Conflict(f"job is {job.status}", code="wrong_status")
 
 
-@router.post("/{job_id}/progress", response_model=ProgressPointPublic, status_code=201,
-             responses=error_responses(400, 401, 403, 404, 409, 422))
-def post_progress(job_id: IdPath, body: ProgressCreate, user: CurrentUser, session: SessionDep) -> ProgressPointPublic:
+@router.post(
+    "/{job_id}/progress",
+    response_model=ProgressPointPublic,
+    status_code=201,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def post_progress(
+    job_id: IdPath, body: ProgressCreate, user: CurrentUser, session: SessionDep
+) -> ProgressPointPublic:
     """Worker-facing: the assigned provider reports (step, loss). Re-reporting a step keeps the first value."""
     job = _get_job(session, job_id)
     _require_assigned_provider(job, user)
     if body.step > job.num_steps:
-        raise Unprocessable(f"step {body.step} beyond the job's {job.num_steps} steps",
-                            details=[{"field": "body.step", "message": "beyond num_steps"}])
+        raise Unprocessable(
+            f"step {body.step} beyond the job's {job.num_steps} steps",
+            details=[{"field": "body.step", "message": "beyond num_steps"}],
+        )
     existing = session.execute(
         select(ProgressPoint).where(ProgressPoint.job_id == job_id, ProgressPoint.step == body.step)
     ).scalar_one_or_none()
@@ -290,6 +330,16 @@ def post_progress(job_id: IdPath, body: ProgressCreate, user: CurrentUser, sessi
         return ProgressPointPublic.model_validate(existing)
     point = ProgressPoint(job_id=job_id, step=body.step, loss=body.loss)
     session.add(point)
+    # The timeline gets checkpoint-level progress, not every step (that is what /progress is for).
+    if body.step % job.checkpoint_every == 0 or body.step == job.num_steps:
+        timeline.record(
+            session,
+            job_id,
+            "worker",
+            "progress",
+            f"step {body.step}/{job.num_steps}, loss {body.loss:.6g}",
+            {"step": body.step, "loss": body.loss},
+        )
     try:
         session.commit()
     except IntegrityError:
@@ -305,13 +355,20 @@ def get_result(job_id: IdPath, session: ReadSessionDep) -> ResultPublic:
     """The submitted commitments (from the chain) and the worker-registered artifacts."""
     job = _get_job(session, job_id)
     return ResultPublic(
-        job_id=job.id, status=job.status, trace_root=job.trace_root, final_model_hash=job.final_model_hash,
-        model_artifact=job.model_artifact, checkpoint_artifact=job.checkpoint_artifact,
+        job_id=job.id,
+        status=job.status,
+        trace_root=job.trace_root,
+        final_model_hash=job.final_model_hash,
+        model_artifact=job.model_artifact,
+        checkpoint_artifact=job.checkpoint_artifact,
     )
 
 
-@router.post("/{job_id}/result-artifacts", response_model=ResultPublic,
-             responses=error_responses(400, 401, 403, 404, 409, 422))
+@router.post(
+    "/{job_id}/result-artifacts",
+    response_model=ResultPublic,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
 def post_result_artifacts(
     job_id: IdPath, body: ResultArtifactsCreate, user: CurrentUser, session: SessionDep
 ) -> ResultPublic:
@@ -321,12 +378,23 @@ def post_result_artifacts(
     ids = [body.model_artifact] + ([body.checkpoint_artifact] if body.checkpoint_artifact else [])
     for field, ident in zip(("body.model_artifact", "body.checkpoint_artifact"), ids, strict=False):
         if session.get(Artifact, ident.removeprefix("sha256:")) is None:
-            raise Unprocessable(f"unknown artifact {ident}: upload it with POST /v1/artifacts first",
-                                code="unknown_artifact", details=[{"field": field, "message": "no such artifact"}])
+            raise Unprocessable(
+                f"unknown artifact {ident}: upload it with POST /v1/artifacts first",
+                code="unknown_artifact",
+                details=[{"field": field, "message": "no such artifact"}],
+            )
     job.model_artifact = body.model_artifact.removeprefix("sha256:")
-    job.checkpoint_artifact = body.checkpoint_artifact.removeprefix("sha256:") if body.checkpoint_artifact else None
-    timeline.record(session, job.id, "worker", "result_artifacts", "provider registered the result artifacts",
-                    {"model": job.model_artifact, "checkpoint": job.checkpoint_artifact})
+    job.checkpoint_artifact = (
+        body.checkpoint_artifact.removeprefix("sha256:") if body.checkpoint_artifact else None
+    )
+    timeline.record(
+        session,
+        job.id,
+        "worker",
+        "result_artifacts",
+        "provider registered the result artifacts",
+        {"model": job.model_artifact, "checkpoint": job.checkpoint_artifact},
+    )
     session.commit()
     return get_result(job_id, session)
 
@@ -334,8 +402,10 @@ def post_result_artifacts(
 @router.get(
     "/{job_id}/model",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the final model bytes"},
-               **error_responses(401, 403, 404, 409, 422)},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the final model bytes"},
+        **error_responses(401, 403, 404, 409, 422),
+    },
 )
 def get_model(job_id: IdPath, user: CurrentUser, session: ReadSessionDep, store: StoreDep) -> FileResponse:
     """The final model (client only); compare its hash with the result's `final_model_hash`."""
@@ -344,26 +414,38 @@ def get_model(job_id: IdPath, user: CurrentUser, session: ReadSessionDep, store:
         raise Forbidden("only the job's client may download its model")
     if job.model_artifact is None or not store.exists(job.model_artifact):
         raise Conflict("no model yet", code="no_model")
-    return FileResponse(store.path(job.model_artifact), media_type="application/octet-stream",
-                        filename=f"job-{job.id}-model.pt")
+    return FileResponse(
+        store.path(job.model_artifact),
+        media_type="application/octet-stream",
+        filename=f"job-{job.id}-model.pt",
+    )
 
 
 @router.get(
     "/{job_id}/spec",
-    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}},
-                     "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)"},
-               **error_responses(404, 422)},
+    responses={
+        200: {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)",
+        },
+        **error_responses(404, 422),
+    },
 )
 def get_spec(job_id: IdPath, session: ReadSessionDep) -> Response:
     """Worker-facing: the canonical spec bytes; keccak256 of the body equals the job's `spec_hash`."""
     job = _get_job(session, job_id)
     spec = session.get(Spec, job.spec_hash)
     assert spec is not None
-    return Response(content=spec.canonical_json.encode(), media_type="application/json",
-                    headers={"X-Spec-Hash": job.spec_hash})
+    return Response(
+        content=spec.canonical_json.encode(),
+        media_type="application/json",
+        headers={"X-Spec-Hash": job.spec_hash},
+    )
 
 
-@router.post("/{job_id}/cancel", response_model=CancelPublic, responses=error_responses(401, 403, 404, 409, 422, 503))
+@router.post(
+    "/{job_id}/cancel", response_model=CancelPublic, responses=error_responses(401, 403, 404, 409, 422, 503)
+)
 def cancel_job(job_id: IdPath, user: CurrentUser, session: SessionDep, chain: ChainDep) -> CancelPublic:
     """Client only. An unfunded job is cancelled at once; an open/assigned one returns the `cancel` tx to sign."""
     job = _get_job(session, job_id)
@@ -381,4 +463,3 @@ def cancel_job(job_id: IdPath, user: CurrentUser, session: SessionDep, chain: Ch
     except ChainUnavailable as exc:
         raise UpstreamUnavailable(str(exc)) from exc
     return CancelPublic(job=JobPublic.model_validate(job), transaction=TransactionRequest(**tx))
-

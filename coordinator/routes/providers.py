@@ -21,7 +21,10 @@ router = APIRouter(prefix="/v1/providers", tags=["providers"])
 
 def _public(p: Provider, settings: Settings, now: dt.datetime) -> ProviderPublic:
     out = ProviderPublic.model_validate(p)
-    out.alive = p.last_heartbeat_at is not None and (now - p.last_heartbeat_at).total_seconds() <= settings.heartbeat_ttl_s
+    out.alive = (
+        p.last_heartbeat_at is not None
+        and (now - p.last_heartbeat_at).total_seconds() <= settings.heartbeat_ttl_s
+    )
     return out
 
 
@@ -58,13 +61,17 @@ def get_provider(address: str, session: ReadSessionDep, settings: SettingsDep) -
 
 
 @router.post("/heartbeat", response_model=ProviderPublic, responses=error_responses(400, 401, 422))
-def heartbeat(body: HeartbeatCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep) -> ProviderPublic:
+def heartbeat(
+    body: HeartbeatCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> ProviderPublic:
     """The signed-in provider reports capabilities, queue depth and RepOps version; it is alive for
     `heartbeat_ttl_s` seconds after."""
     now = utcnow()
     p = session.get(Provider, user)
     if p is None:
-        p = Provider(address=user, free_stake_wei="0", locked_stake_wei="0", unbonding_wei="0", slashed_wei="0")
+        p = Provider(
+            address=user, free_stake_wei="0", locked_stake_wei="0", unbonding_wei="0", slashed_wei="0"
+        )
         session.add(p)
         session.flush()  # the heartbeat row references it
     p.devices = list(body.capabilities.devices)

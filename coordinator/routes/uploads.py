@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -42,7 +42,9 @@ async def read_limited(request: Request, limit: int) -> bytes:
     """The request body, or 413 as soon as it grows past `limit` (without reading the rest)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes", details={"limit": limit})
+        raise PayloadTooLarge(
+            f"body of {declared} bytes exceeds the limit of {limit} bytes", details={"limit": limit}
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -59,7 +61,7 @@ async def upload_bytes(request: Request, limit: int) -> bytes:
     if content_type.startswith("multipart/form-data"):
         body = await read_limited(request, limit + MULTIPART_OVERHEAD)
 
-        async def once() -> AsyncIterator[bytes]:
+        async def once() -> AsyncGenerator[bytes, None]:
             yield body
 
         try:
@@ -68,8 +70,10 @@ async def upload_bytes(request: Request, limit: int) -> bytes:
             raise BadRequest(f"malformed multipart body: {exc.message}", code="malformed_multipart") from exc
         part = form.get("file")
         if part is None or isinstance(part, str):
-            raise Unprocessable("multipart upload needs a file part named 'file'",
-                                details=[{"field": "body.file", "message": "missing"}])
+            raise Unprocessable(
+                "multipart upload needs a file part named 'file'",
+                details=[{"field": "body.file", "message": "missing"}],
+            )
         data = await part.read()
         await form.close()
         if len(data) > limit:
@@ -77,8 +81,10 @@ async def upload_bytes(request: Request, limit: int) -> bytes:
         return data
     data = await read_limited(request, limit)
     if not data:
-        raise Unprocessable("empty body: send the file as the raw body or a multipart 'file' part",
-                            details=[{"field": "body", "message": "empty"}])
+        raise Unprocessable(
+            "empty body: send the file as the raw body or a multipart 'file' part",
+            details=[{"field": "body", "message": "empty"}],
+        )
     return data
 
 
@@ -106,7 +112,9 @@ async def upload_dataset(
     try:
         info = inspect_npz(data, settings.max_dataset_bytes)
     except DatasetError as exc:
-        raise Unprocessable(str(exc), code="invalid_dataset", details=[{"field": "body", "message": str(exc)}]) from exc
+        raise Unprocessable(
+            str(exc), code="invalid_dataset", details=[{"field": "body", "message": str(exc)}]
+        ) from exc
     art = _store_artifact(session, store, data, "dataset", user)
     ds_id = f"sha256:{art.sha256}"
     row = session.get(Dataset, ds_id)
@@ -134,13 +142,19 @@ def get_dataset(dataset_id: str, session: SessionDep) -> DatasetPublic:
     responses=error_responses(400, 401, 413, 422),
 )
 async def upload_artifact(
-    request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep, store: StoreDep,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    store: StoreDep,
     kind: str = "blob",
 ) -> ArtifactPublic:
     """Store bytes (a checkpoint or model) content-addressed; returns their sha256. `kind` is a free label."""
     if kind not in ("blob", "checkpoint", "model", "trace"):
-        raise Unprocessable("kind must be one of blob, checkpoint, model, trace",
-                            details=[{"field": "query.kind", "message": "unknown kind"}])
+        raise Unprocessable(
+            "kind must be one of blob, checkpoint, model, trace",
+            details=[{"field": "query.kind", "message": "unknown kind"}],
+        )
     data = await upload_bytes(request, settings.max_artifact_bytes)
     row = _store_artifact(session, store, data, kind, user)
     session.commit()
@@ -150,14 +164,18 @@ async def upload_artifact(
 @router.get(
     "/artifacts/{sha256}",
     response_class=FileResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
-               **error_responses(404, 422)},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
+        **error_responses(404, 422),
+    },
 )
 def get_artifact(sha256: str, session: SessionDep, store: StoreDep) -> FileResponse:
     """The stored bytes (datasets included: their id without the `sha256:` prefix)."""
     digest = sha256.removeprefix("sha256:")
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise Unprocessable("not a sha256 hex digest", details=[{"field": "path.sha256", "message": "64 hex chars"}])
+        raise Unprocessable(
+            "not a sha256 hex digest", details=[{"field": "path.sha256", "message": "64 hex chars"}]
+        )
     if session.get(Artifact, digest) is None or not store.exists(digest):
         raise NotFound(f"no artifact {digest}")
     return FileResponse(store.path(digest), media_type="application/octet-stream", filename=digest)

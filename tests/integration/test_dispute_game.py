@@ -171,3 +171,36 @@ def test_silent_referee_voids_and_reopens_the_job(
     assert (stake.free_stake_of(roles.provider.address), stake.locked_stake_of(roles.provider.address)) == (STAKE, 0)
     assert market_as(roles.client).status(job_id) == JobStatus.OPEN
     assert market_as(roles.client).credit_of(roles.challenger.address) == deployed.params["challenger_bond_wei"]
+
+
+class _LiesAboutInitialState:
+    """A verde trace whose committed L[0] is wrong (every other leaf honest)."""
+
+    def __init__(self, source: TraceSource) -> None:
+        self.source = source
+
+    def leaves(self, level: int, index: int) -> list[bytes]:
+        out = self.source.leaves(level, index)
+        if level == 0:
+            out[0] = b"\x01" * 32
+        return out
+
+    def output_hash(self, step: int, op: int) -> bytes:
+        return self.source.output_hash(step, op)
+
+
+def test_initial_state_dispute_is_ruled_from_the_spec(runs, roles, anvil, deployed, market_as, stake_as, game_as):
+    honest, _ = runs
+    liar = _LiesAboutInitialState(TraceSource(honest.trace))
+    d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
+    challenger_trees_root = Responder(c_game, 0, liar).trees.root()
+    job_id = open_dispute(market_as, stake_as, roles, anvil, honest.trace_root, challenger_trees_root,
+                          honest.trace.n_ops)
+    game_id = d_game.game_of_job(job_id)
+    parties = [Responder(d_game, game_id, TraceSource(honest.trace)), Responder(c_game, game_id, liar)]
+    referee = Referee(game_as(roles.deployer), VerdeOracle(SPEC, []))
+    until_referee(parties, d_game, game_id)
+    st = d_game.state(game_id)
+    assert st.level == 0 and st.claim_challenger == b"\x01" * 32
+    assert referee.step(game_id)
+    assert d_game.state(game_id).outcome == GameOutcome.DEFENDER_WINS

@@ -187,6 +187,7 @@ def test_expired_running_job_forfeits_collateral_to_client(w3, deployed, roles, 
 
 def test_deploy_records_the_deployment_and_loads_it_back(anvil, roles, tmp_path, w3):
     from chain.deploy import Deployment, DeployParams, deploy
+    from chain.errors import DeploymentNotFound
     from chain.job_market import JobMarket
     from chain.stake_manager import StakeManager
 
@@ -196,6 +197,8 @@ def test_deploy_records_the_deployment_and_loads_it_back(anvil, roles, tmp_path,
     assert d.path == tmp_path / "31337.json"
     loaded = Deployment.load(31337, tmp_path)
     assert loaded == d
+    with pytest.raises(DeploymentNotFound, match="agora contracts deploy"):
+        Deployment.load(1, tmp_path)
     assert set(d.contracts) >= {"StakeManager", "JobMarket"}
     for address in d.contracts.values():
         assert len(w3.eth.get_code(address)) > 0

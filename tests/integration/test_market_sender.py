@@ -113,3 +113,33 @@ def test_events_decode_from_raw_logs_over_a_block_range(anvil, deployed, roles, 
     # Chain order: strictly increasing (block, log index).
     keys = [(e.block_number, e.log_index) for e in events]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
+
+
+def test_events_in_windows_equal_one_query(anvil, deployed, roles, market_as, w3):
+    from chain.events import iter_events
+
+    for _ in range(3):
+        market_as(roles.client).post_job(spec_hash=b"\x02" * 32, num_steps=1, checkpoint_every=1, ops_per_step=1,
+                                         collateral=0, deadline=anvil.timestamp() + 99, price=1)
+    head = w3.eth.block_number
+    whole = get_events(w3, deployed.decoder(), deployed.deploy_block, head)
+    windows = list(iter_events(w3, deployed.decoder(), deployed.deploy_block, head, batch_blocks=2))
+    assert [end for end, _ in windows][-1] == head
+    assert [e for _, evs in windows for e in evs] == whole
+
+
+def test_anvil_process_mines_on_an_interval_and_dies_on_exit():
+    import socket
+
+    from chain.anvil import AnvilProcess
+
+    with AnvilProcess(block_time=0.2, extra_args=["--gas-limit", "31000000"]) as node:
+        first = int(str(node.rpc("eth_blockNumber")), 16)
+        time.sleep(0.7)
+        assert int(str(node.rpc("eth_blockNumber")), 16) > first
+        block = node.rpc("eth_getBlockByNumber", ["latest", False])
+        assert isinstance(block, dict) and int(block["gasLimit"], 16) == 31_000_000
+        port = node.port
+    assert not node.running
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass

@@ -9,6 +9,7 @@ import pytest
 
 from chain.contract import BoundContract, deploy_contract
 from chain.sender import Sender
+from verde.bisection import multiproof, verify_multiproof
 from verde.merkle import MerkleTree, depth_for, verify
 
 pytestmark = pytest.mark.integration
@@ -77,3 +78,31 @@ def test_valid_proof_of_every_leaf_of_an_odd_tree(harness):
 
 def test_zero_length_is_refused(harness):
     assert harness.call("verify", b"\x00" * 32, 0, 0, b"\x00" * 32, []) is False
+
+
+def test_solidity_and_python_agree_on_random_multiproofs(harness):
+    rng = random.Random(7)
+    valid = 0
+    for trial in range(80):
+        n = rng.choice([1, 2, 5, 17, 65, 1025, rng.randrange(1, 400)])
+        leaves = [rng.randbytes(32) for _ in range(n)]
+        tree = MerkleTree(leaves)
+        idx = sorted(rng.sample(range(n), rng.randint(1, min(n, 16))))
+        vals = [leaves[i] for i in idx]
+        proof = multiproof(tree, idx)
+        if trial % 3:
+            kind = rng.randrange(5)
+            if kind == 0 and proof:
+                proof = [p if j != rng.randrange(len(proof)) else rng.randbytes(32) for j, p in enumerate(proof)]
+            elif kind == 1:
+                vals = [rng.randbytes(32)] + vals[1:]
+            elif kind == 2:
+                proof = proof + [rng.randbytes(32)]
+            elif kind == 3 and len(idx) > 1:
+                idx = list(reversed(idx))  # not ascending
+            else:
+                idx = [i + 1 for i in idx]  # shifted positions (the last may leave the tree)
+        expected = verify_multiproof(tree.root, n, idx, vals, proof)
+        assert harness.call("verifyMulti", tree.root, n, idx, vals, proof) is expected, (n, idx)
+        valid += expected
+    assert 20 < valid < 80

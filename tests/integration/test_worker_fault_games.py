@@ -88,7 +88,7 @@ def test_faulty_provider_loses(mode, honest, market_as, stake_as, roles, anvil, 
     assert liar.trace_root != honest.trace_root
     n_ops = honest.trace.n_ops
     gid = open_game(market_as, stake_as, roles, anvil, liar.trace_root, honest.trace_root, n_ops)
-    game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)  # noqa: E731
+    game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)
     challenger = GamePlayer(game_as(roles.challenger), gid, honest.trace, label="challenger")
     players = [challenger]
     fault = parse_worker_fault(mode)
@@ -111,7 +111,7 @@ def test_false_challenge_loses(honest, market_as, stake_as, roles, anvil, deploy
     spec = parse_spec(SPEC)
     made_up = run_spec(SPEC, fault=vf.verde_fault(spec)).trace
     gid = open_game(market_as, stake_as, roles, anvil, honest.trace_root, made_up.trace_root, honest.trace.n_ops)
-    game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)  # noqa: E731
+    game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)
     players = [GamePlayer(game_as(roles.provider), gid, honest.trace, label="defender"),
                GamePlayer(game_as(roles.challenger), gid, made_up, label="challenger")]
     referee = Referee(game_as(roles.deployer), VerdeOracle(SPEC, [lambda s, j: made_up.op_inputs(s, j)]))

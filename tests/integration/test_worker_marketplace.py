@@ -1,224 +1,48 @@
-"""The whole marketplace loop through the real processes: anvil, Postgres, Redis, the coordinator (API, indexer,
-matcher under uvicorn/python -m), a real Celery provider worker (`python -m worker`), a verifier and a referee
-(`python -m verifier …`).
+"""The whole marketplace loop through the real processes (tests/integration/test_worker_stack.py): anvil,
+Postgres, Redis, the coordinator (API, indexer, matcher), a real Celery provider worker (`python -m worker`), a
+verifier and a referee (`python -m verifier …`).
 
 1. An honest job: matched, accepted, trained, checkpointed, submitted, re-run by the verifier (agrees),
    finalized by the worker after the challenge window: provider paid to the wei, the model downloadable by the
    client and hashing to the on-chain finalModelHash.
-2. A provider running `--fault perturb-step=K`: the verifier re-runs, challenges with its bond, both play the
-   game to the end, the referee rules from the handed-over op inputs: provider slashed, client refunded,
-   challenger rewarded.
+2. A job whose run crashes mid-way is resumed from its last checkpoint by the next delivery of its task and
+   commits exactly the trace an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import psycopg
 import pytest
-import redis
 
-from chain.anvil import AnvilProcess, free_port
-from chain.deploy import DeployParams, Deployment, deploy
-from chain.dispute_game import DisputeGame, GameOutcome
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
-from client.api import CoordinatorClient
 from verde.checkpoint import load_state
 from verde.tensorhash import state_hash
 
+try:
+    from test_worker_stack import (
+        CHALLENGE_WINDOW_S,
+        PRICE,
+        SPEC,
+        Stack,
+        job_status,
+        post_job,
+        stack,
+        start_worker,
+    )
+except ImportError:  # collected as a package module
+    from tests.integration.test_worker_stack import (  # type: ignore[no-redef]
+        CHALLENGE_WINDOW_S,
+        PRICE,
+        SPEC,
+        Stack,
+        job_status,
+        post_job,
+        stack,
+        start_worker,
+    )
+
 pytestmark = [pytest.mark.integration]
-
-ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/12"
-ETHER = 10**18
-PRICE = ETHER // 10
-STAKE = 2 * ETHER
-CHALLENGE_WINDOW_S = 12
-SPEC = {
-    "version": 1,
-    "model": {"kind": "mlp", "layers": [64, 16, 10], "activation": "relu"},
-    "dataset": {"id": "builtin:digits", "batch_size": 16, "shuffle_seed": 7},
-    "loss": "cross_entropy",
-    "optimizer": {"kind": "sgd", "lr": 0.1},
-    "steps": 30,
-    "seed": 11,
-    "checkpoint_every": 10,
-}
-
-
-@dataclass
-class Stack:
-    anvil: AnvilProcess
-    deployment: Deployment
-    coordinator_url: str
-    env: dict[str, str]
-    logs: Path
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def spawn(self, name: str, cmd: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-        out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        self.procs[name] = proc
-        return proc
-
-    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
-        proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-    def log(self, name: str, tail: int = 4000) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
-
-    def all_logs(self) -> str:
-        return "\n".join(f"==== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log")))
-
-    def wait(self, what: str, cond: Callable[[], object], timeout_s: float = 60.0, every: float = 0.3) -> object:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            got = cond()
-            if got:
-                return got
-            time.sleep(every)
-        raise AssertionError(f"timed out waiting for {what}\n{self.all_logs()}")
-
-
-def _db() -> Iterator[str]:
-    name = f"agora_worker_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("stack")
-    logs = tmp / "logs"
-    logs.mkdir()
-    r = redis.Redis.from_url(REDIS_URL)
-    r.flushdb()
-    db = _db()
-    db_url = next(db)
-    stop = threading.Event()
-    with AnvilProcess(accounts=10) as node:
-        a = node.accounts
-        params = DeployParams.devnet(matcher=a[1].address, treasury=a[5].address, referee=a[8].address,
-                                     challenge_window_s=CHALLENGE_WINDOW_S, accept_timeout_s=30,
-                                     move_timeout_s=20, referee_timeout_s=30)
-        deployment = deploy(node.rpc_url, a[0].private_key, params, out_dir=tmp / "deployments")
-        port = free_port()
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "AGORA_DATABASE_URL": db_url,
-            "AGORA_RPC_URL": node.rpc_url,
-            "AGORA_CHAIN_ID": "31337",
-            "AGORA_DEPLOYMENT_FILE": str(deployment.path),
-            "AGORA_BROKER_URL": REDIS_URL,
-            "AGORA_CONFIRMATIONS": "0",
-            "AGORA_INDEXER_POLL_S": "0.3",
-            "AGORA_MATCHER_POLL_S": "0.5",
-            "AGORA_HEARTBEAT_TTL_S": "6",
-            "AGORA_ARTIFACT_DIR": str(tmp / "artifacts"),
-            "AGORA_COORDINATOR_URL": f"http://127.0.0.1:{port}",
-            "AGORA_WORKER_DIR": str(tmp / "workers"),
-            "AGORA_HEARTBEAT_S": "1",
-            "AGORA_VISIBILITY_TIMEOUT_S": "20",
-        }
-        for k in ("AGORA_PROVIDER_KEY", "AGORA_PROVIDER_KEY_FILE", "AGORA_FAULT"):
-            env.pop(k, None)
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=120)
-        s = Stack(node, deployment, f"http://127.0.0.1:{port}", env, logs)
-        try:
-            s.spawn("api", [sys.executable, "-m", "uvicorn", "--factory", "coordinator.app:app_from_env",
-                            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"])
-            s.spawn("indexer", [sys.executable, "-m", "coordinator.indexer"])
-            s.spawn("matcher", [sys.executable, "-m", "coordinator.matcher"], {"AGORA_MATCHER_KEY": a[1].private_key})
-            s.spawn("verifier", [sys.executable, "-m", "verifier", "verify", "--always"],
-                    {"AGORA_VERIFIER_KEY": a[4].private_key})
-            s.spawn("referee", [sys.executable, "-m", "verifier", "referee", "--grace", "3"],
-                    {"AGORA_REFEREE_KEY": a[8].private_key})
-            api = CoordinatorClient(s.coordinator_url)
-            s.wait("the coordinator", api.healthy, timeout_s=60)
-            ticker = threading.Thread(target=_tick, args=(node, stop), daemon=True)
-            ticker.start()
-            yield s
-        finally:
-            stop.set()
-            for name in list(s.procs):
-                s.stop(name)
-            r.flushdb()
-            try:
-                next(db)
-            except StopIteration:
-                pass
-
-
-def _tick(node: AnvilProcess, stop: threading.Event) -> None:
-    """A live chain makes blocks even when nobody sends transactions; an automining anvil does not, and its clock
-    (which finalize() and timeout() are judged by) would stand still. Mine one block a second."""
-    while not stop.wait(1.0):
-        try:
-            node.mine()
-        except Exception:  # noqa: BLE001 - the node is going away at the end of the module
-            return
-
-
-def start_worker(stack: Stack, account, name: str, fault: str | None = None) -> None:
-    StakeManager.connect(stack.deployment, stack.anvil.rpc_url, account.private_key).stake(STAKE)
-    key_file = stack.logs.parent / f"{name}.key"
-    key_file.write_text(account.private_key + "\n")
-    cmd = [sys.executable, "-m", "worker", "--key-file", str(key_file)]
-    if fault:
-        cmd += ["--fault", fault]
-    stack.spawn(name, cmd)
-    api = CoordinatorClient(stack.coordinator_url)
-
-    def alive() -> bool:
-        try:
-            return bool(api.provider(account.address).get("alive"))
-        except Exception:  # noqa: BLE001 - not known yet
-            return False
-
-    stack.wait(f"{name} heartbeat", alive, timeout_s=60)
-
-
-def post_job(stack: Stack, client_account, spec: dict) -> tuple[CoordinatorClient, int]:
-    api = CoordinatorClient(stack.coordinator_url, client_account.private_key)
-    created = api.create_job(spec, price_wei=PRICE, deadline_s=900, collateral_wei=PRICE)
-    tx = created["transaction"]
-    w3 = stack.anvil
-    h = w3.rpc("eth_sendTransaction", [{"from": client_account.address, "to": tx["to"], "data": tx["data"],
-                                        "value": hex(int(tx["value"]))}])
-    stack.wait("escrow receipt", lambda: w3.rpc("eth_getTransactionReceipt", [h]), timeout_s=20)
-    return api, int(created["job"]["id"])
-
-
-def job_status(api: CoordinatorClient, job_id: int) -> str:
-    return str(api.job(job_id)["status"])
+__all__ = ["stack"]
 
 
 def test_honest_job_is_trained_submitted_verified_and_paid(stack: Stack):
@@ -249,36 +73,61 @@ def test_honest_job_is_trained_submitted_verified_and_paid(stack: Stack):
     stack.stop("worker-honest")
 
 
-def test_perturbed_provider_is_challenged_and_slashed(stack: Stack):
-    a = stack.anvil.accounts
-    cheat, client, verifier = a[6], a[7], a[4]
-    time.sleep(7)  # the honest provider's heartbeat goes stale (TTL 6 s): the cheat is the only match
-    start_worker(stack, cheat, "worker-cheat", fault="perturb-step=17")
-    market = JobMarket.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
-    stake = StakeManager.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
-    game = DisputeGame.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
-    locked_before = stake.locked_stake_of(cheat.address)
-    client_credit = market.credit_of(client.address)
-    verifier_credit = market.credit_of(verifier.address) + stake.credit_of(verifier.address)
-    api, job_id = post_job(stack, client, {**SPEC, "seed": 12})
+class CrashAt:
+    """Wraps the worker's coordinator client: uploading checkpoint number `nth` (0-based) raises, as a killed
+    process would stop; records every progress step reported."""
 
-    stack.wait("job disputed", lambda: api.job(job_id)["chain_job_id"] is not None
-               and market.status(int(api.job(job_id)["chain_job_id"])) in (JobStatus.DISPUTED, JobStatus.FAILED),
-               timeout_s=90)
+    def __init__(self, api, nth: int) -> None:
+        self._api, self._nth, self._uploads, self.reported = api, nth, 0, []
+
+    def __getattr__(self, name):
+        return getattr(self._api, name)
+
+    def upload_artifact(self, data: bytes, kind: str = "blob") -> str:
+        if kind == "checkpoint":
+            if self._uploads == self._nth:
+                raise RuntimeError(f"simulated crash at checkpoint upload {self._nth}")
+            self._uploads += 1
+        return self._api.upload_artifact(data, kind)
+
+    def report_progress(self, job_id: int, step: int, loss: float):
+        self.reported.append(step)
+        return self._api.report_progress(job_id, step, loss)
+
+
+def test_interrupted_run_resumes_from_its_last_checkpoint(stack: Stack, tmp_path):
+    """Two deliveries of one task: the first dies storing checkpoint 30, the second resumes from checkpoint 20."""
+    from verde.runner import run_spec
+    from worker.bootstrap import WorkerContext
+    from worker.runner import JobRunner
+    from worker.settings import WorkerSettings
+
+    a = stack.anvil.accounts
+    provider, client = a[3], a[2]
+    StakeManager.connect(stack.deployment, stack.anvil.rpc_url, provider.private_key)  # staked by the first test
+    settings = WorkerSettings(private_key=provider.private_key, coordinator_url=stack.coordinator_url,
+                              rpc_url=stack.anvil.rpc_url, deployment_file=stack.deployment.path,
+                              broker_url=stack.env["AGORA_BROKER_URL"], workspace=tmp_path, progress_every=1)
+    ctx = WorkerContext(settings)
+    ctx.api.heartbeat(["cpu"], 10**6, 0, "1")  # alive for the matcher (no worker process consumes its queue)
+    spec = {**SPEC, "seed": 21}
+    api, job_id = post_job(stack, client, spec)
+    stack.wait("job assigned", lambda: api.job(job_id)["status"] == "assigned", timeout_s=60)
+
+    crashing = CrashAt(ctx.api, 3)  # checkpoints 0, 10, 20 stored; dies on 30
+    ctx.__dict__["api"] = crashing
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        JobRunner(ctx).run(job_id)
     cid = int(api.job(job_id)["chain_job_id"])
-    t0 = time.monotonic()
-    gid = next(g for g in range(game.game_count(), 0, -1) if game.state(g).job_id == cid)
-    stack.wait("game settled", lambda: game.state(gid).settled, timeout_s=120)
-    took = time.monotonic() - t0
-    st = game.state(gid)
-    assert st.outcome == GameOutcome.CHALLENGER_WINS, stack.all_logs()
-    assert market.status(cid) == JobStatus.FAILED
-    assert market.credit_of(client.address) - client_credit == PRICE  # client refunded
-    rewarded = market.credit_of(verifier.address) + stake.credit_of(verifier.address) - verifier_credit
-    bps = game.config().challenger_reward_bps
-    assert rewarded == market.params().challenger_bond + PRICE * bps // 10_000  # bond back + slash share
-    assert stake.locked_stake_of(cheat.address) == locked_before  # the collateral is gone, not locked
-    ruled = stack.log("referee", 100_000)
-    assert "from hand-over" in ruled, ruled  # the referee used the parties' inputs, not its own replay
-    print(f"\ndispute for job {cid}: challenge → settlement in {took:.1f}s wall")
-    stack.stop("worker-cheat")
+    assert ctx.market.status(cid) == JobStatus.RUNNING  # accepted, not submitted
+    assert sorted(ctx.workspace(cid).manifest().checkpoints) == [0, 10, 20]
+
+    resumed = CrashAt(crashing._api, -1)
+    ctx.__dict__["api"] = resumed
+    outcome = JobRunner(ctx).run(job_id)
+    assert outcome.action == "resumed+submitted"
+    assert resumed.reported[0] == 21  # started after checkpoint 20, not from scratch
+    honest = run_spec(spec)
+    assert outcome.trace_root == "0x" + honest.trace_root.hex()  # the resumed run commits the same trace
+    assert ctx.market.status(cid) == JobStatus.SUBMITTED
+    assert JobRunner(ctx).run(job_id).action == "already-submitted"  # a third delivery is a no-op

@@ -15,8 +15,15 @@ T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
 
 
 def message(**kw: object) -> SiweMessage:
-    base: dict[str, object] = {"domain": "localhost", "address": ADDR, "uri": "http://localhost",
-                               "chain_id": 31337, "nonce": "abcdef123456", "issued_at": T0, "statement": "Sign in."}
+    base: dict[str, object] = {
+        "domain": "localhost",
+        "address": ADDR,
+        "uri": "http://localhost",
+        "chain_id": 31337,
+        "nonce": "abcdef123456",
+        "issued_at": T0,
+        "statement": "Sign in.",
+    }
     base.update(kw)
     return SiweMessage(**base)  # type: ignore[arg-type]
 
@@ -38,27 +45,37 @@ def test_text_follows_eip4361_layout() -> None:
     ]
 
 
-@pytest.mark.parametrize("kw", [
-    {},
-    {"statement": None},
-    {"expiration_time": T0 + dt.timedelta(hours=1), "not_before": T0, "request_id": "r-1",
-     "resources": ("ipfs://x", "https://example.com/a")},
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"statement": None},
+        {
+            "expiration_time": T0 + dt.timedelta(hours=1),
+            "not_before": T0,
+            "request_id": "r-1",
+            "resources": ("ipfs://x", "https://example.com/a"),
+        },
+    ],
+)
 def test_parse_round_trips(kw: dict) -> None:
     m = message(**kw)
     assert SiweMessage.parse(m.text()) == m
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t.replace("wants you to sign in", "wants you to log in"),
-    lambda t: t.replace(ADDR, ADDR.lower()),  # not checksummed
-    lambda t: t.replace("Chain ID: 31337", "Chain ID: x"),
-    lambda t: t.replace("Nonce: abcdef123456", "Nonce: short"),
-    lambda t: t.replace("Version: 1", "Version: 2"),
-    lambda t: t.replace("Issued At: 2026-01-02T03:04:05.678Z", "Issued At: yesterday"),
-    lambda t: t + "\nExtra: line",
-    lambda t: "\n".join(l for l in t.split("\n") if not l.startswith("URI")),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t.replace("wants you to sign in", "wants you to log in"),
+        lambda t: t.replace(ADDR, ADDR.lower()),  # not checksummed
+        lambda t: t.replace("Chain ID: 31337", "Chain ID: x"),
+        lambda t: t.replace("Nonce: abcdef123456", "Nonce: short"),
+        lambda t: t.replace("Version: 1", "Version: 2"),
+        lambda t: t.replace("Issued At: 2026-01-02T03:04:05.678Z", "Issued At: yesterday"),
+        lambda t: t + "\nExtra: line",
+        lambda t: "\n".join(l for l in t.split("\n") if not l.startswith("URI")),
+    ],
+)
 def test_malformed_messages_are_rejected(mangle) -> None:
     with pytest.raises(SiweError):
         SiweMessage.parse(mangle(message().text()))

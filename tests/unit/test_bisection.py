@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,6 +24,7 @@ from verde.bisection import (
     multiproof,
     narrow,
     next_move,
+    plan,
     positions,
     split_points,
     verify_multiproof,
@@ -126,7 +129,7 @@ def test_split_points_cover_the_interval_without_repeats():
     for lo, hi, k in [(0, 1024, 16), (3, 5, 8), (0, 7, 2), (10, 75, 4)]:
         pts = split_points(lo, hi, k)
         assert pts[0] == lo and pts[-1] == hi
-        assert all(a < b for a, b in zip(pts, pts[1:]))
+        assert all(a < b for a, b in itertools.pairwise(pts))
         assert len(pts) == min(k, hi - lo) + 1
 
 
@@ -148,3 +151,27 @@ def test_multiproof_roundtrip_and_tamper(n, data):
     wrong = list(vals)
     wrong[0] = b"\x02" * 32
     assert not verify_multiproof(tree.root, n, idx, wrong, proof)
+
+
+def test_plan_batches_what_follows_from_the_closing_move():
+    shape = Shape(64, 8, 16)
+    honest, liar = SyntheticTrace(shape), SyntheticTrace(shape, fault=(37, 11))
+    d_trees, c_trees = TreeCache(liar), TreeCache(honest)
+    view = GameView(Phase.BISECT, SEGMENTS, 0, 8, 0, False, 0, shape, 4)
+    # The first mover of a round stops after its reveal.
+    opener = plan(view, Role.DEFENDER, d_trees)
+    assert len(opener) == 1 and isinstance(opener[0], Reveal)
+    # The second mover closes and, knowing the new interval, opens the next round.
+    closing = replace(view, moved=int(Role.DEFENDER), other_elements=tuple(opener[0].elements))
+    closer = plan(closing, Role.CHALLENGER, c_trees)
+    assert [type(m) for m in closer] == [Reveal, Reveal]
+    assert closer[1].elements == [honest.leaves(SEGMENTS, 0)[p] for p in positions(4, 6, 4, True)]
+    # Closing a level's last round is followed by the descent.
+    last = GameView(Phase.BISECT, SEGMENTS, 4, 6, 0, True, int(Role.DEFENDER), shape, 4,
+                    other_elements=(liar.leaves(SEGMENTS, 0)[5],))
+    assert [type(m) for m in plan(last, Role.CHALLENGER, c_trees)] == [Reveal, Descend]
+    # The second descender opens the new level's first round.
+    desc = GameView(Phase.DESCEND, SEGMENTS, 4, 5, 0, True, int(Role.DEFENDER), shape, 4)
+    moves = plan(desc, Role.CHALLENGER, c_trees)
+    assert [type(m) for m in moves] == [Descend, Reveal]
+    assert moves[1].elements == [honest.leaves(1, 4)[p] for p in positions(0, 8, 4, True)]

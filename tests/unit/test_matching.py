@@ -8,8 +8,15 @@ import time
 from coordinator.matching import Candidate, OpenJob, match
 
 
-def cand(addr: str, stake: int = 10, params: int = 1000, version: str = "1", slots: int = 4, last: float = 0.0,
-         devices: tuple[str, ...] = ("cpu",)) -> Candidate:
+def cand(
+    addr: str,
+    stake: int = 10,
+    params: int = 1000,
+    version: str = "1",
+    slots: int = 4,
+    last: float = 0.0,
+    devices: tuple[str, ...] = ("cpu",),
+) -> Candidate:
     return Candidate(addr, stake, params, frozenset(devices), version, slots, last)
 
 
@@ -50,7 +57,12 @@ def test_stake_and_slots_are_spent_within_a_round() -> None:
 
 def test_waiting_reasons_name_the_missing_capability() -> None:
     plan = match(
-        [job(1, params=10**9), job(2, collateral=10**6), job(3, version="2"), job(4, excluded=frozenset({"0xa"}))],
+        [
+            job(1, params=10**9),
+            job(2, collateral=10**6),
+            job(3, version="2"),
+            job(4, excluded=frozenset({"0xa"})),
+        ],
         [cand("0xa")],
     )
     assert "parameters" in plan.waiting[1]
@@ -74,12 +86,19 @@ def test_device_requirement() -> None:
 def test_match_10k_jobs_against_1k_providers_is_fast() -> None:
     rng = random.Random(1)
     providers = [
-        cand(f"0x{i:040x}", stake=rng.randint(1, 40), params=rng.choice([10**5, 10**6, 5 * 10**6]),
-             slots=rng.randint(1, 8), last=rng.random())
+        cand(
+            f"0x{i:040x}",
+            stake=rng.randint(1, 40),
+            params=rng.choice([10**5, 10**6, 5 * 10**6]),
+            slots=rng.randint(1, 8),
+            last=rng.random(),
+        )
         for i in range(1000)
     ]
-    jobs = [job(i, params=rng.choice([10**4, 10**5, 10**6, 4 * 10**6]), collateral=rng.randint(1, 4))
-            for i in range(10_000)]
+    jobs = [
+        job(i, params=rng.choice([10**4, 10**5, 10**6, 4 * 10**6]), collateral=rng.randint(1, 4))
+        for i in range(10_000)
+    ]
     t0 = time.perf_counter()
     plan = match(jobs, providers, start_seq=2.0)
     elapsed = time.perf_counter() - t0

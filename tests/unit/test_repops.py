@@ -137,7 +137,7 @@ def test_tanh_gelu_accuracy():
 def test_transcendentals_same_bits_across_threads(threads):
     x = _rand(300, 100, seed=13, spread=3)
     for fn in (R.exp, R.tanh, R.gelu, lambda t: R.log(t.abs() + 1e-3), R.softmax):
-        assert _bits(_under_threads(lambda: fn(x), 1)) == _bits(_under_threads(lambda: fn(x), 2))
+        assert _bits(_under_threads(lambda fn=fn: fn(x), 1)) == _bits(_under_threads(lambda fn=fn: fn(x), 2))
 
 
 def _autograd(fn, *inputs):
@@ -225,6 +225,14 @@ def test_adam_and_sgd_match_torch_optim():
         buf = R.sgd_momentum_buf(buf, g, 0.9)
         w = R.sgd_param(w, buf, 0.1, 0.0)
     assert torch.allclose(w, p.detach(), rtol=1e-5, atol=1e-6)
+    p = w0.clone().requires_grad_()
+    opt = torch.optim.SGD([p], lr=0.1, weight_decay=0.05)
+    w = w0.clone()
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+        w = R.sgd_param(w, g, 0.1, 0.05)
+    assert torch.allclose(w, p.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_ipow_is_exact_for_powers_of_two_and_close_otherwise():
@@ -242,3 +250,12 @@ def test_matmul_rounding_paths_agree():
     for dim in (0, 1):
         e = exponent(absmax(x, dim)).unsqueeze(dim)
         assert torch.equal(quantize(x, dim, 21), round_to_grid_f64(x.double(), e, 21))
+
+
+def test_matmul_near_float32_max_stays_finite():
+    a = torch.full((2, 4), 3.0e38)
+    a[1] = -3.4e38
+    b = torch.full((4, 3), 2.0**-60)
+    c = R.matmul(a, b)
+    ref = (a.double() @ b.double()).float()
+    assert torch.isfinite(c).all() and torch.allclose(c, ref, rtol=1e-6)

@@ -34,13 +34,14 @@ def exponent(mx: Tensor) -> Tensor:
 def magic_f32(e: Tensor, bits: int) -> Tensor | None:
     """M = 1.5 * 2**(e - bits + 23) as float32, or None when it would overflow (|x| near the float32 max).
 
-    Valid for bits <= 22 (the sum x + M must stay in M's binade). p is clamped below at -126: the grid is
-    then 2**-149 or finer, on which every float32 already lies, so the rounding changes nothing.
+    Valid for bits <= 22 (the sum x + M must stay in M's binade). The exponent is clamped below at -126:
+    the grid is then 2**-149 or finer, on which every float32 already lies, so the rounding changes nothing.
     """
-    p = (e + (23 - bits)).clamp_(min=-126)
-    if bool((p > 126).any()):
+    field = e + (150 - bits)  # biased exponent of M
+    # x + M may round up to 2**(p+1), which must stay finite: p <= 126, i.e. field <= 253
+    if int(field.max()) > 253:
         return None
-    return (((p + 127) << 23) | 0x400000).view(torch.float32)
+    return ((field.clamp_(min=1) << 23) | 0x400000).view(torch.float32)
 
 
 def magic_f64(e: Tensor, bits: int) -> Tensor:

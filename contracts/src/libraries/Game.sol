@@ -111,6 +111,7 @@ library Game {
         if (numSteps == 0 || checkpointEvery == 0 || opsPerStep == 0) {
             revert BadTerms(numSteps, checkpointEvery, opsPerStep);
         }
+        // INVARIANT: the job id fits the word the game keeps it in, so settlement reports the right job.
         if (jobId > type(uint64).max) revert JobIdTooLarge(jobId);
         g.defender = defender;
         g.challenger = challenger;
@@ -128,7 +129,7 @@ library Game {
 
     // ------------------------------------------------------------------ moves
 
-    /// @notice A party reveals its elements for this round (see `positions`), each with its proof.
+    /// @notice A party reveals its elements for this round (see `positions`) with one multiproof.
     /// @return bit the caller's party bit; `closes` true when the caller is the round's second mover, who must
     /// then call `closeRound` in the same transaction.
     function reveal(

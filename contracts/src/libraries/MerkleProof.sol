@@ -34,48 +34,63 @@ library MerkleProof {
         uint256[] memory indices,
         bytes32[] calldata leaves,
         bytes32[] calldata proof
-    ) internal pure returns (bool) {
+    ) internal pure returns (bool ok) {
         uint256 count = indices.length;
         if (n == 0 || count == 0 || count != leaves.length) return false;
-        uint256[] memory idx = new uint256[](count);
-        bytes32[] memory hs = new bytes32[](count);
-        for (uint256 r; r < count; ++r) {
-            uint256 i = indices[r];
-            if (i >= n || (r != 0 && i <= indices[r - 1])) return false;
-            idx[r] = i;
-            hs[r] = leaves[r];
-        }
-        uint256 p;
-        uint256 d = depth(n);
-        for (uint256 b; b < d; ++b) {
-            uint256 w;
-            for (uint256 r; r < count;) {
-                uint256 i = idx[r];
-                bytes32 h = hs[r];
-                bytes32 parent;
-                if (i & 1 == 0 && r + 1 < count && idx[r + 1] == i + 1) {
-                    parent = _hashPair(h, hs[r + 1]);
-                    r += 2;
-                } else {
-                    if (p == proof.length) return false;
-                    bytes32 sibling = proof[p++];
-                    parent = i & 1 == 0 ? _hashPair(h, sibling) : _hashPair(sibling, h);
-                    r += 1;
-                }
-                idx[w] = i >> 1;
-                hs[w] = parent;
-                ++w;
+        unchecked {
+            for (uint256 r; r < count; ++r) {
+                uint256 i = indices[r];
+                if (i >= n || (r != 0 && i <= indices[r - 1])) return false;
             }
-            count = w;
         }
-        return p == proof.length && count == 1 && hs[0] == root;
-    }
-
-    function _hashPair(bytes32 a, bytes32 b) private pure returns (bytes32 h) {
+        uint256 d = depth(n);
         assembly ("memory-safe") {
-            mstore(0x00, a)
-            mstore(0x20, b)
-            h := keccak256(0x00, 0x40)
+            // Work area: `count` (index, hash) pairs, rewritten in place level by level (a level never has more
+            // nodes than the one below, and the write position never passes the read position).
+            let buf := mload(0x40)
+            mstore(0x40, add(buf, add(shl(6, count), 0x40)))
+            for { let r := 0 } lt(r, count) { r := add(r, 1) } {
+                let at := add(buf, shl(6, r))
+                mstore(at, mload(add(add(indices, 0x20), shl(5, r))))
+                mstore(add(at, 0x20), calldataload(add(leaves.offset, shl(5, r))))
+            }
+            // A sentinel index after the last node, so the "is my sibling next?" test needs no bounds check.
+            mstore(add(buf, shl(6, count)), not(0))
+            let p := proof.offset
+            let pEnd := add(p, shl(5, proof.length))
+            for { let b := 0 } lt(b, d) { b := add(b, 1) } {
+                let w := buf
+                let end := add(buf, shl(6, count))
+                for { let at := buf } lt(at, end) {} {
+                    let i := mload(at)
+                    switch and(iszero(and(i, 1)), eq(mload(add(at, 0x40)), add(i, 1)))
+                    case 1 {
+                        mstore(0x00, mload(add(at, 0x20)))
+                        mstore(0x20, mload(add(at, 0x60)))
+                        at := add(at, 0x80)
+                    }
+                    default {
+                        // Past the end of the proof this reads other calldata; the final p == pEnd check fails then.
+                        switch and(i, 1)
+                        case 0 {
+                            mstore(0x00, mload(add(at, 0x20)))
+                            mstore(0x20, calldataload(p))
+                        }
+                        default {
+                            mstore(0x00, calldataload(p))
+                            mstore(0x20, mload(add(at, 0x20)))
+                        }
+                        p := add(p, 0x20)
+                        at := add(at, 0x40)
+                    }
+                    mstore(w, shr(1, i))
+                    mstore(add(w, 0x20), keccak256(0x00, 0x40))
+                    w := add(w, 0x40)
+                }
+                mstore(w, not(0))
+                count := shr(6, sub(w, buf))
+            }
+            ok := and(and(eq(p, pEnd), eq(count, 1)), eq(mload(add(buf, 0x20)), root))
         }
     }
 

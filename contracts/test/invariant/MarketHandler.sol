@@ -45,6 +45,8 @@ contract MarketHandler is TestBase {
     bool public wrongRoleSucceeded;
     bool public overdrawSucceeded;
     uint256 public calls;
+    /// @dev How far lifecycles got (to check the campaign reaches the deep states, not just Open).
+    mapping(IJobMarket.Status => uint256) public reached;
 
     constructor(JobMarket market_, StubGame game_, address matcher_, address treasury_) {
         market = market_;
@@ -84,6 +86,19 @@ contract MarketHandler is TestBase {
     function _job(uint256 seed) internal view returns (bool, uint256) {
         if (_jobs.length == 0) return (false, 0);
         return (true, seed % _jobs.length);
+    }
+
+    /// @dev Mostly a job in `want` (so lifecycles get deep), sometimes any job (so wrong-state calls happen too).
+    function _job(uint256 seed, IJobMarket.Status want) internal view returns (bool, uint256) {
+        uint256 n = _jobs.length;
+        if (n == 0) return (false, 0);
+        if (seed % 4 != 0) {
+            for (uint256 k; k < n; ++k) {
+                uint256 i = (seed % n + k) % n;
+                if (_jobs[i].status == want) return (true, i);
+            }
+        }
+        return (true, seed % n);
     }
 
     function _id(uint256 i) internal pure returns (uint256) {
@@ -166,7 +181,7 @@ contract MarketHandler is TestBase {
         address who = clients[c % 2];
         uint96 p = uint96(bound(price, 1, 10 ether));
         uint96 coll = uint96(bound(collGwei, 0, 8 ether / 1e9) * 1e9);
-        uint40 deadline = uint40(block.timestamp + bound(life, 1, 2000));
+        uint40 deadline = uint40(block.timestamp + bound(life, 1, 400));
         vm.deal(who, who.balance + p);
         vm.prank(who);
         uint256 id = market.postJob{value: p}(keccak256("spec"), 10, 3, 4, coll, deadline);
@@ -179,7 +194,7 @@ contract MarketHandler is TestBase {
 
     function assign(uint256 j, uint256 p) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Open);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         address who = providers[p % 3];
@@ -193,7 +208,7 @@ contract MarketHandler is TestBase {
 
     function accept(uint256 j) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Assigned);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         vm.prank(m.provider == address(0) ? STRANGER : m.provider);
@@ -206,7 +221,7 @@ contract MarketHandler is TestBase {
 
     function submit(uint256 j) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Running);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         vm.prank(m.provider == address(0) ? STRANGER : m.provider);
@@ -218,12 +233,13 @@ contract MarketHandler is TestBase {
 
     function finalize(uint256 j) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Submitted);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         try market.finalize(_id(i), m.terms, keccak256("trace"), keccak256("model")) {
             assertTrue(m.status == IJobMarket.Status.Submitted, "finalize only from Submitted");
             m.status = IJobMarket.Status.Finalized;
+            reached[IJobMarket.Status.Finalized]++;
             escrow -= m.terms.price;
             lockedOf[m.provider] -= m.terms.collateral;
             // the payout (price − fee) moved to StakeManager
@@ -250,12 +266,16 @@ contract MarketHandler is TestBase {
 
     function expire(uint256 j) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        IJobMarket.Status[3] memory wants = [IJobMarket.Status.Running, IJobMarket.Status.Assigned, IJobMarket.Status.Open];
+        (bool ok, uint256 i) = _job(j, wants[(j >> 8) % 3]);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         try market.expire(_id(i), m.terms) {
             if (block.timestamp > m.terms.deadline) {
-                if (m.status == IJobMarket.Status.Running) lockedOf[m.provider] -= m.terms.collateral;
+                if (m.status == IJobMarket.Status.Running) {
+                    lockedOf[m.provider] -= m.terms.collateral;
+                    reached[IJobMarket.Status.Expired]++;
+                }
                 assertTrue(m.status <= IJobMarket.Status.Running, "expire before submit only");
                 m.status = IJobMarket.Status.Expired;
                 escrow -= m.terms.price;
@@ -269,7 +289,7 @@ contract MarketHandler is TestBase {
 
     function challenge(uint256 j, uint256 x) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Submitted);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         address who = challengers[x % 2];
@@ -281,6 +301,7 @@ contract MarketHandler is TestBase {
         ) {
             assertTrue(m.status == IJobMarket.Status.Submitted, "challenge only a Submitted job");
             m.status = IJobMarket.Status.Disputed;
+            reached[IJobMarket.Status.Disputed]++;
             m.gameId = gameId;
             marketIn += bond;
             bonds += bond;
@@ -289,7 +310,7 @@ contract MarketHandler is TestBase {
 
     function settle(uint256 j, uint256 o) external {
         calls++;
-        (bool ok, uint256 i) = _job(j);
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Disputed);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         if (m.status != IJobMarket.Status.Disputed) return;
@@ -297,6 +318,7 @@ contract MarketHandler is TestBase {
         IJobMarket.Dispute memory d = market.disputeOf(_id(i));
         game.settle(m.gameId, outcome, outcome == IDisputeSettlement.Outcome.BothLose ? treasury : d.challenger);
         bonds -= d.bond;
+        reached[IJobMarket.Status.Failed]++;
         lockedOf[m.provider] -= m.terms.collateral; // released, or slashed by the game
         if (outcome == IDisputeSettlement.Outcome.DefenderWins) {
             uint256 fee = uint256(m.terms.price) * market.params().protocolFeeBps / 10_000;
@@ -317,7 +339,7 @@ contract MarketHandler is TestBase {
 
     function warp(uint256 dt) external {
         calls++;
-        vm.warp(block.timestamp + bound(dt, 1, 300));
+        vm.warp(block.timestamp + bound(dt, 1, 120));
     }
 
     // ------------------------------------------------------------------ wrong roles: must never succeed

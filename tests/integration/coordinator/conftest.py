@@ -106,7 +106,10 @@ def row_counts(engine: Engine) -> Callable[[], dict[str, int]]:
 
     def counts() -> dict[str, int]:
         with engine.connect() as conn:
-            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one() for t in Base.metadata.sorted_tables}
+            return {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in Base.metadata.sorted_tables
+            }
 
     return counts
 
@@ -140,8 +143,15 @@ def fund(client, w3):
 
     def do(created: dict, account: DevAccount) -> str:
         tx = created["transaction"]
-        h = w3.eth.send_transaction({"from": account.address, "to": tx["to"], "data": tx["data"],
-                                     "value": int(tx["value"]), "chainId": tx["chainId"]})
+        h = w3.eth.send_transaction(
+            {
+                "from": account.address,
+                "to": tx["to"],
+                "data": tx["data"],
+                "value": int(tx["value"]),
+                "chainId": tx["chainId"],
+            }
+        )
         receipt = w3.eth.wait_for_transaction_receipt(h)
         assert receipt["status"] == 1
         return "0x" + bytes(h).hex()

@@ -40,7 +40,11 @@ def test_create_job_returns_escrow_tx_and_is_idempotent(client, login, roles, de
     assert job["status"] == "awaiting_funding"
     assert job["client"] == roles.client.address.lower()
     tx = out["transaction"]
-    assert tx["to"] == deployed.address("JobMarket") and tx["value"] == "1000000000000000" and tx["chainId"] == 31337
+    assert (
+        tx["to"] == deployed.address("JobMarket")
+        and tx["value"] == "1000000000000000"
+        and tx["chainId"] == 31337
+    )
     assert tx["data"].startswith("0x") and len(tx["data"]) == 2 + 8 + 6 * 64
     assert out["terms"]["specHash"] == job["spec_hash"]
     # the canonical spec bytes hash to the spec hash
@@ -99,8 +103,11 @@ def test_spec_out_of_bounds_is_422_naming_the_field(client, login, roles, row_co
     h = login(roles.client)
     mutate(spec)
     before = row_counts()
-    err = assert_error(client.post("/v1/jobs", json={"spec": spec, "price_wei": 1, "deadline_s": 3600}, headers=h),
-                       422, "validation_error")
+    err = assert_error(
+        client.post("/v1/jobs", json={"spec": spec, "price_wei": 1, "deadline_s": 3600}, headers=h),
+        422,
+        "validation_error",
+    )
     assert any(d["field"].startswith(field) for d in err["details"]), err
     assert row_counts() == before
 
@@ -109,20 +116,39 @@ def test_bad_requests_are_clear_4xx_and_change_nothing(client, login, roles, row
     SPEC = spec
     h = login(roles.client)
     before = row_counts()
-    assert_error(client.post("/v1/jobs", content=b"{not json", headers={**h, "Content-Type": "application/json"}),
-                 400, "malformed_json")
-    assert_error(client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 0, "deadline_s": 3600}, headers=h), 422)
-    assert_error(client.post("/v1/jobs", json={"spec": SPEC, "price_wei": "abc", "deadline_s": 3600}, headers=h), 422)
-    assert_error(client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 1, "deadline_s": 1}, headers=h), 422)
+    assert_error(
+        client.post("/v1/jobs", content=b"{not json", headers={**h, "Content-Type": "application/json"}),
+        400,
+        "malformed_json",
+    )
+    assert_error(
+        client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 0, "deadline_s": 3600}, headers=h), 422
+    )
+    assert_error(
+        client.post("/v1/jobs", json={"spec": SPEC, "price_wei": "abc", "deadline_s": 3600}, headers=h), 422
+    )
+    assert_error(
+        client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 1, "deadline_s": 1}, headers=h), 422
+    )
     unknown_ds = copy.deepcopy(SPEC)
     unknown_ds["dataset"]["id"] = "sha256:" + "ab" * 32
     unknown_ds["model"]["layers"] = [4, 8, 3]
-    err = assert_error(client.post("/v1/jobs", json={"spec": unknown_ds, "price_wei": 1, "deadline_s": 3600},
-                                   headers=h), 422, "unknown_dataset")
+    err = assert_error(
+        client.post("/v1/jobs", json={"spec": unknown_ds, "price_wei": 1, "deadline_s": 3600}, headers=h),
+        422,
+        "unknown_dataset",
+    )
     assert err["details"][0]["field"] == "body.spec.dataset.id"
     assert_error(client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 1, "deadline_s": 3600}), 401)
-    assert_error(client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 1, "deadline_s": 3600},
-                             headers={"Authorization": "Bearer forged"}), 401, "invalid_token")
+    assert_error(
+        client.post(
+            "/v1/jobs",
+            json={"spec": SPEC, "price_wei": 1, "deadline_s": 3600},
+            headers={"Authorization": "Bearer forged"},
+        ),
+        401,
+        "invalid_token",
+    )
     assert_error(client.get("/v1/jobs/999999"), 404, "not_found")
     assert_error(client.get("/v1/jobs/abc"), 422)
     assert_error(client.get("/v1/disputes/12345"), 404)
@@ -130,8 +156,18 @@ def test_bad_requests_are_clear_4xx_and_change_nothing(client, login, roles, row
     assert_error(client.get("/v1/providers/nothex"), 422)
     assert_error(client.get("/v1/nowhere"), 404)
     assert_error(client.delete("/v1/jobs"), 405)
-    assert_error(client.post("/v1/providers/heartbeat", json={"capabilities": {"devices": ["tpu"], "max_params": 1},
-                                                             "queue_depth": 0, "repops_version": "1"}, headers=h), 422)
+    assert_error(
+        client.post(
+            "/v1/providers/heartbeat",
+            json={
+                "capabilities": {"devices": ["tpu"], "max_params": 1},
+                "queue_depth": 0,
+                "repops_version": "1",
+            },
+            headers=h,
+        ),
+        422,
+    )
     assert row_counts() == before
 
 
@@ -152,7 +188,12 @@ def test_dataset_upload_validates_npz(client, login, roles, row_counts, spec):
     spec = copy.deepcopy(SPEC)
     spec["dataset"]["id"] = ds["id"]
     spec["model"]["layers"] = [4, 8, 3]
-    assert client.post("/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600}, headers=h).status_code == 201
+    assert (
+        client.post(
+            "/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600}, headers=h
+        ).status_code
+        == 201
+    )
 
     before = row_counts()
     bad = {
@@ -164,14 +205,26 @@ def test_dataset_upload_validates_npz(client, login, roles, row_counts, spec):
         "extra": npz(x=np.zeros((2, 2)), y=np.zeros(2), z=np.zeros(1)),
     }
     for why, data in bad.items():
-        r = client.post("/v1/datasets", content=data, headers={**h, "Content-Type": "application/octet-stream"})
+        r = client.post(
+            "/v1/datasets", content=data, headers={**h, "Content-Type": "application/octet-stream"}
+        )
         assert_error(r, 422, "invalid_dataset" if data else None), why
     too_big = npz(x=np.zeros((100_000, 1)), y=np.zeros(100_000))
-    assert_error(client.post("/v1/datasets", content=too_big, headers={**h, "Content-Type": "application/octet-stream"}),
-                 413, "payload_too_large")
+    assert_error(
+        client.post(
+            "/v1/datasets", content=too_big, headers={**h, "Content-Type": "application/octet-stream"}
+        ),
+        413,
+        "payload_too_large",
+    )
     assert_error(client.post("/v1/datasets", files={"file": ("d.npz", too_big)}, headers=h), 413)
-    assert_error(client.post("/v1/datasets", content=b"", headers={**h, "Content-Type": "application/octet-stream"}), 422)
-    assert_error(client.post("/v1/datasets", content=good, headers={"Content-Type": "application/octet-stream"}), 401)
+    assert_error(
+        client.post("/v1/datasets", content=b"", headers={**h, "Content-Type": "application/octet-stream"}),
+        422,
+    )
+    assert_error(
+        client.post("/v1/datasets", content=good, headers={"Content-Type": "application/octet-stream"}), 401
+    )
     assert row_counts() == before
 
 
@@ -180,7 +233,9 @@ def test_worker_endpoints_need_the_assigned_provider(client, login, roles, sessi
     from coordinator.models import Job
 
     hc, hp, hs = login(roles.client), login(roles.provider), login(roles.stranger)
-    job_id = client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 10, "deadline_s": 3600}, headers=hc).json()["job"]["id"]
+    job_id = client.post(
+        "/v1/jobs", json={"spec": SPEC, "price_wei": 10, "deadline_s": 3600}, headers=hc
+    ).json()["job"]["id"]
     # Simulate the chain having assigned it (the indexer test covers the real path).
     with sessions() as s:
         job = s.get(Job, job_id)
@@ -189,45 +244,82 @@ def test_worker_endpoints_need_the_assigned_provider(client, login, roles, sessi
     assert_error(client.post(f"/v1/jobs/{job_id}/progress", json={"step": 1, "loss": 2.0}, headers=hs), 403)
     r = client.post(f"/v1/jobs/{job_id}/progress", json={"step": 1, "loss": 2.0}, headers=hp)
     assert r.status_code == 201
-    assert client.post(f"/v1/jobs/{job_id}/progress", json={"step": 1, "loss": 9.0}, headers=hp).json()["loss"] == 2.0
+    assert (
+        client.post(f"/v1/jobs/{job_id}/progress", json={"step": 1, "loss": 9.0}, headers=hp).json()["loss"]
+        == 2.0
+    )
     client.post(f"/v1/jobs/{job_id}/progress", json={"step": 5, "loss": 1.5}, headers=hp)
-    assert_error(client.post(f"/v1/jobs/{job_id}/progress", json={"step": 10**6, "loss": 1.0}, headers=hp), 422)
-    assert_error(client.post(f"/v1/jobs/{job_id}/progress", content=b'{"step": 1, "loss": NaN}',
-                             headers={**hp, "Content-Type": "application/json"}), 422)
+    assert_error(
+        client.post(f"/v1/jobs/{job_id}/progress", json={"step": 10**6, "loss": 1.0}, headers=hp), 422
+    )
+    assert_error(
+        client.post(
+            f"/v1/jobs/{job_id}/progress",
+            content=b'{"step": 1, "loss": NaN}',
+            headers={**hp, "Content-Type": "application/json"},
+        ),
+        422,
+    )
     prog = client.get(f"/v1/jobs/{job_id}/progress").json()
     assert prog["latest_step"] == 5 and [p["step"] for p in prog["points"]] == [1, 5]
 
     model = b"model-bytes" * 100
-    art = client.post("/v1/artifacts?kind=model", content=model, headers={**hp, "Content-Type": "application/octet-stream"})
+    art = client.post(
+        "/v1/artifacts?kind=model", content=model, headers={**hp, "Content-Type": "application/octet-stream"}
+    )
     assert art.status_code == 201
     sha = art.json()["sha256"]
     assert client.get(f"/v1/artifacts/{sha}").content == model
-    assert_error(client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": "cd" * 32}, headers=hp),
-                 422, "unknown_artifact")
-    assert_error(client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": sha}, headers=hs), 403)
+    assert_error(
+        client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": "cd" * 32}, headers=hp),
+        422,
+        "unknown_artifact",
+    )
+    assert_error(
+        client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": sha}, headers=hs), 403
+    )
     r = client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": sha}, headers=hp)
     assert r.status_code == 200 and r.json()["model_artifact"] == sha
     # only the client downloads the model
     assert_error(client.get(f"/v1/jobs/{job_id}/model", headers=hp), 403)
     assert client.get(f"/v1/jobs/{job_id}/model", headers=hc).content == model
-    assert_error(client.post("/v1/artifacts", content=b"x" * (512 * 1024 + 1),
-                             headers={**hp, "Content-Type": "application/octet-stream"}), 413)
+    assert_error(
+        client.post(
+            "/v1/artifacts",
+            content=b"x" * (512 * 1024 + 1),
+            headers={**hp, "Content-Type": "application/octet-stream"},
+        ),
+        413,
+    )
 
 
 def test_cancel_unfunded_job_and_heartbeat(client, login, roles, spec):
     SPEC = spec
     hc, hp = login(roles.client), login(roles.provider)
-    job_id = client.post("/v1/jobs", json={"spec": SPEC, "price_wei": 10, "deadline_s": 3600}, headers=hc).json()["job"]["id"]
+    job_id = client.post(
+        "/v1/jobs", json={"spec": SPEC, "price_wei": 10, "deadline_s": 3600}, headers=hc
+    ).json()["job"]["id"]
     assert_error(client.post(f"/v1/jobs/{job_id}/cancel", headers=hp), 403)
     r = client.post(f"/v1/jobs/{job_id}/cancel", headers=hc)
-    assert r.status_code == 200 and r.json()["job"]["status"] == "cancelled" and r.json()["transaction"] is None
+    assert (
+        r.status_code == 200 and r.json()["job"]["status"] == "cancelled" and r.json()["transaction"] is None
+    )
     assert_error(client.post(f"/v1/jobs/{job_id}/cancel", headers=hc), 409)
 
-    r = client.post("/v1/providers/heartbeat", headers=hp, json={
-        "capabilities": {"devices": ["cpu"], "max_params": 10**6}, "queue_depth": 0, "repops_version": "1"})
+    r = client.post(
+        "/v1/providers/heartbeat",
+        headers=hp,
+        json={
+            "capabilities": {"devices": ["cpu"], "max_params": 10**6},
+            "queue_depth": 0,
+            "repops_version": "1",
+        },
+    )
     assert r.status_code == 200 and r.json()["alive"] is True
     assert client.get(f"/v1/providers/{roles.provider.address}").json()["max_params"] == 10**6
-    assert [p["address"] for p in client.get("/v1/providers").json()["items"]] == [roles.provider.address.lower()]
+    assert [p["address"] for p in client.get("/v1/providers").json()["items"]] == [
+        roles.provider.address.lower()
+    ]
 
 
 def test_health_ready_metrics(client):
@@ -237,3 +329,21 @@ def test_health_ready_metrics(client):
     client.get("/v1/jobs/424242")
     text = client.get("/metrics").text
     assert 'agora_http_requests_total{method="GET",route="/v1/jobs/{job_id}",status="404"}' in text
+
+
+def test_collateral_must_be_whole_gwei(client, login, roles, row_counts, spec):
+    h = login(roles.client)
+    before = row_counts()
+    err = assert_error(
+        client.post(
+            "/v1/jobs",
+            json={"spec": spec, "price_wei": 10**15, "deadline_s": 3600, "collateral_wei": 10**9 + 1},
+            headers=h,
+        ),
+        422,
+    )
+    assert err["details"][0]["field"] == "body.collateral_wei"
+    assert row_counts() == before
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10**15 + 7, "deadline_s": 3600}, headers=h)
+    assert r.status_code == 201
+    assert int(r.json()["terms"]["collateral"]) % 10**9 == 0

@@ -32,8 +32,11 @@ def test_login_issues_a_token_that_authenticates(client, roles):
     assert r.status_code == 200
     token = r.json()["token"]
     assert r.json()["address"] == roles.client.address.lower()
-    hb = client.post("/v1/providers/heartbeat", headers={"Authorization": f"Bearer {token}"},
-                     json={"capabilities": {"devices": ["cpu"], "max_params": 1}, "queue_depth": 0, "repops_version": "1"})
+    hb = client.post(
+        "/v1/providers/heartbeat",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"capabilities": {"devices": ["cpu"], "max_params": 1}, "queue_depth": 0, "repops_version": "1"},
+    )
     assert hb.status_code == 200 and hb.json()["address"] == roles.client.address.lower()
 
 
@@ -48,8 +51,11 @@ def test_expired_nonce_is_refused(client, roles, sessions):
     msg = nonce(client, roles.client)
     parsed = SiweMessage.parse(msg)
     with sessions() as s:
-        s.execute(update(AuthNonce).where(AuthNonce.nonce == parsed.nonce)
-                  .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        s.execute(
+            update(AuthNonce)
+            .where(AuthNonce.nonce == parsed.nonce)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
         s.commit()
     r = login(client, msg, roles.client.private_key)
     assert r.status_code == 401 and code(r) == "nonce_expired"

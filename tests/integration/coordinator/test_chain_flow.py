@@ -21,8 +21,15 @@ ETHER = 10**18
 
 
 def heartbeat(client, headers, max_params=10**6):
-    r = client.post("/v1/providers/heartbeat", headers=headers, json={
-        "capabilities": {"devices": ["cpu"], "max_params": max_params}, "queue_depth": 0, "repops_version": "1"})
+    r = client.post(
+        "/v1/providers/heartbeat",
+        headers=headers,
+        json={
+            "capabilities": {"devices": ["cpu"], "max_params": max_params},
+            "queue_depth": 0,
+            "repops_version": "1",
+        },
+    )
     assert r.status_code == 200, r.text
 
 
@@ -40,16 +47,30 @@ def kinds(client, job_id: int) -> list[str]:
 
 
 def test_fund_match_dispatch_and_rematch_on_accept_timeout(
-    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as, market_as,
-    time_travel, redis_queue,
+    client,
+    login,
+    roles,
+    spec,
+    fund,
+    settings,
+    sessions,
+    gateway,
+    chain_snapshot,
+    stake_as,
+    market_as,
+    time_travel,
+    redis_queue,
 ):
     broker, rds = redis_queue
-    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key), "broker_url": broker})
+    settings = settings.model_copy(
+        update={"matcher_key": SecretStr(roles.matcher.private_key), "broker_url": broker}
+    )
     indexer = Indexer(sessions, gateway, settings)
     matcher = Matcher(sessions, gateway, settings, CeleryDispatcher(broker))
     hc = login(roles.client)
-    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 7 * 86400},
-                          headers=hc).json()
+    created = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 7 * 86400}, headers=hc
+    ).json()
     job_id = created["job"]["id"]
 
     # Not funded yet: the indexer has nothing to say and the job stays awaiting_funding.
@@ -106,7 +127,12 @@ def test_fund_match_dispatch_and_rematch_on_accept_timeout(
     for k in ("JobPosted", "JobAssigned", "AssignmentExpired", "JobAccepted", "assign_sent", "expire_sent"):
         assert k in ks, ks
     with sessions() as s:
-        assert s.execute(select(func.count()).select_from(Assignment).where(Assignment.active.is_(True))).scalar_one() == 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(Assignment).where(Assignment.active.is_(True))
+            ).scalar_one()
+            == 1
+        )
 
 
 def test_indexer_derives_state_only_from_confirmed_events(
@@ -114,8 +140,11 @@ def test_indexer_derives_state_only_from_confirmed_events(
 ):
     settings = settings.model_copy(update={"confirmations": 3})
     indexer = Indexer(sessions, gateway, settings)
-    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": 12345, "deadline_s": 7 * 86400},
-                          headers=login(roles.client)).json()
+    created = client.post(
+        "/v1/jobs",
+        json={"spec": spec, "price_wei": 12345, "deadline_s": 7 * 86400},
+        headers=login(roles.client),
+    ).json()
     fund(created, roles.client)
     indexer.catch_up()
     assert client.get(f"/v1/jobs/{created['job']['id']}").json()["status"] == "awaiting_funding"
@@ -128,15 +157,29 @@ def test_jobposted_with_other_terms_does_not_open_the_job(
     client, login, roles, spec, settings, sessions, gateway, chain_snapshot, market_as
 ):
     indexer = Indexer(sessions, gateway, settings)
-    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": 5000, "deadline_s": 7 * 86400},
-                          headers=login(roles.client)).json()
+    created = client.post(
+        "/v1/jobs",
+        json={"spec": spec, "price_wei": 5000, "deadline_s": 7 * 86400},
+        headers=login(roles.client),
+    ).json()
     t = created["terms"]
     # Same spec hash and client but a lower price than the job claims: not this job's escrow.
-    market_as(roles.client).post_job(spec_hash=t["specHash"], num_steps=t["numSteps"], checkpoint_every=t["checkpointEvery"],
-                                     ops_per_step=t["opsPerStep"], collateral=int(t["collateral"]),
-                                     deadline=t["deadline"], price=4999)
+    market_as(roles.client).post_job(
+        spec_hash=t["specHash"],
+        num_steps=t["numSteps"],
+        checkpoint_every=t["checkpointEvery"],
+        ops_per_step=t["opsPerStep"],
+        collateral=int(t["collateral"]),
+        deadline=t["deadline"],
+        price=4999,
+    )
     indexer.catch_up()
     with sessions() as s:
         assert s.get(Job, created["job"]["id"]).status == "awaiting_funding"
-        assert s.execute(select(func.count()).select_from(ChainEvent).where(ChainEvent.name == "JobPosted")).scalar_one() >= 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(ChainEvent).where(ChainEvent.name == "JobPosted")
+            ).scalar_one()
+            >= 1
+        )
         assert s.get(Provider, roles.client.address.lower()) is None

@@ -36,14 +36,22 @@ def test_two_matchers_racing_assign_each_job_once(
     h = login(roles.client)
     job_ids = []
     for i in range(3):
-        created = client.post("/v1/jobs", json={"spec": spec, "price_wei": 1000 + i, "deadline_s": 7 * 86400},
-                              headers=h).json()
+        created = client.post(
+            "/v1/jobs", json={"spec": spec, "price_wei": 1000 + i, "deadline_s": 7 * 86400}, headers=h
+        ).json()
         fund(created, roles.client)
         job_ids.append(created["job"]["id"])
     for acct in (roles.provider, roles.provider2):
         stake_as(acct).stake(ETHER)
-        client.post("/v1/providers/heartbeat", headers=login(acct), json={
-            "capabilities": {"devices": ["cpu"], "max_params": 10**6}, "queue_depth": 0, "repops_version": "1"})
+        client.post(
+            "/v1/providers/heartbeat",
+            headers=login(acct),
+            json={
+                "capabilities": {"devices": ["cpu"], "max_params": 10**6},
+                "queue_depth": 0,
+                "repops_version": "1",
+            },
+        )
     indexer.catch_up()
 
     recorder = Recorder()
@@ -61,7 +69,9 @@ def test_two_matchers_racing_assign_each_job_once(
     assert sorted(j for j, _ in recorder.sent) == sorted(job_ids)
     indexer.catch_up()
     with sessions() as s:
-        n_assigned = s.execute(select(func.count()).select_from(ChainEvent).where(ChainEvent.name == "JobAssigned")).scalar_one()
+        n_assigned = s.execute(
+            select(func.count()).select_from(ChainEvent).where(ChainEvent.name == "JobAssigned")
+        ).scalar_one()
         assert n_assigned == 3
         per_job = s.execute(select(Assignment.job_id, func.count()).group_by(Assignment.job_id)).all()
         assert all(n == 1 for _, n in per_job) and len(per_job) == 3
@@ -71,8 +81,9 @@ def test_two_matchers_racing_assign_each_job_once(
 
 
 def test_database_refuses_a_second_active_assignment(client, login, roles, spec, sessions):
-    job_id = client.post("/v1/jobs", json={"spec": spec, "price_wei": 5, "deadline_s": 3600},
-                         headers=login(roles.client)).json()["job"]["id"]
+    job_id = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": 5, "deadline_s": 3600}, headers=login(roles.client)
+    ).json()["job"]["id"]
     with sessions() as s:
         s.add(Assignment(job_id=job_id, provider="0x" + "01" * 20, status="pending", active=True))
         s.commit()
@@ -97,5 +108,3 @@ def test_same_idempotency_key_racing_creates_one_job(client, login, roles, spec,
     with sessions() as s:
         assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 1
         assert s.execute(select(func.count()).select_from(IdempotencyKey)).scalar_one() == 1
-
-

@@ -24,13 +24,31 @@ KEY = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 @pytest.fixture()
 def fuzz_app(pg_url, clean_db, tmp_path):
     deployment = tmp_path / "31337.json"
-    deployment.write_text(json.dumps({
-        "chainId": 31337, "deployBlock": 0, "deployer": "0x" + "11" * 20, "params": {},
-        "contracts": {"JobMarket": "0x" + "22" * 20, "StakeManager": "0x" + "33" * 20, "DisputeGame": "0x" + "44" * 20},
-    }))
-    app = create_app(Settings(database_url=pg_url, deployment_file=deployment, rpc_url="http://127.0.0.1:9",
-                              artifact_dir=tmp_path / "artifacts", max_dataset_bytes=64 * 1024,
-                              max_artifact_bytes=64 * 1024))
+    deployment.write_text(
+        json.dumps(
+            {
+                "chainId": 31337,
+                "deployBlock": 0,
+                "deployer": "0x" + "11" * 20,
+                "params": {},
+                "contracts": {
+                    "JobMarket": "0x" + "22" * 20,
+                    "StakeManager": "0x" + "33" * 20,
+                    "DisputeGame": "0x" + "44" * 20,
+                },
+            }
+        )
+    )
+    app = create_app(
+        Settings(
+            database_url=pg_url,
+            deployment_file=deployment,
+            rpc_url="http://127.0.0.1:9",
+            artifact_dir=tmp_path / "artifacts",
+            max_dataset_bytes=64 * 1024,
+            max_artifact_bytes=64 * 1024,
+        )
+    )
     with TestClient(app) as c:
         address = Account.from_key(KEY).address
         msg = c.post("/v1/auth/nonce", json={"address": address}).json()["message"]
@@ -49,8 +67,13 @@ def test_no_server_errors_and_schema_conformance(fuzz_app):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                  database=None)
+        @settings(
+            max_examples=4,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
         def fuzz(case) -> None:
             # Schema-valid is not always semantically valid (a random blob is not an .npz, a random job id
             # does not exist): those answers are clear 4xx, which is what the other checks hold us to.

@@ -14,7 +14,9 @@ ETHER = 10**18
 
 
 def create(client, headers, spec, price):
-    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": price, "deadline_s": 7 * 86400}, headers=headers)
+    r = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": price, "deadline_s": 7 * 86400}, headers=headers
+    )
     assert r.status_code == 201
     return r.json()
 
@@ -69,7 +71,9 @@ def test_reorg_rolls_back_orphaned_events_and_derived_state(
         assert s.get(Job, orphan["job"]["id"]).status == "open"
 
 
-def test_anvil_reorg_replacing_blocks(client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, anvil):
+def test_anvil_reorg_replacing_blocks(
+    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, anvil
+):
     indexer = Indexer(sessions, gateway, settings)
     created = create(client, login(roles.client), spec, 3333)
     fund(created, roles.client)
@@ -106,8 +110,9 @@ def test_restart_and_crash_between_store_and_cursor_neither_miss_nor_duplicate(
 
     expected = sorted(
         ("0x" + bytes(log["blockHash"]).hex(), log["logIndex"])
-        for log in w3.eth.get_logs({"fromBlock": gateway.deploy_block, "toBlock": head,
-                                    "address": list(gateway.addresses.values())})
+        for log in w3.eth.get_logs(
+            {"fromBlock": gateway.deploy_block, "toBlock": head, "address": list(gateway.addresses.values())}
+        )
     )
     assert chain_event_keys(sessions) == expected
     with sessions() as s:

@@ -1,0 +1,103 @@
+"""An honest provider on a devnet: paid to the wei, the model matches the chain, and a worker killed mid-job or a
+coordinator restarted mid-run loses nothing and pays nothing twice (issue 6, e2e (a), (e), (f))."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Devnet, agora, small_spec
+
+pytestmark = pytest.mark.e2e
+PRICE = 10**16  # 0.01 ether
+
+
+@pytest.fixture(scope="module")
+def dn(devnet_factory) -> Devnet:  # type: ignore[no-untyped-def]
+    return devnet_factory("--workers", "1")
+
+
+def _fee(dn: Devnet) -> int:
+    return PRICE * dn.ledger.market.params().protocol_fee_bps // 10_000
+
+
+def _count(events: list[dict], kind: str) -> int:
+    return sum(1 for e in events if e["kind"] == kind)
+
+
+def _assert_paid_once(dn: Devnet, job_id: int, before) -> None:  # type: ignore[no-untyped-def]
+    net = dn.ledger.net_changes(before, dn.ledger.snapshot())
+    fee = _fee(dn)
+    assert net["worker-1"] == PRICE - fee, f"provider got {net['worker-1']} wei, expected {PRICE - fee}"
+    assert net["client"] == -PRICE
+    assert net["treasury"] == fee
+    events = dn.events(job_id)
+    for kind in ("JobPosted", "JobAccepted", "ResultSubmitted", "JobFinalized"):
+        assert _count(events, kind) == 1, f"{kind} seen {_count(events, kind)} times"
+
+
+def test_honest_job_is_paid_to_the_wei_and_its_model_matches_the_chain(dn: Devnet, tmp_path: Path) -> None:
+    before = dn.ledger.snapshot()
+    job_id = dn.submit(small_spec(steps=30, seed=11))
+    job = dn.wait_status(job_id, {"finalized", "failed", "disputed"}, timeout_s=150)
+    assert job["status"] == "finalized", dn.logs_tail()
+    _assert_paid_once(dn, job_id, before)
+    assert dn.net_changes()["verifier"] == 0  # re-ran it, agreed, spent only gas
+
+    out = tmp_path / "model.pt"
+    proc = agora(["jobs", "download", str(job_id), "-o", str(out)], dn.root)
+    assert "matches the on-chain finalModelHash" in proc.stdout
+    from agora.commands.jobs import model_hash
+
+    on_chain = dn.ledger.market.result(int(job["chain_job_id"])).final_model_hash
+    assert model_hash(out.read_bytes()) == "0x" + on_chain.hex()
+
+
+def _wait_running(dn: Devnet, job_id: int, min_step: int = 1) -> None:
+    def running(j: dict) -> bool:
+        if j["status"] in ("submitted", "finalized", "disputed", "failed"):
+            raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
+        return j["status"] == "running" and (dn.api.progress(job_id).get("latest_step") or 0) >= min_step
+
+    dn.wait_job(job_id, running, timeout_s=120, what="running with progress")
+
+
+def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_payment(dn: Devnet) -> None:
+    before = dn.ledger.snapshot()
+    job_id = dn.submit(small_spec(steps=800, seed=12, checkpoint_every=100))
+    _wait_running(dn, job_id, min_step=5)
+    killed_pid = dn.net.supervisor.record("worker-1").pid  # type: ignore[union-attr]
+    assert dn.net.supervisor.kill("worker-1")
+    assert dn.net.supervisor.state("worker-1") == "exited"
+    step_at_kill = dn.api.progress(job_id).get("latest_step")
+    # A fresh worker process of the same provider takes the redelivered task over.
+    agora(["devnet", "restart", "worker-1"], dn.root)
+    assert dn.net.supervisor.record("worker-1").pid != killed_pid  # type: ignore[union-attr]
+    job = dn.wait_status(job_id, {"finalized", "failed", "disputed"}, timeout_s=240)
+    assert job["status"] == "finalized", dn.logs_tail()
+    print(f"worker SIGKILLed at step {step_at_kill}; job {job_id} finalized by its replacement")
+    _assert_paid_once(dn, job_id, before)
+
+
+def test_coordinator_restarted_mid_run_loses_and_duplicates_nothing(dn: Devnet) -> None:
+    before = dn.ledger.snapshot()
+    job_id = dn.submit(small_spec(steps=800, seed=13, checkpoint_every=100))
+    _wait_running(dn, job_id, min_step=5)
+    events_before = {e["id"] for e in dn.events(job_id)}
+    for name in ("coordinator-api", "coordinator-indexer", "coordinator-matcher"):
+        if dn.net.supervisor.record(name) is not None:
+            dn.net.supervisor.signal(name, signal.SIGKILL)
+    time.sleep(1)
+    for name in ("coordinator-api", "coordinator-indexer", "coordinator-matcher"):
+        if dn.net.supervisor.record(name) is not None:
+            agora(["devnet", "restart", name], dn.root)
+    job = dn.wait_status(job_id, {"finalized", "failed", "disputed"}, timeout_s=240)
+    assert job["status"] == "finalized", dn.logs_tail()
+    _assert_paid_once(dn, job_id, before)
+    events = dn.events(job_id)
+    assert events_before <= {e["id"] for e in events}, "events recorded before the restart were lost"
+    steps = [p["step"] for p in dn.api.progress(job_id)["points"]]
+    assert len(steps) == len(set(steps)) and steps == sorted(steps), "progress duplicated or out of order"

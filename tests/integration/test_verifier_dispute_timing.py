@@ -1,0 +1,59 @@
+"""The issue's yardstick through the real processes: a 1,000-step job whose provider perturbs step 700 goes from
+challenge to slashing in ≤ 60 s wall, and the referee's compute is ≤ 0.1 % of the job's. Both figures are
+printed (run with -s to see them)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from chain.dispute_game import DisputeGame, GameOutcome
+from chain.job_market import JobMarket, JobStatus
+
+try:
+    from test_worker_stack import SPEC, Stack, post_job, stack, start_worker
+except ImportError:  # collected as a package module
+    from tests.integration.test_worker_stack import SPEC, Stack, post_job, stack, start_worker  # type: ignore[no-redef]
+
+pytestmark = [pytest.mark.integration]
+__all__ = ["stack"]
+
+JOB = {**SPEC, "model": {"kind": "mlp", "layers": [64, 64, 10], "activation": "relu"},
+       "dataset": {"id": "builtin:digits", "batch_size": 32, "shuffle_seed": 1},
+       "steps": 1000, "checkpoint_every": 100, "seed": 5}
+
+
+def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):
+    a = stack.anvil.accounts
+    cheat, client = a[6], a[7]
+    start_worker(stack, cheat, "worker-cheat", fault="perturb-step=700")
+    market = JobMarket.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    game = DisputeGame.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    api, job_id = post_job(stack, client, JOB)
+
+    def disputed() -> bool:
+        cid = api.job(job_id)["chain_job_id"]
+        return cid is not None and market.status(int(cid)) in (JobStatus.DISPUTED, JobStatus.FAILED)
+
+    stack.wait("job disputed", disputed, timeout_s=180, every=0.1)
+    challenged_at = time.monotonic()
+    cid = int(api.job(job_id)["chain_job_id"])
+    gid = next(g for g in range(game.game_count(), 0, -1) if game.state(g).job_id == cid)
+    stack.wait("game settled", lambda: game.state(gid).settled, timeout_s=120, every=0.1)
+    wall = time.monotonic() - challenged_at
+    assert game.state(gid).outcome == GameOutcome.CHALLENGER_WINS, stack.all_logs()
+
+    worker_log, referee_log = stack.log("worker-cheat", 10**6), stack.log("referee", 10**6)
+    job_compute = float(re.search(r"trained steps 0\.\.1000 in [\d.]+s wall, ([\d.]+)s compute", worker_log)[1])
+    ruling = re.search(r"ruled 0x[0-9a-f]+ on step (\d+) op (\d+) from (\S+ ?\S*) in ([\d.]+)s compute", referee_log)
+    assert ruling is not None, referee_log
+    referee_compute = float(ruling[4])
+    share = referee_compute / job_compute
+    print(f"\n1000-step job, fault at step 700: challenge → slashing {wall:.1f}s wall; "
+          f"referee {referee_compute * 1000:.2f} ms (step {ruling[1]} op {ruling[2]}, {ruling[3]}) "
+          f"= {100 * share:.4f} % of the job's {job_compute:.2f}s compute")
+    assert int(ruling[1]) == 700
+    assert wall <= 60
+    assert share <= 0.001
