@@ -9,7 +9,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import Unauthorized, Unprocessable
@@ -43,6 +43,8 @@ def issue_nonce(
         issued_at=now,
         expiration_time=expires,
     )
+    # Expired nonces of this address are dead weight: drop them as new ones are issued.
+    session.execute(delete(AuthNonce).where(AuthNonce.address == addr.lower(), AuthNonce.expires_at < now))
     session.add(AuthNonce(nonce=nonce, address=addr.lower(), issued_at=now, expires_at=expires))
     return message
 

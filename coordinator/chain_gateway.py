@@ -163,11 +163,21 @@ class ChainGateway:
         return int(self.w3.eth.block_number)
 
     def block_hash(self, number: int) -> str | None:
+        info = self.block_info(number)
+        return None if info is None else info[0]
+
+    def block_info(self, number: int) -> tuple[str, int] | None:
+        """(hash, timestamp) of block `number`, or None past the head."""
         try:
             block = self.w3.eth.get_block(number)
         except Exception:  # noqa: BLE001 - web3 raises BlockNotFound (and RPC errors) past the head
             return None
-        return "0x" + bytes(block["hash"]).hex()
+        return "0x" + bytes(block["hash"]).hex(), int(block["timestamp"])
+
+    def timeouts(self) -> tuple[int, int]:
+        """(move timeout, referee timeout) of the dispute game, seconds, from the deployment's parameters."""
+        params = self.deployment.params if self.deployment else {}
+        return int(params.get("move_timeout_s", 0)), int(params.get("referee_timeout_s", 0))
 
     def logs(self, from_block: int, to_block: int) -> list[ChainEvent]:
         if not self.addresses:

@@ -6,6 +6,7 @@ Run as `python -m coordinator.indexer` (AGORA_* settings).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -64,6 +65,8 @@ class Indexer:
         """Check the stored tip for a reorg, then index the next confirmed batch. Safe to repeat after a crash:
         the batch and the cursor commit together."""
         result = TickResult()
+        if self.chain.deployment is None:
+            return result  # nothing deployed yet: never advance the cursor past blocks we could not read
         with self.sessions() as session:
             cursor = session.get(IndexerCursor, CURSOR, with_for_update=True)
             if cursor is not None:
@@ -82,25 +85,26 @@ class Indexer:
                 return result
             end = min(target, start + self.settings.indexer_batch_blocks - 1)
             events = self.chain.logs(start, end)
-            end_hash = self.chain.block_hash(end)
-            if end_hash is None:
+            end_info = self.chain.block_info(end)
+            if end_info is None:
                 return result
+            end_hash = end_info[0]
             # A reorg between getLogs and here would mix forks: check every block that produced logs.
-            seen: dict[int, str] = {end: end_hash}
+            seen: dict[int, tuple[str, int]] = {end: end_info}
             for ev in events:
                 if ev.block_number not in seen:
-                    h = self.chain.block_hash(ev.block_number)
-                    if h is None:
+                    info = self.chain.block_info(ev.block_number)
+                    if info is None:
                         return result
-                    seen[ev.block_number] = h
-                if seen[ev.block_number] != ev.block_hash:
+                    seen[ev.block_number] = info
+                if seen[ev.block_number][0] != ev.block_hash:
                     log.warning("block %s changed while indexing; retrying", ev.block_number)
                     return result
             for ev in events:
                 if ev.removed:
                     continue
-                self._store(session, ev)
-            for number, h in seen.items():
+                self._store(session, ev, seen[ev.block_number][1])
+            for number, (h, _) in seen.items():
                 session.merge(IndexedBlock(number=number, hash=h))
             if cursor is None:
                 session.add(IndexerCursor(name=CURSOR, block_number=end, block_hash=end_hash))
@@ -133,7 +137,7 @@ class Indexer:
 
     # ------------------------------------------------------------ storing and deriving
 
-    def _store(self, session: Session, ev: object) -> None:
+    def _store(self, session: Session, ev: object, timestamp: int) -> None:
         from chain.events import ChainEvent as Decoded
 
         assert isinstance(ev, Decoded)
@@ -157,12 +161,13 @@ class Indexer:
             chain_job_id=job_id,
             provider=provider,
             dispute_id=dispute_id,
+            block_time=dt.datetime.fromtimestamp(timestamp, dt.UTC),
         )
         session.add(row)
         # A second indexer racing on the same log fails this whole batch on the unique key (nothing
         # half-applied: the batch and the cursor commit together) and retries it on its next poll.
         session.flush()
-        projection.apply(session, row)
+        projection.apply(session, row, self.chain.timeouts())
         session.flush()
 
     # ------------------------------------------------------------ reorgs
@@ -249,7 +254,7 @@ class Indexer:
             conds.append(ChainEvent.dispute_id.in_(disputes))
         if conds:
             for ev in session.execute(replay.where(or_(*conds))).scalars():
-                projection.apply(session, ev)
+                projection.apply(session, ev, self.chain.timeouts())
                 session.flush()
         # An assign tx that the reorg dropped leaves the job open: free it for the matcher again.
         for job in jobs:

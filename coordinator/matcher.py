@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,9 +94,12 @@ class Matcher:
             overdue = list(
                 session.execute(
                     select(Job.id, Job.chain_job_id).where(
-                        Job.status == JobStatus.ASSIGNED,
-                        Job.accept_by < chain_now,
                         Job.chain_job_id.is_not(None),
+                        or_(
+                            and_(Job.status == JobStatus.ASSIGNED, Job.accept_by < chain_now),
+                            # Past its deadline an unstarted job only waits for someone to refund the client.
+                            and_(Job.status.in_((JobStatus.OPEN, JobStatus.ASSIGNED)), Job.deadline_at < chain_now),
+                        ),
                     )
                 ).all()
             )
@@ -113,7 +116,7 @@ class Matcher:
                     job_id,
                     "matcher",
                     "expire_sent",
-                    "provider did not accept in time; expire sent to reopen the job",
+                    "accept window or deadline passed; expire sent",
                     {"tx_hash": tx},
                 )
                 session.commit()
@@ -141,7 +144,12 @@ class Matcher:
             active = select(Assignment.job_id).where(Assignment.active.is_(True))
             q = (
                 select(Job)
-                .where(Job.status == JobStatus.OPEN, Job.chain_job_id.is_not(None), Job.id.not_in(active))
+                .where(
+                    Job.status == JobStatus.OPEN,
+                    Job.chain_job_id.is_not(None),
+                    Job.id.not_in(active),
+                    Job.deadline_at > now,
+                )
                 .order_by(Job.id)
                 .limit(CLAIM_BATCH)
             )

@@ -274,6 +274,7 @@ class ChainEvent(Base):
     contract: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(64))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    block_time: Mapped[dt.datetime | None] = mapped_column(default=None)
     # Which derived entities this log touches, so a reorg knows what to recompute.
     chain_job_id: Mapped[int | None] = mapped_column(BigInteger, index=True, default=None)
     provider: Mapped[str | None] = mapped_column(Address, index=True, default=None)

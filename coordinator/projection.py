@@ -249,7 +249,7 @@ def reset_provider(p: Provider) -> None:
 # ---------------------------------------------------------------- disputes
 
 
-def apply_game_event(session: Session, ev: ChainEvent) -> None:
+def apply_game_event(session: Session, ev: ChainEvent, timeouts: tuple[int, int] = (0, 0)) -> None:
     a = ev.args
     gid = int(a["gameId"])
     d = session.get(Dispute, gid)
@@ -273,6 +273,13 @@ def apply_game_event(session: Session, ev: ChainEvent) -> None:
         d.phase = "timed_out"
     elif ev.name == "GameSettled":
         d.phase, d.outcome = "settled", OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+    # Each move restarts the clock (DESIGN §5): the next party has move_timeout, the referee referee_timeout.
+    move_timeout, referee_timeout = timeouts
+    if d.phase in ("settled", "timed_out") or ev.block_time is None:
+        d.deadline_at = None
+    else:
+        wait = referee_timeout if d.phase == "referee" else move_timeout
+        d.deadline_at = ev.block_time + dt.timedelta(seconds=wait) if wait else None
     session.flush()
     mover = a.get("party")
     session.add(
@@ -303,10 +310,11 @@ def reset_dispute(session: Session, d: Dispute) -> None:
     session.delete(d)
 
 
-def apply(session: Session, ev: ChainEvent) -> None:
+def apply(session: Session, ev: ChainEvent, timeouts: tuple[int, int] = (0, 0)) -> None:
+    """Fold one stored event into the derived state; `timeouts` = (move, referee) seconds of the game."""
     if ev.contract == "JobMarket":
         apply_job_event(session, ev)
     elif ev.contract == "StakeManager":
         apply_stake_event(session, ev)
     elif ev.contract == "DisputeGame" and "gameId" in ev.args:
-        apply_game_event(session, ev)
+        apply_game_event(session, ev, timeouts)

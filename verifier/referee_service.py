@@ -86,7 +86,7 @@ class RefereeService:
             providers.append(self._own_replay(spec, data))
         fetch = [0.0]
 
-        def timed(provide):  # noqa: ANN001, ANN202 - time spent obtaining inputs is not the referee's compute
+        def timed(provide):
             def call(s: int, j: int) -> OpInputs:
                 t = time.perf_counter()
                 try:

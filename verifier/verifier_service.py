@@ -1,7 +1,10 @@
-"""The verifier process: watches submitted results on-chain, re-runs them by policy, challenges a trace root it
-cannot reproduce (with the market's bond) and plays the dispute game to the end from its own trace.
+"""The verifier process: watches jobs on-chain, re-runs them by policy, challenges a trace root it cannot
+reproduce (with the market's bond) and plays the dispute game to the end from its own trace.
 
-One log line per decision (skipped / agrees / challenged) and per move.
+Re-runs start as soon as a provider accepts a job (JobAccepted), on a background thread, so the verifier's
+own result is usually ready when the provider submits and the challenge window is spent only on comparing;
+live games are ticked on the main loop meanwhile. One log line per decision (skipped / agrees / challenged /
+late / failed) and per move.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from eth_utils import keccak
@@ -16,8 +20,8 @@ from eth_utils import keccak
 from chain.errors import ChainError, ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
-from verde.runner import run_spec
-from verde.spec import parse_spec
+from verde.runner import RunResult, run_spec
+from verde.spec import JobSpec, parse_spec
 from verifier.chain_context import ChainContext, event_topic, find_job
 from verifier.evidence import EvidenceBoard
 from verifier.player import GamePlayer, GameTable
@@ -25,7 +29,6 @@ from verifier.policy import decide
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger("agora.verifier")
-
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,15 @@ class Verdict:
     my_root: str | None = None
 
 
+@dataclass
+class Plan:
+    job_id: int
+    spec: JobSpec
+    reason: str
+    run: Future[RunResult]
+    started: float
+
+
 class VerifierService:
     def __init__(self, settings: VerifierSettings) -> None:
         self.settings = settings
@@ -44,9 +56,12 @@ class VerifierService:
         self.table = GameTable()
         self.board = EvidenceBoard(self.ctx.api, settings.broker_url)
         self.verdicts: dict[int, Verdict] = {}
+        self.plans: dict[int, Plan] = {}
         self._job_ids: dict[int, int] = {}
         self._next_block: int | None = None
-        self._pending: list[tuple[int, int]] = []  # (chain job id, challengeUntil) seen but not yet decided
+        self._unplanned: set[int] = set()  # seen on-chain, not yet known to the coordinator
+        self._submitted: dict[int, int] = {}  # chain job id -> challengeUntil, awaiting a verdict
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agora-rerun")
 
     # ------------------------------------------------------------------ discovery
 
@@ -57,47 +72,66 @@ class VerifierService:
         head = int(w3.eth.block_number)
         if head < self._next_block:
             return
+        topics = [event_topic("JobMarket", "JobAccepted"), event_topic("JobMarket", "ResultSubmitted")]
         raw = w3.eth.get_logs({"address": self.ctx.market.address, "fromBlock": self._next_block, "toBlock": head,
-                               "topics": [event_topic("JobMarket", "ResultSubmitted")]})  # type: ignore[list-item]
+                               "topics": [topics]})  # type: ignore[list-item]
         for ev in self.ctx.sender.decoder.decode_all(raw):
-            if ev.name == "ResultSubmitted" and not ev.removed:
-                cid = int(ev.args["jobId"])
-                if cid not in self.verdicts:
-                    self._pending.append((cid, int(ev.args["challengeUntil"])))
+            if ev.removed:
+                continue
+            cid = int(ev.args["jobId"])
+            if ev.name == "ResultSubmitted" and cid not in self.verdicts:
+                self._submitted[cid] = int(ev.args["challengeUntil"])
+            if ev.name in ("JobAccepted", "ResultSubmitted") and cid not in self.plans and cid not in self.verdicts:
+                self._unplanned.add(cid)
         self._next_block = head + 1
 
-    # ------------------------------------------------------------------ one job
+    # ------------------------------------------------------------------ planning and re-running
 
-    def consider(self, cid: int, challenge_until: int) -> Verdict | None:
-        """Decides and acts on one submitted job; None when the coordinator does not know it yet."""
+    def _plan(self, cid: int) -> bool:
+        """Decides by policy and starts the re-run; False when the coordinator does not know the job yet."""
+        job_id = find_job(self.ctx.api, cid, self._job_ids)
+        if job_id is None:
+            return False
+        terms = self.ctx.market.terms(cid)
+        raw = self.ctx.api.spec_bytes(job_id)
+        if keccak(raw) != terms.spec_hash:
+            self._record(Verdict(cid, "failed", "coordinator spec does not match the on-chain specHash"))
+            return True
+        spec = parse_spec(raw)
+        decision = decide(spec, self.ctx.address, cid, terms.spec_hash, always=self.settings.always)
+        if not decision.verify:
+            self._record(Verdict(cid, "skipped", f"policy ({decision.draw:.3f} ≥ spot_check)"))
+            return True
+        data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+        fault = self.settings.fault
+        future = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
+                                     fault=fault.verde_fault(spec) if fault else None)
+        self.plans[cid] = Plan(job_id, spec, decision.reason, future, time.perf_counter())
+        log.info("job %d: re-running (%s)", cid, decision.reason)
+        return True
+
+    # ------------------------------------------------------------------ judging submitted results
+
+    def _judge(self, cid: int, challenge_until: int) -> Verdict | None:
+        """Compares a finished re-run with the submitted result and challenges; None while the re-run runs."""
+        plan = self.plans.get(cid)
+        if plan is None or not plan.run.done():
+            return None
         market = self.ctx.market
         if market.status(cid) != JobStatus.SUBMITTED:
             return self._record(Verdict(cid, "skipped", "no longer submitted"))
-        job_id = find_job(self.ctx.api, cid, self._job_ids)
-        if job_id is None:
-            return None
-        terms = market.terms(cid)
-        raw = self.ctx.api.spec_bytes(job_id)
-        if keccak(raw) != terms.spec_hash:
-            return self._record(Verdict(cid, "failed", "coordinator spec does not match the on-chain specHash"))
-        spec = parse_spec(raw)
-        me = self.ctx.address
-        decision = decide(spec, me, cid, terms.spec_hash, always=self.settings.always)
-        if not decision.verify:
-            return self._record(Verdict(cid, "skipped", f"policy ({decision.draw:.3f} ≥ spot_check)"))
+        try:
+            result = plan.run.result()
+        except Exception as exc:  # noqa: BLE001 - a re-run that cannot complete is a verdict, not a crash
+            return self._record(Verdict(cid, "failed", f"re-run failed: {exc}"))
+        took = time.perf_counter() - plan.started
         submitted = market.result(cid)
-        data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
-        fault = self.settings.fault
-        t0 = time.perf_counter()
-        result = run_spec(spec, data=data, device=self.settings.device,
-                          fault=fault.verde_fault(spec) if fault else None)
-        took = time.perf_counter() - t0
         mine = result.trace_root
         if mine == submitted.trace_root:
             if result.final_model_hash != submitted.final_model_hash:
                 log.warning("job %d: trace root reproduced but final model hash differs (not disputable on-chain)",
                             cid)
-            return self._record(Verdict(cid, "agrees", f"{decision.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
+            return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
         if self.ctx.chain_now() > challenge_until:
             return self._record(Verdict(cid, "late", "challenge window closed", my_root=_hex(mine)))
         try:
@@ -107,11 +141,16 @@ class VerifierService:
             return self._record(Verdict(cid, "failed", f"challenge refused: {exc}", my_root=_hex(mine)))
         game_id = int(receipt.event("JobChallenged").args["gameId"])
         self.table.add(GamePlayer(self.ctx.game, game_id, result.trace, self.board, label="challenger"))
+        fault = self.settings.fault
         tag = f" [FAULT {fault}]" if fault else ""
-        return self._record(Verdict(cid, "challenged", f"{decision.reason}; roots differ{tag}", game_id, _hex(mine)))
+        return self._record(Verdict(cid, "challenged", f"{plan.reason}; roots differ{tag}", game_id, _hex(mine)))
 
     def _record(self, v: Verdict) -> Verdict:
         self.verdicts[v.chain_job_id] = v
+        self._submitted.pop(v.chain_job_id, None)
+        plan = self.plans.pop(v.chain_job_id, None)
+        if plan is not None:
+            plan.run.cancel()
         log.info("job %d: %s%s%s", v.chain_job_id, v.action, f" ({v.reason})" if v.reason else "",
                  f" game {v.game_id}" if v.game_id else "")
         return v
@@ -121,36 +160,40 @@ class VerifierService:
     def tick(self) -> bool:
         moved = self.table.tick_all()
         self._scan()
-        still: list[tuple[int, int]] = []
-        for cid, until in self._pending:
-            if cid in self.verdicts:
-                continue
+        for cid in sorted(self._unplanned):
             try:
-                if self.consider(cid, until) is None:
-                    still.append((cid, until))
+                if self._plan(cid):
+                    self._unplanned.discard(cid)
             except (ApiError, ChainError) as exc:
                 log.warning("job %d: verification postponed: %s", cid, exc)
-                still.append((cid, until))
-            moved |= self.table.tick_all()  # keep live games moving between long re-runs
-        self._pending = still
+        for cid, until in list(self._submitted.items()):
+            try:
+                self._judge(cid, until)
+            except (ApiError, ChainError) as exc:
+                log.warning("job %d: verdict postponed: %s", cid, exc)
         return moved
 
     def run(self, stop: threading.Event) -> None:
         log.info("verifier %s watching %s%s", self.ctx.address, self.ctx.market.address,
                  f" — FAULT {self.settings.fault} (test behaviour)" if self.settings.fault else "")
         last_scan = 0.0
-        while not stop.is_set():
-            try:
-                if time.monotonic() - last_scan >= self.settings.poll_s:
-                    last_scan = time.monotonic()
-                    moved = self.tick()
-                else:
-                    moved = self.table.tick_all()
-            except Exception as exc:  # noqa: BLE001 - a node or coordinator blip must not stop the watcher
-                log.warning("verifier: %s", exc)
-                moved = False
-            if not moved:
-                stop.wait(self.settings.game_poll_s)
+        try:
+            while not stop.is_set():
+                try:
+                    if time.monotonic() - last_scan >= self.settings.poll_s:
+                        last_scan = time.monotonic()
+                        moved = self.tick()
+                    else:
+                        moved = self.table.tick_all()
+                        for cid, until in list(self._submitted.items()):
+                            self._judge(cid, until)
+                except Exception as exc:  # noqa: BLE001 - a node or coordinator blip must not stop the watcher
+                    log.warning("verifier: %s", exc)
+                    moved = False
+                if not moved:
+                    stop.wait(self.settings.game_poll_s)
+        finally:
+            self._runner.shutdown(wait=False, cancel_futures=True)
 
 
 def _hex(b: bytes) -> str:

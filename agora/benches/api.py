@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SEED_JOBS = 2000
 GET_REQUESTS, POST_REQUESTS = 6000, 600
-GET_CONCURRENCY, POST_CONCURRENCY = 8, 8
+GET_CONCURRENCY, POST_CONCURRENCY = 4, 8
 MAX_SECONDS = 20.0
 SPEC = {
     "version": 1,
@@ -318,7 +318,7 @@ def run(workers: int | None = None, get_concurrency: int = GET_CONCURRENCY) -> d
     match_ms = bench_matching()
     print(
         f"GET  /v1/jobs/{{id}}: {get['rps']:.0f} req/s, p50 {get['p50_ms']:.1f} ms, p99 {get['p99_ms']:.1f} ms "
-        f"({get['requests']} requests, {GET_CONCURRENCY} connections, statuses {get['statuses']})"
+        f"({get['requests']} requests, {get_concurrency} connections, statuses {get['statuses']})"
     )
     print(
         f"POST /v1/jobs:      {post['rps']:.0f} req/s, p50 {post['p50_ms']:.1f} ms, p99 {post['p99_ms']:.1f} ms "

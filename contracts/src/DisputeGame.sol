@@ -143,7 +143,7 @@ contract DisputeGame is IDisputeGame {
     function revealOutput(uint256 gameId, bytes32 outputHash) external {
         Game.State storage g = _live(gameId);
         emit OutputRevealed(gameId, msg.sender, outputHash);
-        g.revealOutput(msg.sender, outputHash, block.timestamp, refereeTimeout);
+        g.revealOutput(msg.sender, outputHash, block.timestamp, moveTimeout, refereeTimeout);
     }
 
     /// @notice The referee posts the correct hash (H(out_j), or L[0] when the initial state is disputed).

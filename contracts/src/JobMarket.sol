@@ -15,10 +15,11 @@ import {JobWord} from "./libraries/JobWord.sol";
 /// - Lifecycle: Open → assign (matcher) → Assigned → accept (provider, locks collateral) → Running →
 ///   submitResult (provider) → Submitted → finalize (anyone, after the challenge window) → Finalized;
 ///   Submitted → challenge (anyone but the provider, with the bond) → Disputed → the game's onDisputeSettled →
-///   Finalized | Failed | Open (void). A provider's payout (price − fee, plus a beaten challenger's bond less
-///   the treasury cut) is credited in StakeManager: `StakeManager.withdrawCredit()` pulls it. cancel (client, Open/Assigned) → Cancelled. expire (anyone): Assigned past
-///   acceptBy → Open; Open/Assigned/Running past the deadline → Expired (a Running provider forfeits
+///   Finalized | Failed | Open (void). cancel (client, Open/Assigned) → Cancelled. expire (anyone): Assigned
+///   past acceptBy → Open; Open/Assigned/Running past the deadline → Expired (a Running provider forfeits
 ///   forfeitBps of its collateral to the client, credited in StakeManager).
+/// - A provider's payout (price − fee; after a won dispute also the challenger's bond less the treasury cut) is
+///   credited in StakeManager next to its stake: `StakeManager.withdrawCredit()` pulls it.
 /// - Money moves only by pull: `creditOf(account)` and `withdraw()` here for refunds, returned bonds and the
 ///   treasury (its credit includes the accrued protocol fees); provider payouts are pulled from StakeManager.
 /// - Deployment is one transaction: the constructor deploys the StakeManager (`stakeManager()`), whose market is
@@ -57,7 +58,7 @@ contract JobMarket is IJobMarket {
     /// @dev A Finalized job has both words cleared (two storage refunds): with a job id below nextJobId,
     /// word == 0 && commitment == 0 reads as Finalized, word == 0 && commitment != 0 as Open.
     struct Job {
-        uint256 word; // JobWord: status | provider | timer
+        uint256 word; // JobWord: status | provider | timer | collateral (gwei)
         bytes32 commitment; // termsHash; keccak(termsHash, traceRoot, finalModelHash) once Submitted
     }
 
@@ -111,12 +112,14 @@ contract JobMarket is IJobMarket {
     }
 
     function _setMatcher(address m) internal {
+        // INVARIANT: role addresses are never zero.
         if (m == address(0)) revert ParamOutOfBounds(7, 0);
         _matching.matcher = m;
         emit MatcherSet(m);
     }
 
     function _setTreasury(address t) internal {
+        // INVARIANT: the treasury can always pull its fees.
         if (t == address(0)) revert ParamOutOfBounds(7, 0);
         treasury = t;
         emit TreasurySet(t);
@@ -212,6 +215,8 @@ contract JobMarket is IJobMarket {
                 revert(add(ret, 0x20), mload(ret))
             }
         }
+        // INVARIANT: the registered game is a contract that answered with a game id.
+        if (ret.length < 32) revert GameNotSet();
         return abi.decode(ret, (uint256));
     }
 
@@ -240,6 +245,7 @@ contract JobMarket is IJobMarket {
     /// @dev Disputes already open stay bound to the game that opened them.
     function setGame(address g) external {
         _onlyAdmin();
+        // INVARIANT: role addresses are never zero.
         if (g == address(0)) revert ParamOutOfBounds(7, 0);
         game = g;
         emit GameSet(g);

@@ -35,6 +35,7 @@ contract StakeManager is IStakeManager {
     mapping(address => uint256) internal _credits;
 
     constructor(address admin_, address market_, uint32 unbondingPeriod_) {
+        // INVARIANT: both roles exist from the start (market is immutable).
         if (admin_ == address(0) || market_ == address(0)) revert ZeroAddress();
         admin = admin_;
         market = market_;
@@ -80,6 +81,7 @@ contract StakeManager is IStakeManager {
 
     function setGame(address game_) external {
         _onlyAdmin();
+        // INVARIANT: the slashing role is never the zero address.
         if (game_ == address(0)) revert ZeroAddress();
         game = game_;
         emit GameSet(game_);

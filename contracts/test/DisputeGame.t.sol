@@ -307,4 +307,17 @@ contract DisputeGameTest is DisputeGameWorld {
         vm.prank(REFEREE);
         game.multicall(calls);
     }
+
+    function test_deadline_restartsForTheAnsweringParty() public {
+        _shape(16, 4, 6);
+        _deploy(2);
+        _setParties(true, 7, 4, HONEST, 0);
+        (, uint256 id,) = _openGame();
+        vm.warp(_st(id).deadline); // the defender opens at the last second
+        _act(id, pd);
+        assertEq(uint256(_st(id).deadline), block.timestamp + MOVE_TIMEOUT, "the challenger gets a full window");
+        vm.warp(block.timestamp + MOVE_TIMEOUT);
+        _act(id, pc); // still in time
+        assertEq(uint256(_st(id).moved), 0, "round closed");
+    }
 }

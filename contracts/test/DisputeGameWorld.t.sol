@@ -340,7 +340,7 @@ abstract contract DisputeGameWorld is TestBase {
         }
         vm.prank(p.addr);
         game.descend(id, root, firstProof, lastProof);
-        if (special && p.strategy == EQUIVOCATE && _st(id).phase == Game.Phase.Descend) {
+        if (special && p.strategy == EQUIVOCATE && _st(id).moved & _bit(p) != 0) {
             vm.expectPartialRevert(Game.AlreadyMoved.selector);
             vm.prank(p.addr);
             game.descend(id, root, firstProof, lastProof);

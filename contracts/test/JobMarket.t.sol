@@ -23,6 +23,30 @@ contract RefusingClient {
     }
 }
 
+/// @dev A client whose receive() tries to withdraw again: it must be paid exactly once.
+contract ReentrantClient {
+    JobMarket internal m;
+    uint256 public reentered;
+
+    function post(JobMarket m_, uint40 deadline) external payable returns (uint256) {
+        m = m_;
+        return m_.postJob{value: msg.value}(keccak256("spec"), 1000, 100, 40, 2 ether, deadline);
+    }
+
+    function cancel(IJobMarket.JobTerms calldata t, uint256 jobId) external {
+        m.cancel(jobId, t);
+    }
+
+    function withdraw() external {
+        m.withdraw();
+    }
+
+    receive() external payable {
+        reentered++;
+        try m.withdraw() {} catch {}
+    }
+}
+
 /// @notice JobMarket unit and fuzz tests: every function, every revert (named error, nothing changed).
 contract JobMarketTest is MarketFixture {
     event JobPosted(uint256 indexed jobId, address indexed client, IJobMarket.JobTerms terms);
@@ -690,6 +714,14 @@ contract JobMarketTest is MarketFixture {
         vm.expectRevert(IJobMarket.GameNotSet.selector);
         market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
         assertEq(_status(id), uint256(IJobMarket.Status.Submitted));
+        // a registered address without code cannot swallow the bond either
+        vm.prank(ADMIN);
+        market.setGame(address(0x6A));
+        vm.prank(CHALLENGER);
+        vm.expectRevert(IJobMarket.GameNotSet.selector);
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+        assertEq(_status(id), uint256(IJobMarket.Status.Submitted));
+        assertEq(address(market).balance, PRICE, "no bond taken");
     }
 
     // ------------------------------------------------------------------ settlement
@@ -810,6 +842,20 @@ contract JobMarketTest is MarketFixture {
         rc.withdraw(market);
         assertEq(market.creditOf(address(rc)), 1 ether, "credit kept");
         assertEq(_world(id), before, "unchanged");
+    }
+
+    function test_withdraw_reentryPaysOnce() public {
+        ReentrantClient rc = new ReentrantClient();
+        vm.deal(address(this), 1 ether);
+        uint40 dl = uint40(block.timestamp + 100);
+        uint256 id = rc.post{value: 1 ether}(market, dl);
+        rc.cancel(IJobMarket.JobTerms(address(rc), 1 ether, keccak256("spec"), 1000, 100, 40, 2 ether, dl), id);
+        (uint256 id2,) = _postDefault(); // other escrow the attacker would like to drain
+        rc.withdraw();
+        assertEq(address(rc).balance, 1 ether, "paid once");
+        assertEq(rc.reentered(), 1, "the reentry happened and found nothing");
+        assertEq(address(market).balance, PRICE, "the other job's escrow is intact");
+        assertEq(_status(id2), uint256(IJobMarket.Status.Open));
     }
 
     function test_jobStatus_noneOutsideRange() public {

@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole marketplace on a devnet started by `agora devnet up`."""

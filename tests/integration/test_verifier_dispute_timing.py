@@ -20,9 +20,8 @@ except ImportError:  # collected as a package module
 pytestmark = [pytest.mark.integration]
 __all__ = ["stack"]
 
-JOB = {**SPEC, "model": {"kind": "mlp", "layers": [64, 64, 10], "activation": "relu"},
-       "dataset": {"id": "builtin:digits", "batch_size": 32, "shuffle_seed": 1},
-       "steps": 1000, "checkpoint_every": 100, "seed": 5}
+JOB = {**SPEC, "steps": 1000, "checkpoint_every": 100, "seed": 5}
+CHALLENGE_WINDOW_S = 240  # the verifier re-runs the whole job inside it; this machine's 2 cores are shared
 
 
 def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):

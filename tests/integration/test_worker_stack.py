@@ -101,7 +101,9 @@ def _db() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The running stack; a test module may set CHALLENGE_WINDOW_S (seconds) for its deployment."""
+    window = int(getattr(request.module, "CHALLENGE_WINDOW_S", CHALLENGE_WINDOW_S))
     tmp = tmp_path_factory.mktemp("stack")
     logs = tmp / "logs"
     logs.mkdir()
@@ -113,7 +115,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with AnvilProcess(accounts=10) as node:
         a = node.accounts
         params = DeployParams.devnet(matcher=a[1].address, treasury=a[5].address, referee=a[8].address,
-                                     challenge_window_s=CHALLENGE_WINDOW_S, accept_timeout_s=30,
+                                     challenge_window_s=window, accept_timeout_s=30,
                                      move_timeout_s=20, referee_timeout_s=30)
         deployment = deploy(node.rpc_url, a[0].private_key, params, out_dir=tmp / "deployments")
         port = free_port()

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from verde.repops.elementwise import f32
+from verde.repops.elementwise import f32, sqrt
 
 
 def ipow(base: float, n: int) -> float:
@@ -64,5 +64,5 @@ def adam_param(param: Tensor, m: Tensor, v: Tensor, step: int, lr: float, beta1:
     bc1 = 1.0 - ipow(beta1, step)
     root_bc2 = math.sqrt(1.0 - ipow(beta2, step))
     p = torch.mul(param, f32(1.0 - lr * weight_decay)) if weight_decay else param
-    denom = torch.sqrt(v).add_(f32(eps * root_bc2))
+    denom = sqrt(v).add_(f32(eps * root_bc2))
     return torch.sub(p, torch.mul(m, f32(lr * root_bc2 / bc1)).div_(denom))

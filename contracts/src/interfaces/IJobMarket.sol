@@ -103,7 +103,7 @@ interface IJobMarket is IDisputeSettlement {
     error WrongBond(uint256 sent, uint256 required);
     /// @dev challenge: a challenger must commit to a different trace root.
     error RootsAgree(bytes32 root);
-    /// @dev challenge: no dispute game is registered yet.
+    /// @dev challenge: no dispute game is registered yet (or the registered address answered no game id).
     error GameNotSet();
     /// @dev expire: nothing has timed out yet for this job.
     error NotExpired(uint256 jobId, Status status, uint256 timestamp);

@@ -145,6 +145,7 @@ library Game {
         if (g.moved == 0) {
             g.moved = bit;
             g.pending = keccak256(abi.encodePacked(elements));
+            _restartClock(g, c.nowTs + c.moveTimeout);
             return (bit, false);
         }
         return (bit, true);
@@ -189,6 +190,7 @@ library Game {
         else g.rootChallenger = finerRoot;
         if (g.moved == 0) {
             g.moved = bit;
+            _restartClock(g, nowTs + moveTimeout);
             return;
         }
         g.level += 1;
@@ -198,9 +200,14 @@ library Game {
 
     /// @notice At the op level with hi = lo + 1 = j: reveal H(out_j), checked against the party's chain
     /// (PROTOCOL §2: keccak256(c[j-1] ‖ h) == c[j] for j < N, h == c[N] for j == N).
-    function revealOutput(State storage g, address sender, bytes32 outputHash, uint256 nowTs, uint64 refereeTimeout)
-        internal
-    {
+    function revealOutput(
+        State storage g,
+        address sender,
+        bytes32 outputHash,
+        uint256 nowTs,
+        uint64 moveTimeout,
+        uint64 refereeTimeout
+    ) internal {
         uint8 bit = _enter(g, sender, Phase.Reveal, nowTs);
         bytes32 own = bit == DEFENDER_BIT ? g.hiDefender : g.hiChallenger;
         bytes32 chained = g.hi < g.opsPerStep ? _hashPair(g.agreed, outputHash) : outputHash;
@@ -210,6 +217,7 @@ library Game {
         else g.hiChallenger = outputHash;
         if (g.moved == 0) {
             g.moved = bit;
+            _restartClock(g, nowTs + moveTimeout);
             return;
         }
         g.moved = 0;
@@ -395,6 +403,12 @@ library Game {
         if (g.moved & bit != 0) revert AlreadyMoved(sender);
         // INVARIANT: a move after the deadline is void; the silent side has already lost.
         if (nowTs > g.deadline) revert DeadlinePassed(g.deadline, nowTs);
+    }
+
+    /// @dev After a phase's first move the other party gets a full move timeout to answer, so a first mover
+    /// cannot squeeze it by moving at the last second.
+    function _restartClock(State storage g, uint256 deadline) private {
+        g.deadline = uint40(deadline);
     }
 
     /// @dev Sets the new interval and the phase it implies; resets the round.

@@ -7,6 +7,8 @@ import {IJobMarket} from "../interfaces/IJobMarket.sol";
 /// @dev Word layout: bits 0..7 status code, 8..167 provider, 168..207 timer (acceptBy while Assigned,
 /// challengeUntil while Submitted/Disputed, else 0), 208..255 collateral in gwei (so accept needs no terms).
 /// An Open job is the all-zero word, so posting writes no word at all and re-opening a job clears it.
+// The casts below pack fields into their bit ranges: truncation to the field width is the intent.
+// forge-lint: disable-start(unsafe-typecast)
 library JobWord {
     uint256 private constant PROVIDER_SHIFT = 8;
     uint256 private constant TIMER_SHIFT = 168;
@@ -78,3 +80,4 @@ library JobWord {
         return amount * basisPoints / 10_000;
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

@@ -5,6 +5,9 @@ import {IStakeManager} from "../interfaces/IStakeManager.sol";
 
 /// @notice One provider's stake and the rules that move it between free, locked, unbonding and credit.
 /// @dev StakeManager wires storage, roles and events; every balance rule lives here so tests can drive it.
+// Every narrowing cast in this library is of a value bounded by the bucket it came from (checked just above
+// it) or by toBucket.
+// forge-lint: disable-start(unsafe-typecast)
 library StakeAccount {
     /// @dev Hot slot: lock, unlock and a job payout touch only {free, locked, credit}. 88 bits hold more than the
     /// whole ETH supply; a credit that would pass 80 bits (≈ 1.2e6 ETH) spills into StakeManager's cold map.
@@ -114,3 +117,4 @@ library StakeAccount {
         taken = amount - rest;
     }
 }
+// forge-lint: disable-end(unsafe-typecast)

@@ -289,6 +289,7 @@ contract MarketHandler is TestBase {
 
     function challenge(uint256 j, uint256 x) external {
         calls++;
+        if (x % 3 != 0) return; // most results go unchallenged, so finalize gets its turn
         (bool ok, uint256 i) = _job(j, IJobMarket.Status.Submitted);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
@@ -339,7 +340,7 @@ contract MarketHandler is TestBase {
 
     function warp(uint256 dt) external {
         calls++;
-        vm.warp(block.timestamp + bound(dt, 1, 120));
+        vm.warp(block.timestamp + bound(dt, 1, 200));
     }
 
     // ------------------------------------------------------------------ wrong roles: must never succeed

@@ -149,6 +149,12 @@ def test_bad_requests_are_clear_4xx_and_change_nothing(client, login, roles, row
         401,
         "invalid_token",
     )
+    huge = b'{"spec": {}, "pad": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    assert_error(
+        client.post("/v1/jobs", content=huge, headers={**h, "Content-Type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
     assert_error(client.get("/v1/jobs/999999"), 404, "not_found")
     assert_error(client.get("/v1/jobs/abc"), 422)
     assert_error(client.get("/v1/disputes/12345"), 404)
