@@ -98,7 +98,10 @@ class Matcher:
                         or_(
                             and_(Job.status == JobStatus.ASSIGNED, Job.accept_by < chain_now),
                             # Past its deadline an unstarted job only waits for someone to refund the client.
-                            and_(Job.status.in_((JobStatus.OPEN, JobStatus.ASSIGNED)), Job.deadline_at < chain_now),
+                            and_(
+                                Job.status.in_((JobStatus.OPEN, JobStatus.ASSIGNED)),
+                                Job.deadline_at < chain_now,
+                            ),
                         ),
                     )
                 ).all()

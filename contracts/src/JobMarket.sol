@@ -264,9 +264,9 @@ contract JobMarket is IJobMarket {
         // INVARIANT: the escrowed price is non-zero and fits the terms' 96 bits.
         if (msg.value == 0 || msg.value > type(uint96).max) revert InvalidPrice(msg.value);
         // INVARIANT: a job names a spec and has a shape the dispute game can bisect.
-        if (
-            specHash == 0 || numSteps == 0 || checkpointEvery == 0 || checkpointEvery > numSteps || opsPerStep == 0
-        ) revert InvalidJobShape(numSteps, checkpointEvery, opsPerStep);
+        if (specHash == 0 || numSteps == 0 || checkpointEvery == 0 || checkpointEvery > numSteps || opsPerStep == 0) {
+            revert InvalidJobShape(numSteps, checkpointEvery, opsPerStep);
+        }
         // INVARIANT: collateral packs losslessly into the job word.
         if (collateral % JobWord.GWEI != 0 || collateral / JobWord.GWEI > JobWord.MAX_COLLATERAL_GWEI) {
             revert InvalidCollateral(collateral);

@@ -811,9 +811,7 @@ contract JobMarketTest is MarketFixture {
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotGame.selector, address(0x6A), address(game)));
         market.onDisputeSettled(id, IDisputeSettlement.Outcome.Void);
         vm.prank(address(game));
-        vm.expectRevert(
-            abi.encodeWithSelector(IJobMarket.InvalidOutcome.selector, IDisputeSettlement.Outcome.None)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidOutcome.selector, IDisputeSettlement.Outcome.None));
         market.onDisputeSettled(id, IDisputeSettlement.Outcome.None);
         assertEq(_world(id), before, "unchanged");
         // exactly once
@@ -901,9 +899,7 @@ contract JobMarketTest is MarketFixture {
         bool late = block.timestamp > t.deadline;
         if (late) {
             vm.prank(PROVIDER);
-            vm.expectRevert(
-                abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, t.deadline, block.timestamp)
-            );
+            vm.expectRevert(abi.encodeWithSelector(IJobMarket.DeadlinePassed.selector, t.deadline, block.timestamp));
             market.submitResult(id, t, TRACE, MODEL, 1000);
             market.expire(id, t);
             assertEq(_status(id), uint256(IJobMarket.Status.Expired));

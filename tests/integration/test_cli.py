@@ -53,7 +53,7 @@ def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> str:
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     root = tmp_path_factory.mktemp("cli-devnet")
-    up = run(root, "devnet", "up", "--workers", "0", "--no-verifier", "--no-referee", "--clock", "unbonding=2")
+    up = run(root, "devnet", "up", "--workers", "0", "--no-verifier", "--no-referee", "--clock", "unbonding=10")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "coordinator" in up.stdout and "client key" in up.stdout
     yield root
@@ -89,7 +89,7 @@ def test_stake_unstake_withdraw_status(devnet: Path, provider_key: Path) -> None
     assert out["provider"]["unbonding_wei"] == str(5 * 10**17)
     # Still unbonding: withdraw says when, in one line.
     one_line_error(run(devnet, "provider", "withdraw", *k), "unbonding")
-    time.sleep(3)
+    time.sleep(max(0.0, out["provider"]["unbonding_release_at"] - time.time()) + 1.5)
     out = json.loads(ok(devnet, "provider", "withdraw", *k, "--json"))
     assert out["paid_wei"] == {"unbonded stake": str(5 * 10**17)}
     assert out["provider"]["unbonding_wei"] == "0"

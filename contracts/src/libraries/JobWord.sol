@@ -17,11 +17,7 @@ library JobWord {
     uint256 internal constant MAX_COLLATERAL_GWEI = type(uint48).max;
 
     /// @dev `collateral` is in wei and a whole number of gwei below 2^48 gwei (postJob checks it).
-    function pack(IJobMarket.Status s, address who, uint256 until, uint256 coll)
-        internal
-        pure
-        returns (uint256)
-    {
+    function pack(IJobMarket.Status s, address who, uint256 until, uint256 coll) internal pure returns (uint256) {
         uint256 code = s == IJobMarket.Status.Open ? 0 : uint256(s);
         return code | (uint256(uint160(who)) << PROVIDER_SHIFT) | (uint256(uint40(until)) << TIMER_SHIFT)
             | ((coll / GWEI) << COLLATERAL_SHIFT);

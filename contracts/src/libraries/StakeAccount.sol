@@ -36,10 +36,7 @@ library StakeAccount {
         a.free = uint88(free);
     }
 
-    function requestUnstake(Account storage a, uint256 amount, uint256 releaseAt)
-        internal
-        returns (uint256 unbonding)
-    {
+    function requestUnstake(Account storage a, uint256 amount, uint256 releaseAt) internal returns (uint256 unbonding) {
         // INVARIANT: only free stake can start unbonding; locked collateral never leaves through here.
         if (amount == 0) revert IStakeManager.ZeroAmount();
         uint256 free = a.free;

@@ -17,8 +17,7 @@ interface Vm {
     function expectPartialRevert(bytes4 revertSelector) external;
     function expectRevert() external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
-    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter)
-        external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData, address emitter) external;
     function expectEmit() external;
     function assume(bool condition) external pure;
     function addr(uint256 privateKey) external pure returns (address);
@@ -124,7 +123,9 @@ abstract contract TestBase {
     }
 
     function assertEq(bool a, bool b, string memory message) internal pure {
-        if (a != b) revert(string.concat("assertEq(bool) ", message, ": ", a ? "true" : "false", " != ", b ? "true" : "false"));
+        if (a != b) {
+            revert(string.concat("assertEq(bool) ", message, ": ", a ? "true" : "false", " != ", b ? "true" : "false"));
+        }
     }
 
     function assertEq(bytes memory a, bytes memory b) internal pure {
@@ -181,9 +182,13 @@ abstract contract TestBase {
     function _u(uint256 v) private pure returns (string memory) {
         if (v == 0) return "0";
         uint256 len;
-        for (uint256 t = v; t != 0; t /= 10) len++;
+        for (uint256 t = v; t != 0; t /= 10) {
+            len++;
+        }
         bytes memory b = new bytes(len);
-        for (; v != 0; v /= 10) b[--len] = bytes1(uint8(48 + v % 10));
+        for (; v != 0; v /= 10) {
+            b[--len] = bytes1(uint8(48 + v % 10));
+        }
         return string(b);
     }
 }

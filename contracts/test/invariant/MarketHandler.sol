@@ -60,7 +60,9 @@ contract MarketHandler is TestBase {
 
     function actors() public view returns (address[] memory a) {
         a = new address[](9);
-        for (uint256 i; i < 3; ++i) a[i] = providers[i];
+        for (uint256 i; i < 3; ++i) {
+            a[i] = providers[i];
+        }
         a[3] = clients[0];
         a[4] = clients[1];
         a[5] = challengers[0];
@@ -266,7 +268,8 @@ contract MarketHandler is TestBase {
 
     function expire(uint256 j) external {
         calls++;
-        IJobMarket.Status[3] memory wants = [IJobMarket.Status.Running, IJobMarket.Status.Assigned, IJobMarket.Status.Open];
+        IJobMarket.Status[3] memory wants =
+            [IJobMarket.Status.Running, IJobMarket.Status.Assigned, IJobMarket.Status.Open];
         (bool ok, uint256 i) = _job(j, wants[(j >> 8) % 3]);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
@@ -297,7 +300,9 @@ contract MarketHandler is TestBase {
         uint256 bond = market.challengerBond();
         vm.deal(who, who.balance + bond);
         vm.prank(who);
-        try market.challenge{value: bond}(_id(i), m.terms, keccak256("trace"), keccak256("model"), keccak256("x")) returns (
+        try market.challenge{value: bond}(
+            _id(i), m.terms, keccak256("trace"), keccak256("model"), keccak256("x")
+        ) returns (
             uint256 gameId
         ) {
             assertTrue(m.status == IJobMarket.Status.Submitted, "challenge only a Submitted job");

@@ -14,13 +14,15 @@ contract MarketInvariantTest is MarketFixture {
         _deployMarket();
         handler = new MarketHandler(market, game, MATCHER, TREASURY);
         // Every provider starts bonded, so matching can succeed from the first call.
-        for (uint256 i; i < 3; ++i) handler.stake(i, 20 ether);
+        for (uint256 i; i < 3; ++i) {
+            handler.stake(i, 20 ether);
+        }
         targetContract(address(handler));
     }
 
     /// @dev One campaign checks every property after each call (forge runs each invariant_ function as its own
     /// 256 × 64 campaign, so five separate ones would cost five times the time for the same coverage).
-    /// forge-config: default.invariant.check-interval = 4
+    /// forge-config: default.invariant.check-interval = 8
     /// forge-config: default.invariant.fail-on-revert = true
     function invariant_market() public view {
         _marketBalanceIsEscrowPlusBondsPlusCredits();
@@ -34,7 +36,9 @@ contract MarketInvariantTest is MarketFixture {
     function _marketBalanceIsEscrowPlusBondsPlusCredits() internal view {
         address[] memory a = handler.actors();
         uint256 credits;
-        for (uint256 i; i < a.length; ++i) credits += market.creditOf(a[i]);
+        for (uint256 i; i < a.length; ++i) {
+            credits += market.creditOf(a[i]);
+        }
         assertEq(address(market).balance, handler.escrow() + handler.bonds() + credits, "market conservation");
         assertEq(address(market).balance, handler.marketIn() - handler.marketOut(), "market in - out");
     }

@@ -88,3 +88,25 @@ def test_wrong_domain_chain_or_foreign_nonce_is_refused(client, roles):
     assert r.status_code == 401 and code(r) == "invalid_message"
     r = client.post("/v1/auth/login", json={"message": msg, "signature": "0x1234"})
     assert r.status_code == 422
+
+
+def test_concurrent_logins_with_one_nonce_issue_one_token(client, roles, sessions):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func, select
+
+    from coordinator.models import AuthToken
+
+    msg = nonce(client, roles.client)
+    barrier = threading.Barrier(4)
+
+    def attempt(_):
+        barrier.wait()
+        return login(client, msg, roles.client.private_key).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(attempt, range(4)))
+    assert codes == [200, 401, 401, 401]
+    with sessions() as s:
+        assert s.execute(select(func.count()).select_from(AuthToken)).scalar_one() == 1

@@ -183,3 +183,23 @@ def test_jobposted_with_other_terms_does_not_open_the_job(
             >= 1
         )
         assert s.get(Provider, roles.client.address.lower()) is None
+
+
+def test_matcher_expires_an_open_job_past_its_deadline(
+    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, time_travel
+):
+    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    indexer = Indexer(sessions, gateway, settings)
+    matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
+    created = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": 777, "deadline_s": 120}, headers=login(roles.client)
+    ).json()
+    fund(created, roles.client)
+    indexer.catch_up()
+    job_id = created["job"]["id"]
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "open"
+    time_travel(7200)
+    assert matcher.tick().expired == [job_id]
+    indexer.catch_up()
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "expired"
+    assert "JobExpired" in kinds(client, job_id)
