@@ -87,8 +87,8 @@ def when(ts: str | dt.datetime | None) -> str:
         except ValueError:
             return ts
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def echo_json(obj: Any) -> None:
@@ -162,7 +162,7 @@ def _known_error(exc: BaseException) -> str | None:
         from client.api import ApiError
         from client.identity import KeyUnavailable
     except ImportError:  # pragma: no cover - client/ is part of the package
-        ApiError = KeyUnavailable = ()  # type: ignore[misc,assignment]  # noqa: N806
+        ApiError = KeyUnavailable = ()  # type: ignore[misc,assignment]
     if KeyUnavailable and isinstance(exc, KeyUnavailable):
         return f"{exc}"
     if ApiError and isinstance(exc, ApiError):
@@ -237,7 +237,7 @@ def run_friendly(fn: Callable[[], Any]) -> Any:
         return fn()
     except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
         raise
-    except Exception as exc:  # noqa: BLE001 - this is the one place errors become messages
+    except Exception as exc:
         if os.environ.get("AGORA_DEBUG"):
             raise
         msg = _known_error(exc)

@@ -20,7 +20,7 @@ def prepare_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def make_engine(url: str, *, pool_size: int = 10, autocommit: bool = False) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, autocommit: bool = False) -> Engine:
     """An engine; `autocommit=True` gives the read-only engine: no BEGIN/ROLLBACK round trips, no reset on
     return to the pool (there is never an open transaction to reset)."""
     prepare_sqlite_dir(url)

@@ -29,6 +29,7 @@ from coordinator.settings import Settings
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10_000
 STALE_PENDING = dt.timedelta(minutes=2)
+REDISPATCH_AFTER = dt.timedelta(seconds=30)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Matcher:
         result = MatchRound()
         result.expired = self._expire_overdue()
         self._release_stale(now)
+        self._redispatch(now)
         claimed = self._claim(now, result)
         for assignment_id, job_id, chain_job_id, provider in claimed:
             self._assign_on_chain(assignment_id, job_id, chain_job_id, provider, result)
@@ -273,16 +275,39 @@ class Matcher:
                 session, job_id, "matcher", "assign_sent", f"assigned to {provider}", {"tx_hash": tx}
             )
             session.commit()
+        result.assigned.append((job_id, provider))
+        if self.metrics:
+            self.metrics.assignments.inc()
         # Only after the commit: a worker that starts at once finds the assignment recorded.
-        self.dispatcher.dispatch(job_id, provider)
+        self._dispatch(assignment_id, job_id, provider)
+
+    def _dispatch(self, assignment_id: int, job_id: int, provider: str) -> bool:
+        try:
+            self.dispatcher.dispatch(job_id, provider)
+        except Exception:
+            log.exception("could not enqueue job %s for %s", job_id, provider)
+            return False
         with self.sessions() as session:
             session.execute(
                 update(Assignment).where(Assignment.id == assignment_id).values(dispatched_at=utcnow())
             )
             session.commit()
-        result.assigned.append((job_id, provider))
-        if self.metrics:
-            self.metrics.assignments.inc()
+        return True
+
+    def _redispatch(self, now: dt.datetime) -> None:
+        """Assignments mined on-chain whose enqueue failed (broker down) are enqueued again; workers' tasks
+        are idempotent, so the rare duplicate after a crash between send and bookkeeping is harmless."""
+        with self.sessions() as session:
+            pending = session.execute(
+                select(Assignment.id, Assignment.job_id, Assignment.provider).where(
+                    Assignment.active.is_(True),
+                    Assignment.tx_hash.is_not(None),
+                    Assignment.dispatched_at.is_(None),
+                    Assignment.updated_at < now - REDISPATCH_AFTER,
+                )
+            ).all()
+        for assignment_id, job_id, provider in pending:
+            self._dispatch(assignment_id, job_id, provider)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ JOB_BY_ID = f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s"
 class JobReader:
     """A small LIFO pool of read-only connections; threads borrow one per query."""
 
-    def __init__(self, database_url: str, max_idle: int = 16) -> None:
+    def __init__(self, database_url: str, max_idle: int = 8) -> None:
         url = make_url(database_url).set(drivername="postgresql")
         self.conninfo = url.render_as_string(hide_password=False)
         self._idle: queue.LifoQueue[psycopg.Connection[dict[str, Any]]] = queue.LifoQueue(maxsize=max_idle)

@@ -33,10 +33,10 @@ class Defender:
         self.board = EvidenceBoard(ctx.api, ctx.settings.broker_url)
         self.table = GameTable()
         self._seen = 0  # games 1..seen have been looked at
-        self._ignored: set[int] = set()
+        self._untraced: dict[int, float] = {}  # games whose trace could not be rebuilt yet -> next try
 
     def discover(self) -> None:
-        """Adds games opened against this provider since the last look."""
+        """Adds games opened against this provider since the last look (and retries ones it could not trace)."""
         count = self.game.game_count()
         me = self.ctx.address.lower()
         for gid in range(self._seen + 1, count + 1):
@@ -48,12 +48,23 @@ class Defender:
             if fault is not None and not fault.answers_disputes:
                 log.info("game %d (job %d): FAULT silent — not answering", gid, st.job_id)
                 continue
+            log.info("game %d (job %d): opened against me by %s; defending", gid, st.job_id, st.challenger)
+            self._untraced[gid] = 0.0
+        now = time.monotonic()
+        for gid, when in list(self._untraced.items()):
+            if when > now:
+                continue
+            st = self.game.state(gid)
+            if st.settled:
+                del self._untraced[gid]
+                continue
             try:
                 trace = JobRunner(self.ctx).trace_for(st.job_id)
-            except Exception as exc:  # noqa: BLE001 - without our trace we cannot play; the clock will decide
-                log.error("game %d (job %d): cannot rebuild my trace: %s", gid, st.job_id, exc)
+            except Exception as exc:  # noqa: BLE001 - without our trace we cannot play; try again shortly
+                log.error("game %d (job %d): cannot rebuild my trace yet: %s", gid, st.job_id, exc)
+                self._untraced[gid] = now + 5.0
                 continue
-            log.info("game %d (job %d): opened against me by %s; defending", gid, st.job_id, st.challenger)
+            del self._untraced[gid]
             self.table.add(GamePlayer(self.game, gid, trace, self.board, label="defender"))
 
     def tick(self) -> bool:
@@ -113,10 +124,14 @@ class Finalizer:
 
 
 def defender_loop(ctx: WorkerContext, stop: threading.Event) -> None:
-    try:
-        defender = Defender(ctx)
-    except Exception as exc:  # noqa: BLE001 - e.g. a deployment without DisputeGame
-        log.error("dispute defender not started: %s", exc)
+    defender: Defender | None = None
+    while defender is None and not stop.is_set():
+        try:
+            defender = Defender(ctx)
+        except Exception as exc:  # noqa: BLE001 - the node or the deployment file is not there yet
+            log.warning("dispute defender waiting for the chain: %s", exc)
+            stop.wait(max(ctx.settings.dispute_poll_s, 2.0))
+    if defender is None:
         return
     finalizer = Finalizer(ctx)
     last_finalize = 0.0

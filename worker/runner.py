@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chain.errors import ChainError, ContractRevert
+from chain.errors import ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
 from verde.checkpoint import dump_state
@@ -35,6 +35,10 @@ log = logging.getLogger("agora.worker")
 
 class JobNotReady(Exception):
     """The coordinator does not know the job's chain id yet (indexer behind); try again shortly."""
+
+
+class SpecMismatch(Exception):
+    """The spec the coordinator serves does not hash to the job's on-chain specHash: never run it."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class JobRunner:
             return RunOutcome("skipped", cid, detail="not assigned to this provider")
         ws = self.ctx.workspace(cid)
         if view.status == JobStatus.ASSIGNED:
+            self._spec(job_id, ws, view.terms.spec_hash)  # never accept a job whose spec does not check out
             with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s):
                 try:
                     market.accept(cid)
@@ -98,7 +103,7 @@ class JobRunner:
     def _spec(self, job_id: int, ws: JobWorkspace, expected_hash: bytes) -> tuple[JobSpec, bytes]:
         raw = ws.spec_bytes() if (ws.dir / "spec.json").exists() else self.ctx.api.spec_bytes(job_id)
         if keccak256(raw) != expected_hash:
-            raise ChainError(f"job {job_id}: the coordinator's spec does not hash to the on-chain specHash")
+            raise SpecMismatch(f"job {job_id}: the coordinator's spec does not hash to the on-chain specHash")
         ws.write_spec(raw)
         return parse_spec(raw), raw
 

@@ -146,7 +146,7 @@ def _release_redis_db(url: str, owner: str) -> None:
         got = r.get("agora:devnet:owner")
         if got is not None and got.decode() == owner:
             r.flushdb()
-    except Exception:  # noqa: BLE001 - best effort: a broker gone away has nothing to release
+    except Exception:  # noqa: BLE001, S110 - best effort: a broker gone away has nothing to release
         pass
 
 

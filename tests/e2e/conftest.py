@@ -49,7 +49,7 @@ def agora(args: list[str], root: Path, *, check: bool = True, timeout: float = 3
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
     full_env["AGORA_DEVNET_DIR"] = str(root)
     full_env.update(env or {})
-    proc = subprocess.run([*AGORA, *args], capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO)
+    proc = subprocess.run([*AGORA, *args], check=False, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO)
     if check and proc.returncode != 0:
         raise AssertionError(f"agora {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

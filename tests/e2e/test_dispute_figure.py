@@ -32,8 +32,9 @@ def test_thousand_step_dispute_is_settled_within_a_minute_at_a_tiny_referee_cost
     t_settle = int(dn.ledger.w3.eth.get_block(settled["block_number"])["timestamp"])
     wall = t_settle - t_open
 
-    from chain.dispute_game import DisputeGame
     from eth_account import Account
+
+    from chain.dispute_game import DisputeGame
 
     state = DisputeGame.connect(dn.ledger.deployment, dn.ledger.w3, Account.create().key.hex()).state(d["id"])
     job_compute = [float(x) for x in re.findall(r"trained steps 0\.\.1000 in [0-9.]+s wall, ([0-9.]+)s compute",

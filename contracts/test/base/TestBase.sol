@@ -1,6 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+/// @dev What `lastCallGas` reports about the last call the test made.
+struct Gas {
+    uint64 gasLimit;
+    uint64 gasTotalUsed;
+    uint64 gasMemoryUsed;
+    int64 gasRefunded;
+    uint64 gasRemaining;
+}
+
 /// @notice The Foundry cheatcodes our tests use (forge-std is not available offline).
 interface Vm {
     function deal(address who, uint256 newBalance) external;
@@ -32,6 +41,7 @@ interface Vm {
     function getBlockTimestamp() external view returns (uint256);
     /// @dev Marks an account and its storage cold again (to measure a call as if it were its own transaction).
     function cool(address target) external;
+    function lastCallGas() external view returns (Gas memory gas);
     function expectCall(address callee, bytes calldata data) external;
     function expectCall(address callee, uint256 msgValue, bytes calldata data) external;
     function toString(uint256 value) external pure returns (string memory);

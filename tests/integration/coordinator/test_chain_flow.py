@@ -203,3 +203,41 @@ def test_matcher_expires_an_open_job_past_its_deadline(
     indexer.catch_up()
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "expired"
     assert "JobExpired" in kinds(client, job_id)
+
+
+def test_enqueue_failure_is_retried_on_a_later_round(
+    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as
+):
+    import datetime as dt
+
+    class Flaky:
+        def __init__(self) -> None:
+            self.sent: list[tuple[int, str]] = []
+            self.down = True
+
+        def dispatch(self, job_id: int, provider: str) -> None:
+            if self.down:
+                raise ConnectionError("broker down")
+            self.sent.append((job_id, provider))
+
+    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    indexer = Indexer(sessions, gateway, settings)
+    broker = Flaky()
+    matcher = Matcher(sessions, gateway, settings, broker)
+    created = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": 999, "deadline_s": 86400}, headers=login(roles.client)
+    ).json()
+    fund(created, roles.client)
+    stake_as(roles.provider).stake(ETHER)
+    heartbeat(client, login(roles.provider))
+    indexer.catch_up()
+    job_id = created["job"]["id"]
+    assert matcher.tick().assigned == [(job_id, roles.provider.address.lower())]
+    assert broker.sent == []
+    broker.down = False
+    matcher.tick()  # too soon: the first attempt may still be in flight elsewhere
+    assert broker.sent == []
+    matcher.tick(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert broker.sent == [(job_id, roles.provider.address.lower())]
+    matcher.tick(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2))
+    assert len(broker.sent) == 1

@@ -1,0 +1,25 @@
+"""`agora devnet demo` runs from nothing to the end and its narration tells the story (issue 7, part 3/6)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import agora
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_narrates_payment_catch_slash_and_refund(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    proc = agora(["devnet", "demo", "--steps", "30", "--fault-step", "20"], tmp_path / "devnet", timeout=600)
+    out = proc.stdout
+    print(out)
+    assert re.search(r"caught at step 20 op \d+", out), out
+    assert "the honest provider was paid: worker-" in out
+    assert "the cheater was slashed" in out and "refunded" in out
+    assert re.search(r"worker-\d \(honest\) .* \+0\.00975 ETH", out), out  # price minus the 2.5 % fee
+    assert "client paid -0.01 ETH in all" in out
+    assert "tearing down" in out
+    # The demo stopped what it started.
+    assert "nothing to stop" in agora(["devnet", "down"], tmp_path / "devnet").stdout
