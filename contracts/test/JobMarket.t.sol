@@ -1016,7 +1016,9 @@ contract JobMarketGasTest is MarketFixture {
         uint256 total = g[0] + g[1] + g[2] + g[3] + g[4];
         emit GasUsed("happyPathTotal", total);
         // isolate mode must really have charged each call as a transaction (21k base each)
-        for (uint256 i; i < 5; ++i) assertGt(g[i], 21_000, "per-call total includes the base cost");
+        for (uint256 i; i < 5; ++i) {
+            assertGt(g[i], 21_000, "per-call total includes the base cost");
+        }
         assertLe(total, HAPPY_PATH_BUDGET, "post+assign+accept+submit+finalize gas");
     }
 }

@@ -4,15 +4,40 @@ it is disputed, and `disputes list/show` draw the bisection round by round down 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import SPEC, ok, run
-
 pytestmark = pytest.mark.integration
 FAULT_STEP = 12
+AGORA = str(Path(sys.executable).parent / "agora")
+SPEC = {
+    "version": 1,
+    "model": {"kind": "mlp", "layers": [64, 16, 10], "activation": "relu"},
+    "dataset": {"id": "builtin:digits", "batch_size": 32, "shuffle_seed": 7},
+    "loss": "cross_entropy",
+    "optimizer": {"kind": "adam", "lr": 0.01},
+    "steps": 20,
+    "seed": 3,
+    "checkpoint_every": 10,
+    "verification": {"replicas": 1, "spot_check": 1.0},
+}
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    env["AGORA_DEVNET_DIR"] = str(root)
+    return subprocess.run([AGORA, *args], check=False, capture_output=True, text=True, env=env, timeout=300)
+
+
+def ok(root: Path, *args: str) -> str:
+    p = run(root, *args)
+    assert p.returncode == 0, f"agora {' '.join(args)}: {p.stdout}\n{p.stderr}"
+    return p.stdout
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ library JobWord {
             | ((coll / GWEI) << COLLATERAL_SHIFT);
     }
 
-    /// @dev The same word in a new status with a new timer (provider and collateral kept).
+    /// @dev The same word in a new status with a new timer (provider and collateral kept). Never for Open,
+    /// which is the cleared word.
     function next(uint256 word, IJobMarket.Status s, uint256 until) internal pure returns (uint256) {
         return (word & ((uint256(type(uint160).max) << PROVIDER_SHIFT) | (MAX_COLLATERAL_GWEI << COLLATERAL_SHIFT)))
             | uint256(s) | (uint256(uint40(until)) << TIMER_SHIFT);
