@@ -22,7 +22,6 @@ contract MarketInvariantTest is MarketFixture {
 
     /// @dev One campaign checks every property after each call (forge runs each invariant_ function as its own
     /// 256 × 64 campaign, so five separate ones would cost five times the time for the same coverage).
-    /// forge-config: default.invariant.check-interval = 8
     /// forge-config: default.invariant.fail-on-revert = true
     function invariant_market() public view {
         _marketBalanceIsEscrowPlusBondsPlusCredits();
