@@ -112,8 +112,9 @@ class EvidenceBoard:
                 ids = self.redis.lrange(evidence_key(game_address, game_id, s, j), 0, -1)
                 if slot >= len(ids):
                     raise LookupError(f"no hand-over #{slot} for step {s} op {j}")
+                ident = ids[slot]
                 try:
-                    data = self.api.artifact(ids[slot].decode())
+                    data = self.api.artifact(ident.decode() if isinstance(ident, bytes) else str(ident))
                 except ApiError as exc:
                     raise LookupError(f"hand-over {ids[slot]!r} not downloadable: {exc}") from None
                 try:

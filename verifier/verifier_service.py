@@ -62,6 +62,8 @@ class VerifierService:
         self._unplanned: set[int] = set()  # seen on-chain, not yet known to the coordinator
         self._submitted: dict[int, int] = {}  # chain job id -> challengeUntil, awaiting a verdict
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agora-rerun")
+        self._games_seen = 0
+        self._rebuilding: dict[int, Future[RunResult]] = {}  # game id -> re-run rebuilding our trace
 
     # ------------------------------------------------------------------ discovery
 
@@ -89,6 +91,10 @@ class VerifierService:
 
     def _plan(self, cid: int) -> bool:
         """Decides by policy and starts the re-run; False when the coordinator does not know the job yet."""
+        status = self.ctx.market.status(cid)
+        if status not in (JobStatus.RUNNING, JobStatus.SUBMITTED):  # e.g. history seen after a restart
+            self._record(Verdict(cid, "skipped", f"{status.name.lower()} on-chain"))
+            return True
         job_id = find_job(self.ctx.api, cid, self._job_ids)
         if job_id is None:
             return False
@@ -155,11 +161,42 @@ class VerifierService:
                  f" game {v.game_id}" if v.game_id else "")
         return v
 
+    # ------------------------------------------------------------------ games we challenged before a restart
+
+    def _resume_games(self) -> None:
+        """Finds unsettled games where we are the challenger but hold no trace (a restarted verifier) and plays
+        them again once a re-run has rebuilt the trace (deterministic, so it is the one we committed to)."""
+        game = self.ctx.game
+        count = game.game_count()
+        me = self.ctx.address.lower()
+        for gid in range(self._games_seen + 1, count + 1):
+            self._games_seen = gid
+            if gid in self.table.players:
+                continue
+            st = game.state(gid)
+            if st.challenger.lower() != me or st.settled:
+                continue
+            job_id = find_job(self.ctx.api, st.job_id, self._job_ids)
+            if job_id is None:
+                self._games_seen = gid - 1  # the coordinator does not know the job yet: look again
+                return
+            spec = parse_spec(self.ctx.api.spec_bytes(job_id))
+            data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+            fault = self.settings.fault
+            self._rebuilding[gid] = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
+                                                        fault=fault.verde_fault(spec) if fault else None)
+            log.info("game %d (job %d): resuming as challenger; rebuilding my trace", gid, st.job_id)
+        for gid, future in list(self._rebuilding.items()):
+            if future.done():
+                del self._rebuilding[gid]
+                self.table.add(GamePlayer(game, gid, future.result().trace, self.board, label="challenger"))
+
     # ------------------------------------------------------------------ the loop
 
     def tick(self) -> bool:
         moved = self.table.tick_all()
         self._scan()
+        self._resume_games()
         for cid in sorted(self._unplanned):
             try:
                 if self._plan(cid):

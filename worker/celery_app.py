@@ -28,6 +28,19 @@ log = logging.getLogger("agora.worker")
 
 TASK_NAME = "agora.worker.run_job"
 
+def transport_options(visibility_timeout_s: float) -> dict[str, float | int]:
+    """Redis transport options: redeliver an unacknowledged task `visibility_timeout_s` after its delivery.
+
+    Kombu looks for expired deliveries only every interval × throttle seconds (100 s by default), so both are
+    tied to the timeout: a killed worker's job is back in the queue within about 1⅓ timeouts.
+    """
+    return {
+        "visibility_timeout": visibility_timeout_s,
+        "unacked_restore_interval": max(1, min(10, int(visibility_timeout_s // 3))),
+        "unacked_restore_throttle": 1,
+    }
+
+
 app = Celery("agora.worker", broker=os.environ.get("AGORA_BROKER_URL", "redis://127.0.0.1:6379/0"))
 app.conf.update(
     task_acks_late=True,
@@ -36,7 +49,7 @@ app.conf.update(
     task_ignore_result=True,
     result_backend=None,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": float(os.environ.get("AGORA_VISIBILITY_TIMEOUT_S", "60"))},
+    broker_transport_options=transport_options(float(os.environ.get("AGORA_VISIBILITY_TIMEOUT_S", "60"))),
     worker_hijack_root_logger=False,
 )
 

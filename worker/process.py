@@ -38,11 +38,11 @@ def start(settings: WorkerSettings, *, hostname: str | None = None, loglevel: st
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request drowns the decisions
     from worker import bootstrap
-    from worker.celery_app import app
+    from worker.celery_app import app, transport_options
 
     bootstrap.configure(settings)
     app.conf.broker_url = settings.broker_url
-    app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout_s}
+    app.conf.broker_transport_options = transport_options(settings.visibility_timeout_s)
     app.conf.task_default_queue = settings.queue
     node = hostname or f"agora-{settings.address.lower()[:10]}-{os.getpid()}@%h"
     app.worker_main([

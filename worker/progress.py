@@ -35,7 +35,8 @@ class ProgressReporter:
             item = self._q.get()
             if item is _DONE:
                 return
-            step, loss = item  # type: ignore[misc]
+            assert isinstance(item, tuple)
+            step, loss = int(item[0]), float(item[1])
             try:
                 self.api.report_progress(self.job_id, step, loss)
                 self.posted += 1

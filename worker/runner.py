@@ -212,7 +212,12 @@ class JobRunner:
         m = m or ws.manifest()
         steps = checkpoint_steps(interp.spec)
         leaves = [bytes.fromhex(m.checkpoints[t].leaf.removeprefix("0x")) for t in steps]
-        trace = Trace(interp, leaves, lambda t: self._load_checkpoint(ws, m, t))
+        device = interp.device
+
+        def load(t: int) -> State:  # checkpoints are stored on the CPU; replays run where training ran
+            return {k: v.to(device) for k, v in self._load_checkpoint(ws, m, t).items()}
+
+        trace = Trace(interp, leaves, load)
         fault = parse_worker_fault(m.fault)
         if fault is not None and fault.mode == "wrong-final":
             return FakeFinalTrace(trace, fake_final_leaf(leaves[-1]))

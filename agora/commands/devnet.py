@@ -37,6 +37,9 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--faulty-verifier", metavar="MODE", help="the verifier misbehaves (test behaviour): false-challenge")
 @click.option("--db", "database", metavar="URL",
               help="database URL (default: SQLite under the devnet folder), e.g. postgresql+psycopg://…")
+@click.option("--reset-db", is_flag=True,
+              help="empty the --db database first (alembic downgrade base); a new devnet is a new chain, so rows "
+                   "of an earlier one would be wrong")
 @click.option("--broker", metavar="URL",
               help="Celery broker URL (default: a free database of the local Redis, else a folder broker)")
 @click.option("--port-base", type=click.IntRange(1024, 65000), metavar="P",
@@ -51,7 +54,7 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--referee/--no-referee", default=True, show_default=True, help="start the referee")
 @click.option("--json", "as_json", is_flag=True, help="print the status as JSON when up")
 def up(workers: int, faulty_workers: tuple[str, ...], faulty_verifier: str | None, database: str | None,
-       broker: str | None, port_base: int | None, fast_clocks: bool, clocks: tuple[str, ...],
+       reset_db: bool, broker: str | None, port_base: int | None, fast_clocks: bool, clocks: tuple[str, ...],
        block_time: float | None, stake: str, verifier: bool, referee: bool, as_json: bool) -> None:
     """Start anvil, deploy the contracts with short clocks, stake the providers, migrate the database, start
     the coordinator (API, indexer, matcher), the workers, a verifier and a referee; return once all answer."""
@@ -59,7 +62,7 @@ def up(workers: int, faulty_workers: tuple[str, ...], faulty_verifier: str | Non
     from agora.output import parse_amount
 
     opts = DevnetOptions(
-        workers=workers, faulty_workers=list(faulty_workers), faulty_verifier=faulty_verifier, database=database,
+        workers=workers, faulty_workers=list(faulty_workers), faulty_verifier=faulty_verifier, database=database, reset_db=reset_db,
         broker=broker, port_base=port_base, fast_clocks=fast_clocks, clocks=_parse_clocks(clocks),
         block_time=block_time, stake_wei=parse_amount(stake), verifier=verifier, referee=referee,
     )
@@ -72,13 +75,8 @@ def up(workers: int, faulty_workers: tuple[str, ...], faulty_verifier: str | Non
     if as_json:
         echo_json(net.status())
     else:
-        st = net.state()
-        assert st is not None
         click.echo("")
-        fields([
-            ("coordinator", st.coordinator), ("rpc", st.rpc), ("chain id", st.chain_id),
-            ("deployment", st.deployment), ("client key", st.accounts["client"].key_file),
-        ])
+        _show(net.status())
         click.echo("\nnext: agora jobs submit SPEC.json --price 0.01ether --watch   ·   agora devnet down")
 
 
@@ -95,6 +93,10 @@ def status(as_json: bool) -> None:
     if st["coordinator"] is None and not st["processes"]:
         click.echo(f"no devnet in {st['root']}: start one with `agora devnet up`")
         return
+    _show(st)
+
+
+def _show(st: dict) -> None:
     fields([("coordinator", st["coordinator"]), ("rpc", st["rpc"]), ("chain id", st["chain_id"]),
             ("deployment", st["deployment"]), ("database", st.get("database")), ("broker", st.get("broker"))])
     click.echo("")
@@ -121,8 +123,10 @@ def restart(service: str) -> None:
 
     net = Devnet()
     if net.supervisor.record(service) is None:
-        names = ", ".join(net.supervisor.names()) or "none: run `agora devnet up`"
-        raise CliError(f"no service {service!r} in this devnet: use one of {names}")
+        names = net.supervisor.names()
+        if not names:
+            raise CliError(f"no devnet is up in {net.root}: run `agora devnet up`")
+        raise CliError(f"no service {service!r} in this devnet: use one of {', '.join(names)}")
     rec = net.supervisor.restart(service)
     click.echo(f"restarted {service} (pid {rec.pid}, log {rec.log})")
 

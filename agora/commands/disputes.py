@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -66,9 +67,42 @@ def show(dispute_id: int, coordinator: str | None, as_json: bool) -> None:
         ("deadline", when(d["deadline_at"]) if not d["outcome"] else "-"),
         ("outcome", d["outcome"] or "pending"),
     ])
+    chain = _chain_view(int(d["id"]), [int(m["block_number"]) for m in d.get("moves") or []])
+    if chain is not None:
+        state, config, _times = chain
+        fields([
+            ("clocks", (f"each move within {config.move_timeout}s, the referee within {config.referee_timeout}s; "
+                        f"{config.k}-way split per round")),
+            *([("verdict", f"diverged at step {state.index}, op {state.hi} of {state.ops_per_step}")]
+              if state.level == 2 and state.hi == state.lo + 1 else []),
+        ])
     click.echo("")
-    for line in narrowing(d.get("moves") or [], d.get("defender"), d.get("challenger")):
+    times = chain[2] if chain is not None else {}
+    for line in narrowing(d.get("moves") or [], d.get("defender"), d.get("challenger"), times):
         click.echo(line)
+
+
+def _chain_view(game_id: int, blocks: list[int]) -> tuple[Any, Any, dict[int, int]] | None:
+    """The game's on-chain state, clocks and the moves' block times, when a chain is known (else None)."""
+    from agora.devnet.state import endpoints
+
+    ep = endpoints()
+    if not ep.rpc:
+        return None
+    try:
+        from eth_account import Account
+
+        from chain.deploy import Deployment
+        from chain.dispute_game import DisputeGame
+        from chain.sender import make_web3
+
+        w3 = make_web3(ep.rpc, timeout_s=5)
+        dep = Deployment.from_file(ep.deployment) if ep.deployment else Deployment.load(int(w3.eth.chain_id))
+        game = DisputeGame.connect(dep, w3, Account.create().key.hex())
+        times = {b: int(w3.eth.get_block(b)["timestamp"]) for b in sorted(set(blocks))}
+        return game.state(game_id), game.config(), times
+    except Exception:  # noqa: BLE001 - the chain view is a bonus; the coordinator's record stands alone
+        return None
 
 
 def _who(mover: str | None, defender: str | None, challenger: str | None) -> str:
@@ -79,7 +113,8 @@ def _who(mover: str | None, defender: str | None, challenger: str | None) -> str
     return short(mover) if mover else "anyone"
 
 
-def narrowing(moves: list[dict[str, Any]], defender: str | None, challenger: str | None) -> list[str]:
+def narrowing(moves: list[dict[str, Any]], defender: str | None, challenger: str | None,
+              times: dict[int, int] | None = None) -> list[str]:
     """The moves as text: each reveal draws its level's interval as a bar scaled to the level's first interval."""
     lines: list[str] = []
     span: dict[int, int] = {}
@@ -94,7 +129,9 @@ def narrowing(moves: list[dict[str, Any]], defender: str | None, challenger: str
         if level is not None and level != last_level:
             lines.append(f"— level {level}: {LEVELS.get(int(level), '?')} —")
             last_level, rnd = level, 0
-        tx = f"tx {short(m.get('tx_hash'), 4)} @ block {m.get('block_number')}"
+        t = (times or {}).get(int(m.get("block_number") or 0))
+        at = time.strftime(" %H:%M:%S", time.gmtime(t)) if t else ""
+        tx = f"tx {short(m.get('tx_hash'), 4)} @ block {m.get('block_number')}{at}"
         if "lo" in a and "hi" in a and a["lo"] is not None:
             lo, hi = int(a["lo"]), int(a["hi"])
             lv = int(level or 0)

@@ -55,6 +55,7 @@ class DevnetOptions:
     faulty_workers: list[str] = field(default_factory=list)  # worker i (1-based) gets faulty_workers[i-1]
     faulty_verifier: str | None = None
     database: str | None = None
+    reset_db: bool = False  # an external --db is emptied first (alembic downgrade base): it describes old chains
     broker: str | None = None
     port_base: int | None = None
     fast_clocks: bool = False
@@ -119,15 +120,18 @@ def _redis_db(url_base: str, owner: str) -> str | None:
         import redis
     except ImportError:
         return None
-    for db in range(1, 16):
+    # Databases 11+ are left to test suites that pick fixed ones; 0 is everybody's default.
+    for db in range(1, 11):
         try:
             r = redis.Redis.from_url(f"{url_base}/{db}", socket_connect_timeout=1, socket_timeout=2)
             claimed = r.get("agora:devnet:owner")
-            if claimed is not None and claimed.decode() != owner and r.dbsize() > 0:
-                continue
-            # Stale queues of an earlier devnet on this db would hand out job ids of another database.
-            r.flushdb()
-            r.set("agora:devnet:owner", owner, ex=7 * 24 * 3600)
+            if claimed is not None and claimed.decode() == owner:
+                # Our own earlier devnet: its stale queues would hand out job ids of another database.
+                r.flushdb()
+            elif claimed is not None or r.dbsize() > 0:
+                continue  # someone else's
+            if not r.set("agora:devnet:owner", owner, ex=7 * 24 * 3600, nx=claimed is None):
+                continue  # another devnet claimed it a moment ago
             return f"{url_base}/{db}"
         except redis.RedisError:
             return None
@@ -305,10 +309,11 @@ class Devnet:
         env["AGORA_BROKER_URL"] = broker
         report(f"broker     {broker}")
 
-        migrate = self.supervisor.start(
-            "migrate", [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), "upgrade", "head"],
-            env=env, cwd=REPO_ROOT,
-        )
+        alembic = [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini")]
+        if opts.database and opts.reset_db:
+            reset = self.supervisor.start("migrate", [*alembic, "downgrade", "base"], env=env, cwd=REPO_ROOT)
+            self._wait("migrate", lambda: not reset.running, 120)
+        migrate = self.supervisor.start("migrate", [*alembic, "upgrade", "head"], env=env, cwd=REPO_ROOT)
         self._wait("migrate", lambda: not migrate.running, 120)
         self.supervisor.pid_file("migrate").unlink(missing_ok=True)
         if not self._migrated(database):

@@ -55,7 +55,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     root = tmp_path_factory.mktemp("cli-devnet")
     up = run(root, "devnet", "up", "--workers", "0", "--no-verifier", "--no-referee", "--clock", "unbonding=10")
     assert up.returncode == 0, up.stdout + up.stderr
-    assert "coordinator" in up.stdout and "client key" in up.stdout
+    assert "coordinator" in up.stdout and "client.key" in up.stdout and "coordinator-api" in up.stdout
     yield root
     down = run(root, "devnet", "down")
     assert down.returncode == 0

@@ -102,8 +102,10 @@ def _db() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running stack; a test module may set CHALLENGE_WINDOW_S (seconds) for its deployment."""
+    """The running stack; a test module may set CHALLENGE_WINDOW_S (seconds) for its deployment and
+    VERIFIER_ARGS for its verifier process (default: re-run everything, honestly)."""
     window = int(getattr(request.module, "CHALLENGE_WINDOW_S", CHALLENGE_WINDOW_S))
+    verifier_args = list(getattr(request.module, "VERIFIER_ARGS", ["--always"]))
     tmp = tmp_path_factory.mktemp("stack")
     logs = tmp / "logs"
     logs.mkdir()
@@ -148,7 +150,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"])
             s.spawn("indexer", [sys.executable, "-m", "coordinator.indexer"])
             s.spawn("matcher", [sys.executable, "-m", "coordinator.matcher"], {"AGORA_MATCHER_KEY": a[1].private_key})
-            s.spawn("verifier", [sys.executable, "-m", "verifier", "verify", "--always"],
+            s.spawn("verifier", [sys.executable, "-m", "verifier", "verify", *verifier_args],
                     {"AGORA_VERIFIER_KEY": a[4].private_key})
             s.spawn("referee", [sys.executable, "-m", "verifier", "referee", "--grace", "3"],
                     {"AGORA_REFEREE_KEY": a[8].private_key})
