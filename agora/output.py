@@ -83,9 +83,10 @@ def when(ts: str | dt.datetime | None) -> str:
         return "-"
     if isinstance(ts, str):
         try:
-            ts = dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            parsed = dt.datetime.fromisoformat(ts)
         except ValueError:
             return ts
+        ts = parsed
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=dt.UTC)
     return ts.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -158,14 +159,12 @@ def _known_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, KeyLoadError):
         return str(exc)
-    try:
-        from client.api import ApiError
-        from client.identity import KeyUnavailable
-    except ImportError:  # pragma: no cover - client/ is part of the package
-        ApiError = KeyUnavailable = ()  # type: ignore[misc,assignment]
-    if KeyUnavailable and isinstance(exc, KeyUnavailable):
+    from client.api import ApiError
+    from client.identity import KeyUnavailable
+
+    if isinstance(exc, KeyUnavailable):
         return f"{exc}"
-    if ApiError and isinstance(exc, ApiError):
+    if isinstance(exc, ApiError):
         return _api_message(exc)
     try:
         from chain import errors as chain_errors
@@ -237,6 +236,10 @@ def run_friendly(fn: Callable[[], Any]) -> Any:
         return fn()
     except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
         raise
+    except BrokenPipeError:
+        # The reader (`| head`) left: stop quietly, and keep Python from complaining while flushing stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.exceptions.Exit(0) from None
     except Exception as exc:
         if os.environ.get("AGORA_DEBUG"):
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any, Self
 
@@ -68,8 +69,9 @@ class CoordinatorClient:
     # ------------------------------------------------------------------ transport
 
     def _send(self, method: str, path: str, *, auth: bool = False, **kwargs: Any) -> httpx.Response:
+        base_headers = dict(kwargs.pop("headers", None) or {})
         for attempt in range(self._retries + 1):
-            headers = dict(kwargs.pop("headers", None) or {})
+            headers = dict(base_headers)
             if auth:
                 headers["Authorization"] = f"Bearer {self.token()}"
             try:
@@ -145,7 +147,8 @@ class CoordinatorClient:
         body: dict[str, Any] = {"spec": spec, "price_wei": str(price_wei), "deadline_s": deadline_s}
         if collateral_wei is not None:
             body["collateral_wei"] = str(collateral_wei)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        # A key of our own when none is given, so that the retries below can never create the job twice.
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return dict(self._json("POST", "/v1/jobs", auth=True, json=body, headers=headers))
 
     def report_progress(self, job_id: int, step: int, loss: float) -> dict[str, Any]:

@@ -28,12 +28,20 @@ log = logging.getLogger("agora.worker")
 
 TASK_NAME = "agora.worker.run_job"
 
-def transport_options(visibility_timeout_s: float) -> dict[str, float | int]:
-    """Redis transport options: redeliver an unacknowledged task `visibility_timeout_s` after its delivery.
+def transport_options(visibility_timeout_s: float, broker_url: str = "", broker_dir: str | None = None
+                      ) -> dict[str, float | int | str]:
+    """Broker transport options.
 
-    Kombu looks for expired deliveries only every interval × throttle seconds (100 s by default), so both are
-    tied to the timeout: a killed worker's job is back in the queue within about 1⅓ timeouts.
+    Redis: redeliver an unacknowledged task `visibility_timeout_s` after its delivery. Kombu looks for expired
+    deliveries only every interval × throttle seconds (100 s by default), so both are tied to the timeout: a
+    killed worker's job is back in the queue within about 1⅓ timeouts.
+    Filesystem (a devnet without Redis; $AGORA_BROKER_DIR): the same folders the coordinator writes to. That
+    transport has no redelivery: a killed worker's job then waits for the coordinator's re-match.
     """
+    if broker_url.startswith("filesystem://") and broker_dir:
+        folder = os.path.join(broker_dir, "in")
+        return {"data_folder_in": folder, "data_folder_out": folder,
+                "processed_folder": os.path.join(broker_dir, "processed")}
     return {
         "visibility_timeout": visibility_timeout_s,
         "unacked_restore_interval": max(1, min(10, int(visibility_timeout_s // 3))),
@@ -41,7 +49,8 @@ def transport_options(visibility_timeout_s: float) -> dict[str, float | int]:
     }
 
 
-app = Celery("agora.worker", broker=os.environ.get("AGORA_BROKER_URL", "redis://127.0.0.1:6379/0"))
+_BROKER = os.environ.get("AGORA_BROKER_URL", "redis://127.0.0.1:6379/0")
+app = Celery("agora.worker", broker=_BROKER)
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -49,7 +58,8 @@ app.conf.update(
     task_ignore_result=True,
     result_backend=None,
     broker_connection_retry_on_startup=True,
-    broker_transport_options=transport_options(float(os.environ.get("AGORA_VISIBILITY_TIMEOUT_S", "60"))),
+    broker_transport_options=transport_options(float(os.environ.get("AGORA_VISIBILITY_TIMEOUT_S", "60")), _BROKER,
+                                               os.environ.get("AGORA_BROKER_DIR")),
     worker_hijack_root_logger=False,
 )
 

@@ -20,6 +20,7 @@ from verifier.chain_context import event_topic
 from verifier.evidence import EvidenceBoard
 from verifier.player import GamePlayer, GameTable
 from worker.bootstrap import WorkerContext
+from worker.lease import JobLease, LeaseBusy
 from worker.runner import JobRunner
 
 log = logging.getLogger("agora.worker")
@@ -80,6 +81,8 @@ class Finalizer:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
         self.due: dict[int, int] = {}  # chain job id -> challengeUntil
+        self.unregistered: set[int] = set()  # submitted jobs whose result artifacts may not be registered yet
+        self._next_register = 0.0
         self._next_block: int | None = None
 
     def _scan(self) -> None:
@@ -99,10 +102,27 @@ class Finalizer:
             provider = ev.args.get("provider") or market.job(cid).provider
             if provider is not None and str(provider).lower() == me:
                 self.due[cid] = int(ev.args["challengeUntil"])
+                self.unregistered.add(cid)
         self._next_block = head + 1
+
+    def _register(self) -> None:
+        """Registers result artifacts the task could not (the coordinator was down at the time); every 5 s."""
+        if time.monotonic() < self._next_register:
+            return
+        self._next_register = time.monotonic() + 5.0
+        for cid in list(self.unregistered):
+            ws = self.ctx.workspace(cid)
+            m = ws.manifest()
+            if m.artifacts_registered or m.coordinator_job_id is None or m.model_artifact is None:
+                self.unregistered.discard(cid)
+                continue
+            JobRunner(self.ctx).register_artifacts(m.coordinator_job_id, ws)
+            if ws.manifest().artifacts_registered:
+                self.unregistered.discard(cid)
 
     def tick(self) -> None:
         self._scan()
+        self._register()
         if not self.due:
             return
         # Chain time, not ours: finalize() is judged by block.timestamp.
@@ -124,25 +144,42 @@ class Finalizer:
 
 
 def defender_loop(ctx: WorkerContext, stop: threading.Event) -> None:
+    """Defends and finalizes for this provider. Several worker processes of one provider elect one defender
+    through a Redis lease (the others stand by and take over within a lease TTL if it dies)."""
     defender: Defender | None = None
     while defender is None and not stop.is_set():
         try:
             defender = Defender(ctx)
+            lease = JobLease(ctx.redis, f"agora:defender:{ctx.market_key}:{ctx.address.lower()}",
+                             ctx.settings.lease_ttl_s)
         except Exception as exc:  # noqa: BLE001 - the node or the deployment file is not there yet
+            defender = None
             log.warning("dispute defender waiting for the chain: %s", exc)
             stop.wait(max(ctx.settings.dispute_poll_s, 2.0))
     if defender is None:
         return
-    finalizer = Finalizer(ctx)
-    last_finalize = 0.0
     while not stop.is_set():
         try:
-            moved = defender.tick()
-            if time.monotonic() - last_finalize >= 1.0:
-                last_finalize = time.monotonic()
-                finalizer.tick()
-        except Exception as exc:  # noqa: BLE001 - keep defending through node/coordinator blips
-            log.warning("defender: %s", exc)
-            moved = False
-        if not moved:
-            stop.wait(ctx.settings.dispute_poll_s)
+            lease.__enter__()
+            break
+        except LeaseBusy:
+            stop.wait(ctx.settings.lease_ttl_s / 2)  # another process of this provider defends
+    else:
+        return
+    log.info("dispute defender and finalizer running for %s", ctx.address)
+    finalizer = Finalizer(ctx)
+    last_finalize = 0.0
+    try:
+        while not stop.is_set():
+            try:
+                moved = defender.tick()
+                if time.monotonic() - last_finalize >= 1.0:
+                    last_finalize = time.monotonic()
+                    finalizer.tick()
+            except Exception as exc:  # noqa: BLE001 - keep defending through node/coordinator blips
+                log.warning("defender: %s", exc)
+                moved = False
+            if not moved:
+                stop.wait(ctx.settings.dispute_poll_s)
+    finally:
+        lease.__exit__(None, None, None)

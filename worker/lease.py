@@ -1,4 +1,4 @@
-"""A job's run lease in Redis: at most one worker process trains a given job at a time.
+"""Leases in Redis: at most one worker process trains a given job (or defends for a provider) at a time.
 
 Redis redelivers an unacknowledged task once its visibility timeout passes, even while the first worker is
 still training it; the lease (SET NX with a TTL, refreshed while the run lasts) makes the second copy step

@@ -42,7 +42,8 @@ def start(settings: WorkerSettings, *, hostname: str | None = None, loglevel: st
 
     bootstrap.configure(settings)
     app.conf.broker_url = settings.broker_url
-    app.conf.broker_transport_options = transport_options(settings.visibility_timeout_s)
+    app.conf.broker_transport_options = transport_options(settings.visibility_timeout_s, settings.broker_url,
+                                                          os.environ.get("AGORA_BROKER_DIR"))
     app.conf.task_default_queue = settings.queue
     node = hostname or f"agora-{settings.address.lower()[:10]}-{os.getpid()}@%h"
     app.worker_main([

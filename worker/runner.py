@@ -93,7 +93,7 @@ class JobRunner:
                     return RunOutcome("already-submitted", cid)
                 return self._train_and_submit(job_id, cid, ws, "resumed")
         if view.status in (JobStatus.SUBMITTED, JobStatus.DISPUTED, JobStatus.FINALIZED):
-            self._register_artifacts(job_id, ws)
+            self.register_artifacts(job_id, ws)
             return RunOutcome("already-submitted", cid)
         log.info("job %s (chain %s): %s on-chain; nothing to do", job_id, cid, view.status.name)
         return RunOutcome("skipped", cid, detail=f"status {view.status.name}")
@@ -150,7 +150,7 @@ class JobRunner:
                      m.final_model_hash, f" [FAULT {fault}]" if fault else "")
         m.submitted = True
         ws.save(m)
-        self._register_artifacts(job_id, ws)
+        self.register_artifacts(job_id, ws)
         return RunOutcome(f"{how}+submitted", cid, m.trace_root, m.final_model_hash)
 
     def _resume_point(self, ws: JobWorkspace, m: Manifest, interp: Interpreter) -> tuple[int, State]:
@@ -235,7 +235,7 @@ class JobRunner:
 
     # ------------------------------------------------------------------ result artifacts
 
-    def _register_artifacts(self, job_id: int, ws: JobWorkspace) -> None:
+    def register_artifacts(self, job_id: int, ws: JobWorkspace) -> None:
         m = ws.manifest()
         if m.artifacts_registered or m.model_artifact is None:
             return

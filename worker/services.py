@@ -20,6 +20,10 @@ def start_services() -> None:
     if _threads:
         return
     ctx = context()
+    if ctx.settings.threads is not None:
+        import torch
+
+        torch.set_num_threads(ctx.settings.threads)  # results do not depend on it (RepOps); only speed does
     _stop.clear()
     for name, fn in (("heartbeat", heartbeat_loop), ("defender", defender_loop)):
         t = threading.Thread(target=fn, args=(ctx, _stop), name=f"agora-{name}", daemon=True)

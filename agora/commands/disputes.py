@@ -60,22 +60,23 @@ def show(dispute_id: int, coordinator: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(d)
         return
-    fields([
+    chain = _chain_view(int(d["id"]), [int(m["block_number"]) for m in d.get("moves") or []])
+    pairs = [
         ("dispute", f"{d['id']} over job {d.get('job_id')} (on-chain job {d['chain_job_id']})"),
         ("defender", d["defender"]), ("challenger", d["challenger"]),
         ("phase", d["phase"]), ("level", f"{d['level']} ({LEVELS.get(d['level'], '?')}) interval {_interval(d)}"),
         ("deadline", when(d["deadline_at"]) if not d["outcome"] else "-"),
         ("outcome", d["outcome"] or "pending"),
-    ])
-    chain = _chain_view(int(d["id"]), [int(m["block_number"]) for m in d.get("moves") or []])
+    ]
     if chain is not None:
         state, config, _times = chain
-        fields([
-            ("clocks", (f"each move within {config.move_timeout}s, the referee within {config.referee_timeout}s; "
-                        f"{config.k}-way split per round")),
-            *([("verdict", f"diverged at step {state.index}, op {state.hi} of {state.ops_per_step}")]
-              if state.level == 2 and state.hi == state.lo + 1 else []),
-        ])
+        clocks = (f"each move within {config.move_timeout}s, the referee within {config.referee_timeout}s; "
+                  f"{config.k}-way split per round")
+        pairs.append(("clocks", clocks))
+        if state.level == 2 and state.hi == state.lo + 1:
+            # The op level's final interval [j-1, j]: op j of step `index` is where the two traces part.
+            pairs.append(("verdict", f"diverged at step {state.index}, op {state.hi} of {state.ops_per_step}"))
+    fields(pairs)
     click.echo("")
     times = chain[2] if chain is not None else {}
     for line in narrowing(d.get("moves") or [], d.get("defender"), d.get("challenger"), times):

@@ -56,7 +56,7 @@ def connect(rpc: str | None, deployment: Path | None, private_key: str) -> Chain
     if dep.chain_id != chain_id:
         raise CliError(f"wrong network: {ep.rpc} is chain {chain_id} but the deployment is for chain {dep.chain_id}: "
                        "pass the matching --rpc or --deployment")
-    if not w3.eth.get_code(dep.address("StakeManager")):
+    if not w3.eth.get_code(dep.address("StakeManager")):  # type: ignore[arg-type]
         raise CliError(f"wrong network: no StakeManager at {dep.address('StakeManager')} on {ep.rpc}: "
                        "redeploy (`agora contracts deploy`) or pass the right --deployment")
     return Chain(

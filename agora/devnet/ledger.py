@@ -67,7 +67,7 @@ class Ledger:
         # Reads at "latest" (views have no block argument); callers snapshot while nothing moves, or accept drift.
         unb = self.stake.unbonding_of(address)
         return Holdings(
-            wallet=int(self.w3.eth.get_balance(address, block)),
+            wallet=int(self.w3.eth.get_balance(to_checksum_address(address), block)),  # type: ignore[arg-type]
             market_credit=self.market.credit_of(address),
             stake_credit=self.stake.credit_of(address),
             free_stake=self.stake.free_stake_of(address),
@@ -90,7 +90,8 @@ class Ledger:
         spent = {n: 0 for n in self.parties}
         for b in range(from_block + 1, to_block + 1):
             block = self.w3.eth.get_block(b, full_transactions=True)
-            for tx in block["transactions"]:
+            txs: list[Any] = list(block["transactions"])  # full transactions: dicts, not hashes
+            for tx in txs:
                 name = by_addr.get(to_checksum_address(tx["from"]))
                 if name is None:
                     continue

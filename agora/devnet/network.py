@@ -124,8 +124,9 @@ def _redis_db(url_base: str, owner: str) -> str | None:
     for db in range(1, 11):
         try:
             r = redis.Redis.from_url(f"{url_base}/{db}", socket_connect_timeout=1, socket_timeout=2)
-            claimed = r.get("agora:devnet:owner")
-            if claimed is not None and claimed.decode() == owner:
+            raw = r.get("agora:devnet:owner")
+            claimed = raw.decode() if isinstance(raw, bytes) else raw
+            if claimed is not None and claimed == owner:
                 # Our own earlier devnet: its stale queues would hand out job ids of another database.
                 r.flushdb()
             elif claimed is not None or r.dbsize() > 0:
@@ -148,7 +149,7 @@ def _release_redis_db(url: str, owner: str) -> None:
 
         r = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         got = r.get("agora:devnet:owner")
-        if got is not None and got.decode() == owner:
+        if isinstance(got, bytes) and got.decode() == owner:
             r.flushdb()
     except Exception:  # noqa: BLE001, S110 - best effort: a broker gone away has nothing to release
         pass
@@ -264,6 +265,8 @@ class Devnet:
             )
 
         # ---- contracts
+        from web3.types import RPCEndpoint
+
         from chain.deploy import DeployParams, deploy
         from chain.sender import make_web3
         from chain.stake_manager import StakeManager
@@ -280,7 +283,8 @@ class Devnet:
         w3 = make_web3(rpc)
         for i, key in enumerate(provider_keys):
             if not accounts.is_dev_account(key):
-                w3.provider.make_request("anvil_setBalance", [accounts.address_of(key), hex(10_000 * ETHER)])
+                # an anvil cheat method: funds a derived provider key beyond the ten dev accounts
+                w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [accounts.address_of(key), hex(10_000 * ETHER)])
             StakeManager.connect(deployment, w3, key).stake(opts.stake_wei)
         if provider_keys:
             report(f"staked     {opts.stake_wei / ETHER:g} ETH for each of {len(provider_keys)} provider(s)")
@@ -394,7 +398,11 @@ class Devnet:
 
         for i in range(1, opts.workers + 1):
             address = acct[f"worker-{i}"].address.lower()
-            self._wait(f"worker-{i}", lambda a=address: self._provider_alive(coordinator, a), opts.ready_timeout_s)
+
+            def alive(a: str = address) -> bool:
+                return self._provider_alive(coordinator, a)
+
+            self._wait(f"worker-{i}", alive, opts.ready_timeout_s)
             tag = f" (FAULT {opts.faulty_workers[i - 1]}: test behaviour)" if i <= len(opts.faulty_workers) else ""
             report(f"worker-{i}   {acct[f'worker-{i}'].address}{tag}")
         # The verifier and referee serve no port: alive a few seconds after start means their set-up passed.

@@ -21,8 +21,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-AGORA = [sys.executable, "-m", "agora.cli"] if not (Path(sys.executable).parent / "agora").exists() \
-    else [str(Path(sys.executable).parent / "agora")]
+AGORA = [str(Path(sys.executable).parent / "agora")]  # the installed console script, as a user runs it
 TERMINAL = {"finalized", "failed", "cancelled", "expired"}
 
 pytestmark = pytest.mark.e2e

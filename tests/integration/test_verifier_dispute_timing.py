@@ -46,7 +46,8 @@ def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):
         cid = api.job(job_id)["chain_job_id"]
         return cid is not None and market.status(int(cid)) in (JobStatus.DISPUTED, JobStatus.FAILED)
 
-    stack.wait("job disputed", disputed, timeout_s=180, every=0.1)
+    stack.wait("job disputed", disputed, describe=lambda: (api.job(job_id), api.events(job_id)), timeout_s=180,
+               every=0.1)
     challenged_at = time.monotonic()
     cid = int(api.job(job_id)["chain_job_id"])
     gid = next(g for g in range(game.game_count(), 0, -1) if game.state(g).job_id == cid)

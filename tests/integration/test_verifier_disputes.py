@@ -48,7 +48,7 @@ def test_perturbed_provider_is_challenged_and_slashed(stack: Stack):
         cid = api.job(job_id)["chain_job_id"]
         return cid is not None and market.status(int(cid)) in (JobStatus.DISPUTED, JobStatus.FAILED)
 
-    stack.wait("job disputed", disputed, timeout_s=90)
+    stack.wait("job disputed", disputed, describe=lambda: (api.job(job_id), api.events(job_id)), timeout_s=90)
     cid = int(api.job(job_id)["chain_job_id"])
     t0 = time.monotonic()
     gid = game_of(game, cid)

@@ -54,7 +54,8 @@ def test_honest_job_is_trained_submitted_verified_and_paid(stack: Stack):
     credit_before = stake.credit_of(provider.address)
     api, job_id = post_job(stack, client, SPEC)
 
-    stack.wait("job submitted", lambda: job_status(api, job_id) in ("submitted", "finalized"), timeout_s=90)
+    stack.wait("job submitted", lambda: job_status(api, job_id) in ("submitted", "finalized"), timeout_s=90,
+               describe=lambda: (api.job(job_id), api.events(job_id)))
     cid = int(api.job(job_id)["chain_job_id"])
     progress = api.progress(job_id)
     assert progress["latest_step"] == SPEC["steps"]  # progress streamed to the end

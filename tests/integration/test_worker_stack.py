@@ -79,14 +79,16 @@ class Stack:
     def all_logs(self) -> str:
         return "\n".join(f"==== {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(self.logs.glob("*.log")))
 
-    def wait(self, what: str, cond: Callable[[], object], timeout_s: float = 60.0, every: float = 0.3) -> object:
+    def wait(self, what: str, cond: Callable[[], object], timeout_s: float = 60.0, every: float = 0.3,
+             describe: Callable[[], object] | None = None) -> object:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             got = cond()
             if got:
                 return got
             time.sleep(every)
-        raise AssertionError(f"timed out waiting for {what}\n{self.all_logs()}")
+        state = f"\nstate: {describe()}" if describe is not None else ""
+        raise AssertionError(f"timed out waiting for {what}{state}\n{self.all_logs()}")
 
 
 def _db() -> Iterator[str]:
