@@ -148,10 +148,17 @@ class Supervisor:
 
     def restart(self, name: str) -> ServiceRecord:
         """Stops the service if it runs and starts the same command again, in the same environment."""
-        rec = self.record(name)
-        if rec is None:
+        if self.record(name) is None:
             raise RuntimeError(f"no service {name} was started here")
         self.stop(name)
+        return self.start_like(name, name)
+
+    def start_like(self, model: str, name: str) -> ServiceRecord:
+        """Starts `name` with the command and environment `model` was started with (e.g. a second worker
+        process of the same provider: it consumes the same queue and shares the provider's workspace)."""
+        rec = self.record(model)
+        if rec is None:
+            raise RuntimeError(f"no service {model} was started here")
         env = None
         if rec.env is not None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}

@@ -23,6 +23,7 @@ from coordinator.errors import (
     error_responses,
 )
 from coordinator.job_terms import deadline_from, ops_per_step, terms_of
+from coordinator.loss_plot import render_loss_png
 from coordinator.models import (
     Artifact,
     Dataset,
@@ -297,6 +298,21 @@ def get_progress(
         latest_loss=latest.loss if latest else None,
         points=[ProgressPointPublic.model_validate(p) for p in points],
     )
+
+
+@router.get(
+    "/{job_id}/plot.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the loss curve"}, **error_responses(404, 422)},
+)
+def get_plot(job_id: IdPath, session: ReadSessionDep) -> Response:
+    """The job's reported loss curve as a PNG."""
+    job = _get_job(session, job_id)
+    points = session.execute(
+        select(ProgressPoint.step, ProgressPoint.loss).where(ProgressPoint.job_id == job_id).order_by(ProgressPoint.step)
+    ).all()
+    png = render_loss_png([p.step for p in points], [p.loss for p in points], f"job {job_id} ({job.status})")
+    return Response(content=png, media_type="image/png")
 
 
 def _require_assigned_provider(job: Job, user: str) -> None:

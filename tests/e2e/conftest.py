@@ -174,9 +174,10 @@ def devnet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         try:
             dn.assert_conserved()
         finally:
+            records = [r for n in dn.net.supervisor.names() if (r := dn.net.supervisor.record(n)) is not None]
             agora(["devnet", "down"], dn.root, check=False)
-            # A down devnet must leave nothing of its own running.
-            assert not any(p["state"] == "running" for p in dn.net.status()["processes"].values())
+            # A down devnet leaves nothing of its own running.
+            assert not [r.name for r in records if r.running]
 
 
 def compute_seconds(log: str, pattern: str) -> list[float]:

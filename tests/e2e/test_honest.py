@@ -66,20 +66,28 @@ def _wait_running(dn: Devnet, job_id: int, min_step: int = 1) -> None:
 
 
 def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_payment(dn: Devnet) -> None:
+    # A second worker process of the same provider (same queue, same workspace), as a provider scales out.
+    sup = dn.net.supervisor
+    sup.start_like("worker-1", "worker-1b")
+    deadline = time.monotonic() + 60
+    while "consuming queue" not in dn.log("worker-1b") and time.monotonic() < deadline:
+        assert sup.state("worker-1b") == "running", dn.log("worker-1b")
+        time.sleep(0.5)
+    time.sleep(3)  # let it finish connecting to the broker
     before = dn.ledger.snapshot()
     job_id = dn.submit(small_spec(steps=800, seed=12, checkpoint_every=100))
     _wait_running(dn, job_id, min_step=5)
-    killed_pid = dn.net.supervisor.record("worker-1").pid  # type: ignore[union-attr]
-    assert dn.net.supervisor.kill("worker-1")
-    assert dn.net.supervisor.state("worker-1") == "exited"
+    accepted = f"job {job_id} (chain"
+    runner = next(n for n in ("worker-1", "worker-1b") if accepted in dn.log(n))
+    other = "worker-1b" if runner == "worker-1" else "worker-1"
     step_at_kill = dn.api.progress(job_id).get("latest_step")
-    # A fresh worker process of the same provider takes the redelivered task over.
-    agora(["devnet", "restart", "worker-1"], dn.root)
-    assert dn.net.supervisor.record("worker-1").pid != killed_pid  # type: ignore[union-attr]
+    assert sup.kill(runner) and sup.state(runner) == "exited"
     job = dn.wait_status(job_id, {"finalized", "failed", "disputed"}, timeout_s=240)
     assert job["status"] == "finalized", dn.logs_tail()
-    print(f"worker SIGKILLed at step {step_at_kill}; job {job_id} finalized by its replacement")
+    assert f"job {job_id} (chain" in dn.log(other).split("consuming queue", 1)[-1], "the other worker never ran it"
+    print(f"{runner} SIGKILLed at step {step_at_kill}; job {job_id} finalized by {other}")
     _assert_paid_once(dn, job_id, before)
+    agora(["devnet", "restart", runner], dn.root)  # back to full strength for the next test
 
 
 def test_coordinator_restarted_mid_run_loses_and_duplicates_nothing(dn: Devnet) -> None:

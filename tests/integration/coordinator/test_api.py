@@ -268,6 +268,10 @@ def test_worker_endpoints_need_the_assigned_provider(client, login, roles, sessi
     )
     prog = client.get(f"/v1/jobs/{job_id}/progress").json()
     assert prog["latest_step"] == 5 and [p["step"] for p in prog["points"]] == [1, 5]
+    plot = client.get(f"/v1/jobs/{job_id}/plot.png")
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png"
+    assert plot.content.startswith(b"\x89PNG\r\n\x1a\n") and len(plot.content) > 2000
+    assert_error(client.get("/v1/jobs/999999/plot.png"), 404)
 
     model = b"model-bytes" * 100
     art = client.post(
