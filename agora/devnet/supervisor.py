@@ -148,10 +148,11 @@ class Supervisor:
 
     def restart(self, name: str) -> ServiceRecord:
         """Stops the service if it runs and starts the same command again, in the same environment."""
-        if self.record(name) is None:
+        rec = self.record(name)
+        if rec is None:
             raise RuntimeError(f"no service {name} was started here")
         self.stop(name)
-        return self.start_like(name, name)
+        return self._start_from(rec, name)
 
     def start_like(self, model: str, name: str) -> ServiceRecord:
         """Starts `name` with the command and environment `model` was started with (e.g. a second worker
@@ -159,6 +160,9 @@ class Supervisor:
         rec = self.record(model)
         if rec is None:
             raise RuntimeError(f"no service {model} was started here")
+        return self._start_from(rec, name)
+
+    def _start_from(self, rec: ServiceRecord, name: str) -> ServiceRecord:
         env = None
         if rec.env is not None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
