@@ -29,6 +29,7 @@ class GamePhase(IntEnum):
     REVEAL = 3
     REFEREE = 4
     SETTLED = 5
+    PROVE_FINAL = 6  # equal roots: the defender must prove L[S] binds the final model hash (PROTOCOL §7)
 
 
 class GameOutcome(IntEnum):
@@ -84,6 +85,11 @@ class GameState:
             agreed=bytes(v["agreed"]), hi_defender=bytes(v["hiDefender"]), hi_challenger=bytes(v["hiChallenger"]),
             pending=bytes(v["pending"]),
         )
+
+    @property
+    def final_model_hash(self) -> bytes:
+        """In the ProveFinal phase: the submitted final model hash the defender must prove (kept in `agreed`)."""
+        return self.agreed
 
     @property
     def claim_defender(self) -> bytes:
@@ -211,6 +217,10 @@ class DisputeGame:
 
     def reveal_output(self, game_id: int, output_hash: bytes) -> TxReceipt:
         return self.contract.transact("revealOutput", game_id, output_hash)
+
+    def prove_final(self, game_id: int, slots_hash: bytes, proof: Sequence[bytes]) -> TxReceipt:
+        """Defender only, phase ProveFinal: proves its last segment leaf is keccak256(finalModelHash ‖ slotsHash)."""
+        return self.contract.transact("proveFinal", game_id, slots_hash, list(proof))
 
     def multicall(self, calls: Sequence[bytes]) -> TxReceipt:
         """Several of the caller's moves in one transaction (calldata from `contract.calldata(fn, *args)`)."""

@@ -8,7 +8,9 @@ how a round narrows the interval — so a player can compute its move, and tests
   (the very first round also ``p_0 = 0`` and ``p_m = hi``);
 * the interval becomes ``[p_{t-1}, p_t]`` for the first ``t`` whose elements differ;
 * at ``hi = lo + 1`` both descend (finer root + proofs of its first and last leaf) or, at level 2, reveal
-  ``H(out_hi)``.
+  ``H(out_hi)``;
+* equal roots open the game in ProveFinal (PROTOCOL §7): the defender alone proves its last segment leaf is
+  ``keccak256(finalModelHash ‖ slotsHash)`` (a source that knows its final slots hash answers it).
 
 A ``LeafSource`` gives a party's leaves per level and op output hashes; ``verde.trace.Trace`` (through
 ``TraceSource``) and ``SyntheticTrace`` (tests, benches) are the two kinds.
@@ -39,6 +41,7 @@ class Phase(IntEnum):
     REVEAL = 3
     REFEREE = 4
     SETTLED = 5
+    PROVE_FINAL = 6
 
 
 class Role(IntEnum):
@@ -235,7 +238,15 @@ class RevealOutput:
     output_hash: bytes
 
 
-Move = Reveal | Descend | RevealOutput
+@dataclass(frozen=True)
+class ProveFinal:
+    """DisputeGame.proveFinal arguments: the final state's slots hash and the proof of the last segment leaf."""
+
+    slots_hash: bytes
+    proof: list[bytes]
+
+
+Move = Reveal | Descend | RevealOutput | ProveFinal
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,12 @@ def next_move(view: GameView, role: Role, trees: TreeCache) -> Move | None:
         return Descend(tree.root, tree.proof(0), tree.proof(tree.n - 1))
     if view.phase == Phase.REVEAL:
         return RevealOutput(trees.source.output_hash(view.index, view.hi))
+    if view.phase == Phase.PROVE_FINAL and role is Role.DEFENDER:
+        final_slots = getattr(trees.source, "final_slots_hash", None)
+        if final_slots is None:
+            return None  # a hash-only source has no final state to open
+        tree = trees.tree(SEGMENTS, 0)
+        return ProveFinal(final_slots(), tree.proof(tree.n - 1))
     return None
 
 
@@ -345,6 +362,9 @@ class TraceSource:
 
     def leaves(self, level: int, index: int) -> list[bytes]:
         return self.trace.leaves(level, index)
+
+    def final_slots_hash(self) -> bytes:
+        return self.trace.final_slots_hash()
 
     def output_hash(self, step: int, op: int) -> bytes:
         n = self.trace.n_ops

@@ -29,7 +29,7 @@ from verde.datasets import Dataset, batch, load_dataset
 from verde.merkle import keccak256
 from verde.program import STATE_KIND, Op, Program, build_program
 from verde.spec import JobSpec, parse_spec
-from verde.tensorhash import combine, state_hash, tensor_hash
+from verde.tensorhash import state_hash, state_hash_of, tensor_hash
 
 State = dict[str, Tensor]
 
@@ -190,7 +190,7 @@ class Interpreter:
             if state_changed:
                 hashes.append(state_hash(new_state))
             else:  # the state's tensors are op outputs already hashed
-                hashes.append(combine(by_output[src] for src in last.inputs))
+                hashes.append(state_hash_of(program.state_names, (by_output[src] for src in last.inputs)))
         return StepOutcome(new_state, env[program.loss_output], hashes, env if keep else None)
 
     def run(self, state: Mapping[str, Tensor], start: int, stop: int, *,

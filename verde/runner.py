@@ -1,8 +1,9 @@
 """Run a whole job from its spec: the trace root, the final model hash, loss and held-out accuracy, and the trace.
 
 ``final_model_hash`` = ``keccak256(H(p_1) ‖ … ‖ H(p_k))`` over the final *parameters* only (``w0, b0,
-w1, b1, …`` in program order, the same rule as ``H(state)`` without the optimizer slots): the hash of
-what the client downloads (``model_state`` below). ``trace_root`` is the Merkle root of the segment leaves.
+w1, b1, …`` in program order): the hash of what the client downloads (``model_state`` below), and the first
+half of the final leaf ``L[S] = keccak256(final_model_hash ‖ final_slots_hash)`` (PROTOCOL §7).
+``trace_root`` is the Merkle root of the segment leaves.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from verde.datasets import Dataset
 from verde.interpreter import Fault, Interpreter, RunStats, State
 from verde.merkle import keccak256
 from verde.spec import JobSpec, parse_spec, spec_hash
-from verde.tensorhash import state_hash
+from verde.tensorhash import params_hash, slots_hash
 from verde.trace import Trace, checkpoint_steps
 
 
@@ -24,6 +25,7 @@ from verde.trace import Trace, checkpoint_steps
 class RunResult:
     trace_root: bytes
     final_model_hash: bytes
+    final_slots_hash: bytes  # slotsHash of the final state: what proveFinal needs besides the model hash
     final_loss: float
     accuracy: float | None  # held-out accuracy; None for regression targets
     trace: Trace
@@ -55,7 +57,7 @@ def model_state(interpreter: Interpreter, state: State) -> State:
 
 
 def model_hash(interpreter: Interpreter, state: State) -> bytes:
-    return state_hash(model_state(interpreter, state))
+    return params_hash(model_state(interpreter, state))
 
 
 def accuracy(interpreter: Interpreter, state: State) -> float | None:
@@ -116,6 +118,7 @@ def run_spec(spec: JobSpec | dict | str | bytes, *, threads: int | None = None, 
         return RunResult(
             trace_root=trace.trace_root,
             final_model_hash=final_hash,
+            final_slots_hash=slots_hash(final),
             final_loss=last_loss[0],
             accuracy=accuracy(interp, final),
             trace=trace,

@@ -1,9 +1,11 @@
 """Canonical hashes of tensors and of a training state — PROTOCOL.md §1, byte for byte.
 
 ``H(t) = sha256(b"agora.tensor.v1" ‖ dtype_code:u8 ‖ ndim:u8 ‖ shape as u32 LE ‖ data)`` where data is the
-tensor's row-major bytes in little-endian order, and ``H(state) = keccak256(H(t_1) ‖ … ‖ H(t_m))`` over the
-state's tensors in program order. sha256 runs at memory speed (OpenSSL); a contiguous CPU tensor is hashed
-straight from its memory, without a copy.
+tensor's row-major bytes in little-endian order. A training state hashes in two parts (PROTOCOL §1, §7):
+``H(state) = keccak256(modelHash ‖ slotsHash)``, ``modelHash = keccak256(H(p_1) ‖ … ‖ H(p_k))`` over the
+parameters and ``slotsHash = keccak256(H(s_1) ‖ …)`` over the optimizer slots, each in program order — so the
+final leaf ``L[S]`` binds the result's ``finalModelHash``. sha256 runs at memory speed (OpenSSL); a contiguous
+CPU tensor is hashed straight from its memory, without a copy.
 """
 
 from __future__ import annotations
@@ -68,6 +70,30 @@ def combine(hashes: Iterable[bytes]) -> bytes:
     return keccak256(b"".join(hashes))
 
 
+def is_slot(name: str) -> bool:
+    """Optimizer slots are named ``<kind>.<param>`` (``m.w0``, ``v.b1``, ``buf.w0``); parameters have no dot."""
+    return "." in name
+
+
+def state_hash_of(names: Iterable[str], hashes: Iterable[bytes]) -> bytes:
+    """``H(state)`` from its tensors' names and hashes in program order: ``keccak256(modelHash ‖ slotsHash)``."""
+    params: list[bytes] = []
+    slots: list[bytes] = []
+    for name, h in zip(names, hashes, strict=True):
+        (slots if is_slot(name) else params).append(h)
+    return keccak256(combine(params) + combine(slots))
+
+
+def params_hash(state: Mapping[str, torch.Tensor]) -> bytes:
+    """``modelHash``: keccak256 of the parameters' tensor hashes in program order (slots left out)."""
+    return combine(tensor_hash(t) for name, t in state.items() if not is_slot(name))
+
+
+def slots_hash(state: Mapping[str, torch.Tensor]) -> bytes:
+    """``slotsHash``: keccak256 of the optimizer slots' tensor hashes in program order (keccak256("") if none)."""
+    return combine(tensor_hash(t) for name, t in state.items() if is_slot(name))
+
+
 def state_hash(state: Mapping[str, torch.Tensor]) -> bytes:
-    """``H(state)``: keccak256 of the tensor hashes in the mapping's order (program order)."""
-    return combine(tensor_hash(t) for t in state.values())
+    """``H(state)`` = ``keccak256(modelHash ‖ slotsHash)`` of a state mapping in program order."""
+    return state_hash_of(state.keys(), (tensor_hash(t) for t in state.values()))

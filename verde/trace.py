@@ -28,7 +28,7 @@ from verde.interpreter import Interpreter, State, execute_op, op_chain, output_h
 from verde.merkle import MerkleTree, keccak256
 from verde.program import BATCH_NAMES, Op, build_program
 from verde.spec import JobSpec, parse_spec
-from verde.tensorhash import combine, state_hash, tensor_hash
+from verde.tensorhash import slots_hash, state_hash, state_hash_of, tensor_hash
 
 SEGMENTS, STEPS, OPS = 0, 1, 2
 
@@ -145,6 +145,10 @@ class Trace:
             return self.op_leaves(index)
         raise TraceError(f"level {level} outside 0..2")
 
+    def final_slots_hash(self) -> bytes:
+        """``slotsHash`` of the final state (checkpoint ``S``): with the final model hash it makes ``L[S]`` (§7)."""
+        return slots_hash(self._checkpoint(self.spec.steps))
+
     # -- Merkle ------------------------------------------------------------------------------------
     def tree(self, level: int, index: int = 0) -> MerkleTree:
         key = (level, 0 if level == SEGMENTS else index)
@@ -243,7 +247,8 @@ def verify_op_inputs(spec: JobSpec | dict, given: OpInputs, agreed_prev_leaf: by
     program = build_program(spec)
     s, j = given.step, given.op_index
     op = program.op(j)
-    if combine(given.state_hashes) != agreed_prev_leaf or len(given.state_hashes) != len(program.state_names):
+    if len(given.state_hashes) != len(program.state_names) or state_hash_of(
+            program.state_names, given.state_hashes) != agreed_prev_leaf:
         raise TraceError("state tensor hashes do not combine to the agreed L[s-1]")
     if len(given.prior_hashes) != j - 1:
         raise TraceError(f"expected {j - 1} prior output hashes, got {len(given.prior_hashes)}")

@@ -12,12 +12,15 @@ from enum import Enum
 
 from chain.dispute_game import DisputeGame, GamePhase, GameState
 from chain.sender import TxReceipt
+from verde.merkle import keccak256
 from verde.bisection import (
+    SEGMENTS,
     Descend,
     GameView,
     LeafSource,
     Move,
     Phase,
+    ProveFinal,
     Reveal,
     RevealOutput,
     Role,
@@ -92,6 +95,9 @@ class Responder:
             party = state.defender if other is Role.DEFENDER else state.challenger
             other_elements = self.game.revealed_elements(self.game_id, party, state)
         moves = plan(view_of(state, self.game.config().k, other_elements), role, self.trees)
+        if moves and isinstance(moves[0], ProveFinal) and not self._can_prove_final(state, moves[0]):
+            # Our final state does not hold the reported model: the proof would revert, so only the clock decides.
+            return Action.WAITING
         if not moves:
             return Action.WAITING
         if len(moves) == 1:
@@ -101,6 +107,10 @@ class Responder:
             r = self.game.multicall([self.game.contract.calldata(*self._call_flat(m)) for m in moves])
         self.receipts.append(r)
         return Action.MOVED
+
+    def _can_prove_final(self, state: GameState, move: ProveFinal) -> bool:
+        tree = self.trees.tree(SEGMENTS, 0)
+        return keccak256(state.final_model_hash + move.slots_hash) == tree.leaf(tree.n - 1)
 
     def _call_flat(self, move: Move) -> tuple:
         fn, args = self._call(move)
@@ -115,4 +125,6 @@ class Responder:
             return "descend", (g, move.finer_root, move.first_proof, move.last_proof)
         if isinstance(move, RevealOutput):
             return "revealOutput", (g, move.output_hash)
+        if isinstance(move, ProveFinal):
+            return "proveFinal", (g, move.slots_hash, move.proof)
         raise TypeError(move)  # pragma: no cover - the solver has no other moves

@@ -133,11 +133,11 @@ class VerifierService:
         took = time.perf_counter() - plan.started
         submitted = market.result(cid)
         mine = result.trace_root
-        if mine == submitted.trace_root:
-            if result.final_model_hash != submitted.final_model_hash:
-                log.warning("job %d: trace root reproduced but final model hash differs (not disputable on-chain)",
-                            cid)
+        same_root = mine == submitted.trace_root
+        if same_root and result.final_model_hash == submitted.final_model_hash:
             return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
+        # Same root with another final model hash is disputable too: the game opens in ProveFinal (PROTOCOL §7).
+        why = "final model hash differs" if same_root else "roots differ"
         if self.ctx.chain_now() > challenge_until:
             return self._record(Verdict(cid, "late", "challenge window closed", my_root=_hex(mine)))
         try:
@@ -149,7 +149,7 @@ class VerifierService:
         self.table.add(GamePlayer(self.ctx.game, game_id, result.trace, self.board, label="challenger"))
         fault = self.settings.fault
         tag = f" [FAULT {fault}]" if fault else ""
-        return self._record(Verdict(cid, "challenged", f"{plan.reason}; roots differ{tag}", game_id, _hex(mine)))
+        return self._record(Verdict(cid, "challenged", f"{plan.reason}; {why}{tag}", game_id, _hex(mine)))
 
     def _record(self, v: Verdict) -> Verdict:
         self.verdicts[v.chain_job_id] = v

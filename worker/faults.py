@@ -6,10 +6,10 @@ An honest provider never sets a fault. Each mode makes the provider lie in a way
   trace with consistent, honest-looking moves; the referee's one-op check at step K convicts it.
 * ``lazy`` / ``lazy=K`` — stops real work after step K (default: half way): from K on the state stops
   changing, so every later leaf is garbage; convicted at step K.
-* ``wrong-final`` — reports a random final model hash. The trace root alone does not bind
-  ``finalModelHash`` on-chain (PROTOCOL §2), so this liar also commits a final leaf ``L[S]`` consistent with
-  its fake model (a made-up last state): the game walks down to the last op of the last step, where the
-  referee convicts it.
+* ``wrong-final`` — trains honestly and commits the honest trace, but reports a random final model hash.
+  A verifier reproduces the same trace root and challenges with it; the game opens in ProveFinal
+  (PROTOCOL §7), where this liar cannot prove ``L[S] = keccak256(finalModelHash ‖ slotsHash)`` and loses by
+  timeout.
 * ``silent`` / ``silent=K`` — cheats like ``perturb-step=K`` (default: half way) and then never answers in
   the dispute; it loses by timeout.
 """
@@ -24,7 +24,6 @@ from typing import Literal
 from verde.interpreter import Fault
 from verde.merkle import keccak256
 from verde.spec import JobSpec
-from verde.trace import Trace
 
 Mode = Literal["perturb-step", "lazy", "wrong-final", "silent"]
 MODES: tuple[str, ...] = ("perturb-step", "lazy", "wrong-final", "silent")
@@ -91,41 +90,6 @@ def parse_worker_fault(text: str | None) -> WorkerFault | None:
 
 def worker_fault_from_env() -> WorkerFault | None:
     return parse_worker_fault(os.environ.get(FAULT_ENV))
-
-
-class FakeFinalTrace(Trace):
-    """wrong-final's trace: honest everywhere except the final leaf ``L[S]``, replaced by a made-up state hash.
-
-    Replacing ``L[S]`` at every level where it appears (last segment leaf, last leaf of the last segment's
-    steps, ``c[N]`` of step S) keeps the liar's Merkle proofs consistent, so only the referee can tell.
-    """
-
-    def __init__(self, honest: Trace, fake_leaf: bytes) -> None:
-        # Share the honest trace's state (replay caches, checkpoints) rather than copying it.
-        self.__dict__.update(honest.__dict__)
-        self._trees = {}
-        self.fake_leaf = fake_leaf
-
-    def segment_leaves(self) -> list[bytes]:
-        out = super().segment_leaves()
-        out[-1] = self.fake_leaf
-        return out
-
-    def step_leaves(self, k: int) -> list[bytes]:
-        out = super().step_leaves(k)
-        if k == self.n_segments - 1:
-            out[-1] = self.fake_leaf
-        return out
-
-    def op_leaves(self, s: int) -> list[bytes]:
-        out = super().op_leaves(s)
-        if s == self.spec.steps:
-            out[-1] = self.fake_leaf
-        return out
-
-
-def fake_final_leaf(honest_final_leaf: bytes) -> bytes:
-    return keccak256(b"agora.fault.wrong-final.leaf" + honest_final_leaf)
 
 
 def random_seed() -> bytes:

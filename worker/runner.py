@@ -25,7 +25,7 @@ from verde.spec import JobSpec, parse_spec
 from verde.tensorhash import state_hash
 from verde.trace import Trace, checkpoint_steps
 from worker.bootstrap import WorkerContext
-from worker.faults import FakeFinalTrace, WorkerFault, fake_final_leaf, parse_worker_fault, random_seed
+from worker.faults import WorkerFault, parse_worker_fault, random_seed
 from worker.lease import JobLease
 from worker.progress import ProgressReporter
 from worker.workspace import CheckpointEntry, JobWorkspace, Manifest
@@ -208,7 +208,8 @@ class JobRunner:
     # ------------------------------------------------------------------ the trace (also for disputes)
 
     def trace(self, ws: JobWorkspace, interp: Interpreter, m: Manifest | None = None) -> Trace:
-        """This provider's trace of the job from its workspace, lying exactly as the run did."""
+        """This provider's trace of the job from its workspace, lying exactly as the run did (wrong-final lies
+        only about the reported hash, so its trace is the honest one)."""
         m = m or ws.manifest()
         steps = checkpoint_steps(interp.spec)
         leaves = [bytes.fromhex(m.checkpoints[t].leaf.removeprefix("0x")) for t in steps]
@@ -217,11 +218,7 @@ class JobRunner:
         def load(t: int) -> State:  # checkpoints are stored on the CPU; replays run where training ran
             return {k: v.to(device) for k, v in self._load_checkpoint(ws, m, t).items()}
 
-        trace = Trace(interp, leaves, load)
-        fault = parse_worker_fault(m.fault)
-        if fault is not None and fault.mode == "wrong-final":
-            return FakeFinalTrace(trace, fake_final_leaf(leaves[-1]))
-        return trace
+        return Trace(interp, leaves, load)
 
     def trace_for(self, chain_job_id: int) -> Trace:
         """The trace of a job this provider submitted, rebuilt from its workspace (for the defender)."""

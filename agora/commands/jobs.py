@@ -328,10 +328,11 @@ def download(job_id: int, out: Path, key_file: Path | None, coordinator: str | N
 
 
 def model_hash(data: bytes) -> str | None:
-    """The finalModelHash of model bytes: the verde state hash of the checkpoint they hold (None if unreadable)."""
+    """The finalModelHash of model bytes: keccak256 of the parameters' tensor hashes (None if unreadable)."""
     from verde.checkpoint import CheckpointError, load_state
+    from verde.tensorhash import params_hash
 
     try:
-        return "0x" + load_state(data).hash.hex()
+        return "0x" + params_hash(load_state(data).state).hex()
     except (CheckpointError, ValueError, RuntimeError, EOFError):
         return None

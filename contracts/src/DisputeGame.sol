@@ -85,6 +85,7 @@ contract DisputeGame is IDisputeGame {
         address challenger,
         bytes32 defenderRoot,
         bytes32 challengerRoot,
+        bytes32 finalModelHash,
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
@@ -101,6 +102,7 @@ contract DisputeGame is IDisputeGame {
             challenger,
             defenderRoot,
             challengerRoot,
+            finalModelHash,
             numSteps,
             checkpointEvery,
             opsPerStep,
@@ -155,7 +157,15 @@ contract DisputeGame is IDisputeGame {
         _settle(gameId, g, g.rule(correctHash, block.timestamp));
     }
 
-    /// @notice Anyone, after a deadline: the silent party loses; a silent referee voids the game.
+    /// @notice Phase ProveFinal (the challenger committed to the defender's own root, PROTOCOL §7): the defender
+    /// proves that the last segment leaf of its root is keccak256(finalModelHash ‖ slotsHash) and wins.
+    function proveFinal(uint256 gameId, bytes32 slotsHash, bytes32[] calldata proof) external {
+        Game.State storage g = _live(gameId);
+        _settle(gameId, g, g.proveFinal(msg.sender, slotsHash, proof, block.timestamp));
+    }
+
+    /// @notice Anyone, after a deadline: the silent party loses (in ProveFinal the defender); a silent referee
+    /// voids the game.
     function timeout(uint256 gameId) external {
         Game.State storage g = _live(gameId);
         Game.Phase phase = g.phase;

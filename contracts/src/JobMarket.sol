@@ -202,12 +202,13 @@ contract JobMarket is IJobMarket {
         JobTerms calldata terms,
         address provider,
         bytes32 traceRoot,
-        bytes32 challengerRoot
+        bytes32 challengerRoot,
+        bytes32 finalModelHash
     ) internal returns (uint256) {
         // Static arguments only, so encoding them in two halves equals encoding them at once.
         bytes memory data = bytes.concat(
             abi.encodeWithSelector(IDisputeGame.open.selector, jobId, provider, msg.sender, traceRoot, challengerRoot),
-            abi.encode(terms.numSteps, terms.checkpointEvery, terms.opsPerStep, terms.collateral, _disputes[jobId].bond)
+            abi.encode(finalModelHash, terms.numSteps, terms.checkpointEvery, terms.opsPerStep, terms.collateral, _disputes[jobId].bond)
         );
         (bool ok, bytes memory ret) = g.call(data);
         if (!ok) {
@@ -393,30 +394,32 @@ contract JobMarket is IJobMarket {
         bytes32 challengerRoot
     ) external payable returns (uint256 gameId) {
         (uint256 word, bytes32 tHash) = _loadSubmitted(jobId, terms, traceRoot, finalModelHash);
-        uint256 challengeUntil = word.timer();
         address provider = word.provider();
-        // INVARIANT: a challenge comes inside the window, from someone else, with exactly the bond,
-        // committing to a different trace, and only once a game is registered.
-        if (block.timestamp > challengeUntil) revert ChallengeWindowClosed(challengeUntil, block.timestamp);
-        if (msg.sender == provider) revert ProviderCannotChallenge(provider);
-        uint256 bond = challengerBond;
-        if (msg.value != bond) revert WrongBond(msg.value, bond);
-        if (challengerRoot == traceRoot) revert RootsAgree(challengerRoot);
         address g = game;
-        if (g == address(0)) revert GameNotSet();
+        {
+            uint256 challengeUntil = word.timer();
+            // INVARIANT: a challenge comes inside the window, from someone else, with exactly the bond, and only
+            // once a game is registered. A challenger with the same root disputes the final model hash instead:
+            // the game opens in ProveFinal (PROTOCOL §7).
+            if (block.timestamp > challengeUntil) revert ChallengeWindowClosed(challengeUntil, block.timestamp);
+            if (msg.sender == provider) revert ProviderCannotChallenge(provider);
+            uint256 bond = challengerBond;
+            if (msg.value != bond) revert WrongBond(msg.value, bond);
+            if (g == address(0)) revert GameNotSet();
 
-        Job storage j = _jobs[jobId];
-        j.word = word.next(Status.Disputed, challengeUntil);
-        j.commitment = tHash; // a voided dispute reopens the job under its terms
-        _disputes[jobId] = Dispute({
-            challenger: msg.sender,
-            bond: uint96(bond),
-            client: terms.client,
-            price: terms.price,
-            game: g,
-            collateral: terms.collateral
-        });
-        gameId = _openGame(g, jobId, terms, provider, traceRoot, challengerRoot);
+            Job storage j = _jobs[jobId];
+            j.word = word.next(Status.Disputed, challengeUntil);
+            j.commitment = tHash; // a voided dispute reopens the job under its terms
+            _disputes[jobId] = Dispute({
+                challenger: msg.sender,
+                bond: uint96(bond),
+                client: terms.client,
+                price: terms.price,
+                game: g,
+                collateral: terms.collateral
+            });
+        }
+        gameId = _openGame(g, jobId, terms, provider, traceRoot, challengerRoot, finalModelHash);
         emit JobChallenged(jobId, msg.sender, gameId);
     }
 

@@ -242,7 +242,7 @@ contract DisputeGameTest is DisputeGameWorld {
         _shape(16, 4, 6);
         _deploy(2);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.NotMarket.selector, address(this)));
-        game.open(1, PROVIDER, CHALLENGER, bytes32(uint256(1)), bytes32(uint256(2)), 16, 4, 6, 1, 1);
+        game.open(1, PROVIDER, CHALLENGER, bytes32(uint256(1)), bytes32(uint256(2)), bytes32(0), 16, 4, 6, 1, 1);
     }
 
     function test_move_byOutsider_reverts() public {

@@ -690,8 +690,6 @@ contract JobMarketTest is MarketFixture {
         market.challenge{value: BOND - 1}(id, t, TRACE, MODEL, OTHER_ROOT);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongBond.selector, 0, BOND));
         market.challenge(id, t, TRACE, MODEL, OTHER_ROOT);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.RootsAgree.selector, TRACE));
-        market.challenge{value: BOND}(id, t, TRACE, MODEL, TRACE);
         bytes32 given = keccak256(abi.encode(_hash(t), TRACE, OTHER_ROOT));
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.ResultMismatch.selector, id, given, _resultHash(t)));
         market.challenge{value: BOND}(id, t, TRACE, OTHER_ROOT, OTHER_ROOT);

@@ -46,7 +46,8 @@ def game_as(anvil, deployed):
     return make
 
 
-def open_dispute(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int):
+def open_dispute(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int,
+                 final_model_hash: bytes = b"\x33" * 32):
     """Stake, post, assign, accept, submit `defender_root`, challenge with `challenger_root`; returns the job id."""
     stake_as(roles.provider).stake(STAKE)
     posted = market_as(roles.client).post_job(
@@ -57,7 +58,7 @@ def open_dispute(market_as, stake_as, roles, anvil, defender_root: bytes, challe
     market_as(roles.matcher).assign(job_id, roles.provider.address)
     provider = market_as(roles.provider)
     provider.accept(job_id)
-    provider.submit_result(job_id, defender_root, b"\x33" * 32)
+    provider.submit_result(job_id, defender_root, final_model_hash)
     market_as(roles.challenger).challenge(job_id, challenger_root)
     return job_id
 
@@ -134,6 +135,45 @@ def test_verde_traces_honest_side_wins_and_is_paid_to_the_wei(
         assert paid == PRICE - fee + bond - cut
         assert market.credit_of(roles.challenger.address) == 0
         assert market.status(job_id) == JobStatus.FINALIZED
+
+
+@pytest.mark.parametrize("reported", ["honest", "random"])
+def test_same_root_challenge_is_decided_by_prove_final(
+    runs, reported, roles, anvil, deployed, market_as, stake_as, game_as, time_travel
+):
+    """PROTOCOL §7: equal roots open ProveFinal; only a final hash bound by L[S] can be proved."""
+    honest, _ = runs
+    final = honest.final_model_hash if reported == "honest" else b"\x5a" * 32
+    job_id = open_dispute(market_as, stake_as, roles, anvil, honest.trace_root, honest.trace_root,
+                          honest.trace.n_ops, final)
+    d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
+    game_id = d_game.game_of_job(job_id)
+    st = d_game.state(game_id)
+    assert st.phase == GamePhase.PROVE_FINAL and st.final_model_hash == final
+    defender = Responder(d_game, game_id, TraceSource(honest.trace))
+    challenger = Responder(c_game, game_id, TraceSource(honest.trace))
+    assert challenger.step() == Action.WAITING  # only the defender owes a move
+    p = deployed.params
+    market, stake = market_as(roles.provider), stake_as(roles.provider)
+    if reported == "honest":
+        assert defender.step() == Action.MOVED  # proveFinal(slotsHash, proof of L[S])
+        st = d_game.state(game_id)
+        assert st.outcome == GameOutcome.DEFENDER_WINS and st.settled
+        bond = p["challenger_bond_wei"]
+        paid = market.credit_of(roles.provider.address) + stake.credit_of(roles.provider.address)
+        assert paid == PRICE - PRICE * p["protocol_fee_bps"] // 10_000 + bond - bond * p["dispute_cut_bps"] // 10_000
+        assert market.status(job_id) == JobStatus.FINALIZED
+    else:
+        assert defender.step() == Action.WAITING  # no proof exists for a made-up model hash
+        assert defender.moves() == 0
+        time_travel(p["move_timeout_s"] + 1)
+        assert challenger.step() == Action.TIMED_OUT
+        st = c_game.state(game_id)
+        assert st.outcome == GameOutcome.CHALLENGER_WINS
+        reward = COLLATERAL * p["challenger_reward_bps"] // 10_000
+        assert stake_as(roles.challenger).credit_of(roles.challenger.address) == reward
+        assert stake.free_stake_of(roles.provider.address) == STAKE - COLLATERAL
+        assert market.status(job_id) == JobStatus.FAILED
 
 
 def test_silent_defender_loses_by_timeout(runs, roles, anvil, deployed, market_as, stake_as, game_as, time_travel):

@@ -229,8 +229,6 @@ MARKET_CASES = {
     "WrongBond": Case("WrongBond", "challenger", lambda w: w.job("submitted"),
                       lambda w, j: w.bad_m("challenger").challenge(j, OTHER, bond=w.p["challenger_bond_wei"] - 1),
                       lambda w, _: {"sent": w.p["challenger_bond_wei"] - 1, "required": w.p["challenger_bond_wei"]}),
-    "RootsAgree": Case("RootsAgree", "challenger", lambda w: w.job("submitted"),
-                       lambda w, j: w.bad_m("challenger").challenge(j, ROOT), {"root": ROOT}),
     "GameNotSet": Case("GameNotSet", "challenger", _market_without_game,
                        lambda w, ctx: w.bad_m("challenger", ctx[0]).challenge(ctx[1], OTHER)),
     "NotExpired": Case("NotExpired", "stranger", lambda w: w.job("open"),

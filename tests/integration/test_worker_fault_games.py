@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from chain.dispute_game import DisputeGame, GameOutcome
+from chain.dispute_game import DisputeGame, GameOutcome, GamePhase
 from chain.job_market import JobStatus
 from verde.runner import run_spec
 from verde.spec import parse_spec
 from verifier.faults import parse_verifier_fault
 from verifier.player import GamePlayer
 from verifier.referee import Referee, VerdeOracle
-from worker.faults import FakeFinalTrace, fake_final_leaf, parse_worker_fault
+from worker.faults import parse_worker_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chain_snapshot")]
 
@@ -41,18 +41,20 @@ def honest():
     return run_spec(SPEC)
 
 
-def faulty_trace(mode: str, honest_run):
-    """The trace a provider running with --fault `mode` commits to and defends."""
+def faulty_run(mode: str, honest_run):
+    """The trace a provider running with --fault `mode` commits to and defends, and the final hash it reports."""
     fault = parse_worker_fault(mode)
     assert fault is not None
     spec = parse_spec(SPEC)
     if fault.mode == "wrong-final":
-        run = run_spec(SPEC)  # an honest computation…
-        return FakeFinalTrace(run.trace, fake_final_leaf(run.trace.segment_leaves()[-1]))  # …with a made-up end
-    return run_spec(SPEC, fault=fault.verde_fault(spec)).trace
+        run = run_spec(SPEC)  # an honest computation and trace, reported with a random final model hash
+        return run.trace, fault.fake_final_hash(b"\x07" * 32)
+    run = run_spec(SPEC, fault=fault.verde_fault(spec))
+    return run.trace, run.final_model_hash
 
 
-def open_game(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int) -> int:
+def open_game(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int,
+              final_model_hash: bytes = b"\x44" * 32) -> int:
     stake_as(roles.provider).stake(STAKE)
     posted = market_as(roles.client).post_job(
         spec_hash=b"\x22" * 32, num_steps=SPEC["steps"], checkpoint_every=SPEC["checkpoint_every"],
@@ -62,7 +64,7 @@ def open_game(market_as, stake_as, roles, anvil, defender_root: bytes, challenge
     market_as(roles.matcher).assign(cid, roles.provider.address)
     provider = market_as(roles.provider)
     provider.accept(cid)
-    provider.submit_result(cid, defender_root, b"\x44" * 32)
+    provider.submit_result(cid, defender_root, final_model_hash)
     r = market_as(roles.challenger).challenge(cid, challenger_root)
     return int(r.event("JobChallenged").args["gameId"])
 
@@ -84,22 +86,31 @@ def play(players: list[GamePlayer], referee: Referee, game_id: int, anvil=None, 
 
 @pytest.mark.parametrize("mode", ["perturb-step=7", "lazy=12", "wrong-final", "silent=3"])
 def test_faulty_provider_loses(mode, honest, market_as, stake_as, roles, anvil, deployed):
-    liar = faulty_trace(mode, honest)
-    assert liar.trace_root != honest.trace_root
+    liar, reported = faulty_run(mode, honest)
+    fault = parse_worker_fault(mode)
+    wrong_final = fault.mode == "wrong-final"
+    # wrong-final commits the honest trace (same root as the verifier's) with a model hash it cannot back.
+    assert (liar.trace_root == honest.trace_root) == wrong_final
+    assert reported != honest.final_model_hash
     n_ops = honest.trace.n_ops
-    gid = open_game(market_as, stake_as, roles, anvil, liar.trace_root, honest.trace_root, n_ops)
+    gid = open_game(market_as, stake_as, roles, anvil, liar.trace_root, honest.trace_root, n_ops, reported)
     game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)
+    opened = game_as(roles.client).state(gid)
+    assert (opened.phase == GamePhase.PROVE_FINAL) == wrong_final
     challenger = GamePlayer(game_as(roles.challenger), gid, honest.trace, label="challenger")
     players = [challenger]
-    fault = parse_worker_fault(mode)
     if fault.answers_disputes:
         players.insert(0, GamePlayer(game_as(roles.provider), gid, liar, label="defender"))
     # The referee takes the liar's hand-over first: checked against the agreed hashes, it is still genuine input.
     oracle = VerdeOracle(SPEC, [lambda s, j: liar.op_inputs(s, j), lambda s, j: honest.trace.op_inputs(s, j)])
     referee = Referee(game_as(roles.deployer), oracle)
     before = market_as(roles.client).credit_of(roles.client.address)
-    outcome, _ = play(players, referee, gid, anvil if not fault.answers_disputes else None)
+    # Silent and wrong-final liars only lose once their clock has run out.
+    outcome, _ = play(players, referee, gid, anvil if wrong_final or not fault.answers_disputes else None)
     assert outcome == GameOutcome.CHALLENGER_WINS
+    if wrong_final:
+        assert players[0].responder.moves() == 0  # it never found a proof to send
+        assert game_as(roles.client).state(gid).level == 0  # settled without any bisection
     market = market_as(roles.client)
     cid = game_as(roles.client).state(gid).job_id
     assert market.status(cid) == JobStatus.FAILED

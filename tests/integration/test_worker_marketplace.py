@@ -16,7 +16,7 @@ import pytest
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
 from verde.checkpoint import load_state
-from verde.tensorhash import state_hash
+from verde.tensorhash import params_hash
 
 try:
     from test_worker_stack import (
@@ -69,7 +69,7 @@ def test_honest_job_is_trained_submitted_verified_and_paid(stack: Stack):
 
     result = api.result(job_id)
     model = load_state(api.model_bytes(job_id)).state
-    assert "0x" + state_hash(model).hex() == result["final_model_hash"]  # the model is what was committed
+    assert "0x" + params_hash(model).hex() == result["final_model_hash"]  # the model is what was committed
     assert "agrees" in stack.log("verifier", 100_000)  # the verifier re-ran it and found nothing wrong
     stack.stop("worker-honest")
 

@@ -15,11 +15,13 @@ from verde.bisection import (
     Descend,
     GameView,
     Phase,
+    ProveFinal,
     Reveal,
     RevealOutput,
     Role,
     Shape,
     SyntheticTrace,
+    TraceSource,
     TreeCache,
     multiproof,
     narrow,
@@ -175,3 +177,22 @@ def test_plan_batches_what_follows_from_the_closing_move():
     moves = plan(desc, Role.CHALLENGER, c_trees)
     assert [type(m) for m in moves] == [Descend, Reveal]
     assert moves[1].elements == [honest.leaves(1, 4)[p] for p in positions(0, 8, 4, True)]
+
+
+def test_prove_final_is_the_defenders_move_with_its_final_slots_hash():
+    from verde.runner import run_spec
+
+    spec = {"version": 1, "model": {"kind": "mlp", "layers": [64, 8, 10], "activation": "relu"},
+            "dataset": {"id": "builtin:digits", "batch_size": 8, "shuffle_seed": 1}, "loss": "cross_entropy",
+            "optimizer": {"kind": "adam", "lr": 0.01}, "steps": 5, "seed": 3, "checkpoint_every": 2}
+    run = run_spec(spec)
+    shape = Shape(5, 2, run.trace.n_ops)
+    n = shape.segments + 1
+    view = GameView(Phase.PROVE_FINAL, SEGMENTS, 0, n - 1, 0, False, 0, shape, 4)
+    trees = TreeCache(TraceSource(run.trace))
+    [move] = plan(view, Role.DEFENDER, trees)
+    assert isinstance(move, ProveFinal) and move.slots_hash == run.final_slots_hash
+    leaf = keccak256(run.final_model_hash + move.slots_hash)  # what Game.proveFinal rebuilds
+    assert verify(run.trace_root, n, n - 1, leaf, move.proof)
+    assert plan(view, Role.CHALLENGER, trees) == []  # the challenger owes nothing in this phase
+    assert plan(view, Role.DEFENDER, TreeCache(SyntheticTrace(shape))) == []  # no final state to open

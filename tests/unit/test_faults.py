@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from verde.merkle import keccak256
 from verde.runner import run_spec
 from verde.spec import parse_spec
 from verifier.faults import FaultSyntaxError as VerifierFaultSyntaxError
 from verifier.faults import parse_verifier_fault
-from worker.faults import FakeFinalTrace, FaultSyntaxError, WorkerFault, fake_final_leaf, parse_worker_fault
+from worker.faults import FaultSyntaxError, WorkerFault, parse_worker_fault
 
 SPEC = parse_spec({
     "version": 1,
@@ -65,19 +66,12 @@ def test_worker_faults_change_the_trace_root():
         assert run_spec(SPEC, fault=fault.verde_fault(SPEC)).trace_root != honest.trace_root, fault
 
 
-def test_fake_final_trace_lies_only_about_the_last_state():
-    honest = run_spec(SPEC).trace
-    fake_leaf = fake_final_leaf(honest.segment_leaves()[-1])
-    liar = FakeFinalTrace(run_spec(SPEC).trace, fake_leaf)
-    assert liar.trace_root != honest.trace_root
-    assert liar.segment_leaves()[:-1] == honest.segment_leaves()[:-1]
-    assert liar.segment_leaves()[-1] == fake_leaf
-    last_segment = honest.n_segments - 1
-    assert liar.leaves(1, last_segment)[-1] == fake_leaf  # consistent one level down…
-    assert liar.leaves(1, last_segment)[:-1] == honest.leaves(1, last_segment)[:-1]
-    assert liar.leaves(2, SPEC.steps)[-1] == fake_leaf  # …and at the op chain of the last step
-    assert liar.leaves(2, SPEC.steps - 1) == honest.leaves(2, SPEC.steps - 1)
-    assert liar.leaves(1, 0) == honest.leaves(1, 0)
+def test_wrong_final_cannot_bind_its_hash_to_the_honest_final_leaf():
+    honest = run_spec(SPEC)
+    fake = WorkerFault("wrong-final").fake_final_hash(b"s" * 32)
+    last = honest.trace.segment_leaves()[-1]
+    assert last == keccak256(honest.final_model_hash + honest.final_slots_hash)  # what proveFinal checks
+    assert keccak256(fake + honest.final_slots_hash) != last
 
 
 def test_fake_final_hash_is_fixed_by_its_seed():

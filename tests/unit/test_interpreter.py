@@ -12,8 +12,9 @@ from verde.checkpoint import CheckpointError, dump_state, load_state
 from verde.interpreter import Fault, Interpreter, execute_op, op_chain, output_hash
 from verde.merkle import keccak256
 from verde.program import STATE_KIND
+from verde.runner import run_spec
 from verde.spec import parse_spec
-from verde.tensorhash import state_hash, tensor_hash
+from verde.tensorhash import params_hash, slots_hash, state_hash, tensor_hash
 
 SMALL = {
     "version": 1,
@@ -61,10 +62,22 @@ def test_tensor_hash_binds_dtype_shape_and_layout_not_memory_order():
     assert tensor_hash(torch.zeros(0, 3)) != tensor_hash(torch.zeros(3, 0))
 
 
-def test_state_hash_is_keccak_of_tensor_hashes_in_order():
+def test_state_hash_is_model_hash_then_slots_hash():
     a, b = torch.ones(2), torch.zeros(3)
-    assert state_hash({"a": a, "b": b}) == keccak256(tensor_hash(a) + tensor_hash(b))
+    m, v = torch.full((2,), 0.5), torch.full((3,), 0.25)
+    model = keccak256(tensor_hash(a) + tensor_hash(b))
+    assert state_hash({"a": a, "b": b}) == keccak256(model + keccak256(b""))  # no slots: keccak256 of ""
     assert state_hash({"a": a, "b": b}) != state_hash({"b": b, "a": a})
+    state = {"a": a, "b": b, "m.a": m, "m.b": v}
+    slots = keccak256(tensor_hash(m) + tensor_hash(v))
+    assert slots_hash(state) == slots and params_hash(state) == model
+    assert state_hash(state) == keccak256(model + slots)
+
+
+def test_final_leaf_binds_final_model_hash():
+    result = run_spec(spec_with(steps=4, checkpoint_every=2))
+    assert result.trace.segment_leaves()[-1] == keccak256(result.final_model_hash + result.final_slots_hash)
+    assert result.trace.final_slots_hash() == result.final_slots_hash
 
 
 # -- steps and single ops ----------------------------------------------------------------------------

@@ -5,12 +5,15 @@ pragma solidity ^0.8.24;
 interface IDisputeGame {
     /// @dev Called only by JobMarket.challenge, after it has moved the job to Disputed and holds the bond.
     /// The game learns the sequence lengths of every level from (numSteps, checkpointEvery, opsPerStep).
+    /// `finalModelHash` is the submitted result's; when the roots agree the game opens in ProveFinal
+    /// (PROTOCOL §7) and the defender must prove its last segment leaf is keccak256(finalModelHash ‖ slotsHash).
     function open(
         uint256 jobId,
         address defender,
         address challenger,
         bytes32 defenderRoot,
         bytes32 challengerRoot,
+        bytes32 finalModelHash,
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,

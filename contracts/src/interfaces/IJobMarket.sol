@@ -101,8 +101,6 @@ interface IJobMarket is IDisputeSettlement {
     error ChallengeWindowClosed(uint256 challengeUntil, uint256 timestamp);
     /// @dev challenge: msg.value must equal the challenger bond.
     error WrongBond(uint256 sent, uint256 required);
-    /// @dev challenge: a challenger must commit to a different trace root.
-    error RootsAgree(bytes32 root);
     /// @dev challenge: no dispute game is registered yet (or the registered address answered no game id).
     error GameNotSet();
     /// @dev expire: nothing has timed out yet for this job.

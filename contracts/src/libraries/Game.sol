@@ -28,7 +28,8 @@ library Game {
         Descend, // hi = lo + 1 below the op level: both commit the finer level's root
         Reveal, // hi = lo + 1 at the op level: both reveal H(out_hi)
         Referee, // the referee posts the correct hash
-        Settled
+        Settled,
+        ProveFinal // same roots: the defender proves L[S] = keccak256(finalModelHash ‖ slotsHash) (PROTOCOL §7)
     }
 
     /// @dev Packed so that a move touches few words: slot 0 is the round, slot 1 the clock, slot 2 the terms.
@@ -55,7 +56,7 @@ library Game {
         // slots 3..
         bytes32 rootDefender; // each party's root for the current level
         bytes32 rootChallenger;
-        bytes32 agreed; // element lo, equal for both
+        bytes32 agreed; // element lo, equal for both; in ProveFinal the submitted finalModelHash
         // Each party's element hi; once the party has revealed its output (or, on an initial-state dispute, from
         // the first round on) the hash it claims the referee must find — the same word, so no fresh slot.
         bytes32 hiDefender;
@@ -89,6 +90,10 @@ library Game {
     error OutputNotInChain(bytes32 outputHash, bytes32 own);
     /// @dev The job terms make an empty level.
     error BadTerms(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
+    /// @dev proveFinal from the challenger: only the defender has something to prove.
+    error NotDefender(address caller);
+    /// @dev proveFinal: the defender's last segment leaf is not keccak256(finalModelHash ‖ slotsHash).
+    error FinalNotInRoot(bytes32 finalModelHash, bytes32 slotsHash);
     /// @dev The job id does not fit the 64 bits the game stores (JobMarket's ids are uint64).
     error JobIdTooLarge(uint256 jobId);
 
@@ -101,6 +106,7 @@ library Game {
         address challenger,
         bytes32 defenderRoot,
         bytes32 challengerRoot,
+        bytes32 finalModelHash,
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
@@ -125,6 +131,12 @@ library Game {
         g.jobId = uint64(jobId);
         g.rootDefender = defenderRoot;
         g.rootChallenger = challengerRoot;
+        if (defenderRoot == challengerRoot) {
+            // Bisection cannot separate equal roots; what is disputed is the final model hash, which only the
+            // defender's last segment leaf can bind (PROTOCOL §7). The word is written only on this path.
+            g.phase = Phase.ProveFinal;
+            g.agreed = finalModelHash;
+        }
     }
 
     // ------------------------------------------------------------------ moves
@@ -238,6 +250,24 @@ library Game {
         return IDisputeSettlement.Outcome.BothLose;
     }
 
+    /// @notice ProveFinal: the defender proves with one Merkle proof that leaf n-1 of its segment root
+    /// (n = ceil(S/C) + 1) is keccak256(finalModelHash ‖ slotsHash), i.e. that the final state it committed to
+    /// holds the model it reported. Success settles for the defender; there is no other move in this phase.
+    function proveFinal(State storage g, address sender, bytes32 slotsHash, bytes32[] calldata proof, uint256 nowTs)
+        internal
+        returns (IDisputeSettlement.Outcome)
+    {
+        uint8 bit = _enter(g, sender, Phase.ProveFinal, nowTs);
+        // INVARIANT: only the defender's root carries the reported result; the challenger cannot settle here.
+        if (bit != DEFENDER_BIT) revert NotDefender(sender);
+        uint256 n = segmentCount(g.numSteps, g.checkpointEvery) + 1;
+        bytes32 leaf = _hashPair(g.agreed, slotsHash);
+        // INVARIANT: the reported final model hash is paid only if the committed final state holds it.
+        if (!MerkleProof.verify(g.rootDefender, n, n - 1, leaf, proof)) revert FinalNotInRoot(g.agreed, slotsHash);
+        g.phase = Phase.Settled;
+        return IDisputeSettlement.Outcome.DefenderWins;
+    }
+
     /// @notice After a deadline: the party that did not move loses (both silent: both lose); a silent
     /// referee voids the game.
     function timeout(State storage g, uint256 nowTs) internal returns (IDisputeSettlement.Outcome) {
@@ -248,6 +278,8 @@ library Game {
         if (nowTs <= g.deadline) revert DeadlineNotPassed(g.deadline, nowTs);
         g.phase = Phase.Settled;
         if (p == Phase.Referee) return IDisputeSettlement.Outcome.Void;
+        // ProveFinal owes a move of the defender alone: its silence means it cannot prove its final hash.
+        if (p == Phase.ProveFinal) return IDisputeSettlement.Outcome.ChallengerWins;
         uint8 moved = g.moved;
         if (moved == DEFENDER_BIT) return IDisputeSettlement.Outcome.DefenderWins;
         if (moved == CHALLENGER_BIT) return IDisputeSettlement.Outcome.ChallengerWins;

@@ -29,6 +29,7 @@ contract StubGame is IDisputeGame {
     }
 
     mapping(uint256 => Opened) public opened; // by gameId
+    mapping(uint256 => bytes32) public finalModelHashOf; // by gameId: what JobMarket passed to open
 
     constructor(JobMarket market_) {
         market = market_;
@@ -41,6 +42,7 @@ contract StubGame is IDisputeGame {
         address challenger,
         bytes32 defenderRoot,
         bytes32 challengerRoot,
+        bytes32 finalModelHash,
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
@@ -49,6 +51,7 @@ contract StubGame is IDisputeGame {
     ) external returns (uint256 gameId) {
         require(msg.sender == address(market), "StubGame: not market");
         gameId = ++games;
+        finalModelHashOf[gameId] = finalModelHash;
         opened[gameId] = Opened(
             jobId,
             defender,
