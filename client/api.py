@@ -158,6 +158,10 @@ class CoordinatorClient:
         params = {"since_step": since_step} if since_step is not None else None
         return dict(self._json("GET", f"/v1/jobs/{job_id}/progress", params=params))
 
+    def loss_plot_png(self, job_id: int) -> bytes:
+        """The loss curve as the coordinator renders it (GET /v1/jobs/{id}/plot.png)."""
+        return self._send("GET", f"/v1/jobs/{job_id}/plot.png").content
+
     def result(self, job_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/jobs/{job_id}/result"))
 

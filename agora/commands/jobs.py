@@ -174,7 +174,8 @@ def list_(status: str | None, client_addr: str | None, provider: str | None, lim
 
 @group.command()
 @click.argument("job_id", type=int)
-@click.option("--plot", type=click.Path(path_type=Path), metavar="OUT.png", help="also draw the loss curve as a PNG")
+@click.option("--plot", type=click.Path(path_type=Path), metavar="OUT.png",
+              help="also save the loss curve as a PNG (the coordinator's GET /v1/jobs/{id}/plot.png)")
 @coordinator_option
 @json_option
 def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool) -> None:
@@ -184,7 +185,7 @@ def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool)
     progress = api.progress(job_id)
     result = _maybe(lambda: api.result(job_id))
     if plot is not None:
-        _plot(progress, plot, title=f"job {job_id} ({job['status']})")
+        _plot(api.loss_plot_png(job_id), plot)
     if as_json:
         echo_json({"job": job, "progress": {k: v for k, v in progress.items() if k != "points"}, "result": result,
                    **({"plot": str(plot)} if plot else {})})
@@ -216,26 +217,11 @@ def _maybe(fn: Any) -> Any:
         raise
 
 
-def _plot(progress: dict[str, Any], out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = progress.get("points") or []
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([p["step"] for p in points], [p["loss"] for p in points], marker="." if len(points) < 50 else None)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title if points else f"{title}: no progress reported yet")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+def _plot(png: bytes, out: Path) -> None:
     try:
-        fig.savefig(out, format="png")
+        out.write_bytes(png)
     except OSError as exc:
         raise CliError(f"cannot write {out} ({exc.strerror}): pick a writable path") from None
-    finally:
-        plt.close(fig)
 
 
 @group.command()
