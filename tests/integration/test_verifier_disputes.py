@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chain.dispute_game import DisputeGame, GameOutcome
+from chain.dispute_game import DisputeGame, GameOutcome, GamePhase
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
 
@@ -65,3 +65,38 @@ def test_perturbed_provider_is_challenged_and_slashed(stack: Stack):
     ruled = stack.log("referee", 100_000)
     assert "from hand-over" in ruled, ruled  # the referee used the parties' inputs, not its own replay
     print(f"\ndispute for job {cid}: challenge → settlement in {took:.1f}s wall")
+
+
+def test_wrong_final_provider_is_challenged_with_its_own_root_and_slashed(stack: Stack):
+    """PROTOCOL §7: an honest trace reported with a random finalModelHash. The verifier reproduces the root, sees
+    the hash differ, challenges with the same root; the provider cannot proveFinal and loses by timeout."""
+    a = stack.anvil.accounts
+    if "worker-cheat" in stack.procs:
+        stack.stop("worker-cheat")  # only the wrong-final provider may take this job
+    cheat, client = a[3], a[7]
+    start_worker(stack, cheat, "worker-wrong-final", fault="wrong-final")
+    market = JobMarket.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    stake = StakeManager.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    game = DisputeGame.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    client_credit = market.credit_of(client.address)
+    api, job_id = post_job(stack, client, {**SPEC, "seed": 13})
+
+    def disputed() -> bool:
+        cid = api.job(job_id)["chain_job_id"]
+        return cid is not None and market.status(int(cid)) in (JobStatus.DISPUTED, JobStatus.FAILED)
+
+    stack.wait("job disputed", disputed, describe=lambda: (api.job(job_id), api.events(job_id)), timeout_s=90)
+    cid = int(api.job(job_id)["chain_job_id"])
+    gid = game_of(game, cid)
+    st = game.state(gid)
+    assert st.root_defender == st.root_challenger == market.result(cid).trace_root  # the trace itself is honest
+    assert st.settled or st.phase == GamePhase.PROVE_FINAL
+    stack.anvil.increase_time(game.config().move_timeout + 1)  # the defender has no proof to send
+    stack.wait("game settled", lambda: game.state(gid).settled, timeout_s=60)
+    st = game.state(gid)
+    assert st.outcome == GameOutcome.CHALLENGER_WINS, stack.all_logs()
+    assert st.level == 0  # decided without any bisection
+    assert market.status(cid) == JobStatus.FAILED
+    assert market.credit_of(client.address) - client_credit == PRICE  # client refunded
+    assert stake.locked_stake_of(cheat.address) == 0
+    assert "final model hash differs" in stack.log("verifier", 100_000)
