@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from web3 import Web3
-
-from chain.deploy import Deployment
-from chain.dispute_game import DisputeGame
-from chain.job_market import JobMarket
-from chain.sender import Sender, make_web3
+from chain.session import ChainSession
 from client.api import CoordinatorClient
 from verifier.settings import VerifierSettings
 
 
-class ChainContext:
+class ChainContext(ChainSession):
+    """The verifier's or referee's chain session plus its coordinator client."""
+
     def __init__(self, settings: VerifierSettings) -> None:
+        super().__init__(settings.rpc_url, settings.private_key, settings.deployment_file)
         self.settings = settings
 
     @property
@@ -23,33 +21,8 @@ class ChainContext:
         return self.settings.address
 
     @cached_property
-    def w3(self) -> Web3:
-        return make_web3(self.settings.rpc_url)
-
-    @cached_property
-    def deployment(self) -> Deployment:
-        if self.settings.deployment_file is not None:
-            return Deployment.from_file(self.settings.deployment_file)
-        return Deployment.load(int(self.w3.eth.chain_id))
-
-    @cached_property
-    def sender(self) -> Sender:
-        return Sender(self.w3, self.settings.private_key, None, self.deployment.decoder())
-
-    @cached_property
-    def market(self) -> JobMarket:
-        return JobMarket(self.deployment.address("JobMarket"), self.sender, from_block=self.deployment.deploy_block)
-
-    @cached_property
-    def game(self) -> DisputeGame:
-        return DisputeGame(self.deployment.address("DisputeGame"), self.sender, from_block=self.deployment.deploy_block)
-
-    @cached_property
     def api(self) -> CoordinatorClient:
         return CoordinatorClient(self.settings.coordinator_url, self.settings.private_key)
-
-    def chain_now(self) -> int:
-        return int(self.w3.eth.get_block("latest")["timestamp"])
 
 
 def find_job(api: CoordinatorClient, chain_job_id: int, cache: dict[int, int]) -> int | None:

@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import redis
-from web3 import Web3
 
-from chain.deploy import Deployment
-from chain.job_market import JobMarket
-from chain.sender import Sender, make_web3
-from chain.stake_manager import StakeManager
+from chain.session import ChainSession
 from client.api import CoordinatorClient
 from worker.settings import WorkerSettings
 from worker.workspace import JobWorkspace
@@ -26,39 +20,16 @@ from worker.workspace import JobWorkspace
 log = logging.getLogger("agora.worker")
 
 
-def load_deployment(w3: Web3, deployment_file: Path | None) -> Deployment:
-    if deployment_file is not None:
-        return Deployment.from_file(Path(deployment_file))
-    return Deployment.load(int(w3.eth.chain_id))
+class WorkerContext(ChainSession):
+    """A worker process's chain session plus its coordinator client, Redis and workspace."""
 
-
-@dataclass
-class WorkerContext:
-    settings: WorkerSettings
+    def __init__(self, settings: WorkerSettings) -> None:
+        super().__init__(settings.rpc_url, settings.private_key, settings.deployment_file)
+        self.settings = settings
 
     @property
     def address(self) -> str:
         return self.settings.address
-
-    @cached_property
-    def w3(self) -> Web3:
-        return make_web3(self.settings.rpc_url)
-
-    @cached_property
-    def deployment(self) -> Deployment:
-        return load_deployment(self.w3, self.settings.deployment_file)
-
-    @cached_property
-    def sender(self) -> Sender:
-        return Sender(self.w3, self.settings.private_key, None, self.deployment.decoder())
-
-    @cached_property
-    def market(self) -> JobMarket:
-        return JobMarket(self.deployment.address("JobMarket"), self.sender, from_block=self.deployment.deploy_block)
-
-    @cached_property
-    def stake(self) -> StakeManager:
-        return StakeManager(self.deployment.address("StakeManager"), self.sender)
 
     @cached_property
     def api(self) -> CoordinatorClient:
