@@ -53,6 +53,10 @@ def test_every_cheater_is_caught_slashed_and_the_client_refunded(dn: Devnet) -> 
         kinds = [m["kind"] for m in d["moves"]]
         if mode == "silent":
             assert any("TimedOut" in k for k in kinds), f"silent lost without a timeout: {kinds}"
+        elif mode == "wrong-final":
+            # same trace root as the verifier: the game opens in ProveFinal, where a random final hash cannot
+            # be proven from the root, so the defender runs out of time without any bisection
+            assert kinds == ["GameOpened", "GameTimedOut", "GameSettled"], f"wrong-final: {kinds}"
         else:
             assert any("RefereeRuled" in k for k in kinds), f"{mode}: no referee ruling in {kinds}"
         print(f"{mode}: job {job_id} dispute {d['id']} settled {d['outcome']} after {len(kinds)} moves")
