@@ -21,6 +21,7 @@ demo: setup
 	.venv/bin/agora devnet demo
 
 test: setup
+	.venv/bin/ruff check .
 	node_modules/.bin/forge test
 	.venv/bin/pytest -q
 

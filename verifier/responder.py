@@ -12,7 +12,6 @@ from enum import Enum
 
 from chain.dispute_game import DisputeGame, GamePhase, GameState
 from chain.sender import TxReceipt
-from verde.merkle import keccak256
 from verde.bisection import (
     SEGMENTS,
     Descend,
@@ -28,6 +27,7 @@ from verde.bisection import (
     TreeCache,
     plan,
 )
+from verde.merkle import keccak256
 
 
 class Action(Enum):

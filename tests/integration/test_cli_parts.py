@@ -104,5 +104,5 @@ def test_narration_draws_each_round_and_the_outcome() -> None:
     assert "level 0: segments" in text and "round 1" in text and "round 2" in text
     assert "[0, 4] defender revealed 3" in text and "[2, 4] challenger revealed 1" in text
     assert "challenger_wins" in text and "slashed 0.01 ETH" in text
-    bars = [ln for ln in lines if "round 2" in ln][0]
+    bars = next(ln for ln in lines if "round 2" in ln)
     assert "|....................====================|" in bars  # the right half: [2, 4] of 4
