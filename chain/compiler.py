@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,12 +124,9 @@ def compile_sources(config: CompilerConfig | None = None) -> dict[str, dict[str,
     sources = {p.relative_to(REPO_ROOT).as_posix(): {"content": p.read_text()} for p in source_files()}
     std_input = {"language": "Solidity", "sources": sources, "settings": config.solc_settings()}
     try:
-        if binary == SOLC_FRONT:
-            output = _compile_with_front(std_input)
-        else:
-            output = solcx.compile_standard(
-                std_input, solc_binary=binary, base_path=str(REPO_ROOT), allow_paths=[str(REPO_ROOT)]
-            )
+        output = solcx.compile_standard(
+            std_input, solc_binary=binary, base_path=str(REPO_ROOT), allow_paths=[str(REPO_ROOT)]
+        )
     except solcx.exceptions.SolcError as exc:
         raise CompileError(str(exc)) from exc
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
@@ -162,31 +158,6 @@ def compile_sources(config: CompilerConfig | None = None) -> dict[str, dict[str,
             }
     return artifacts
 
-
-def _compile_with_front(std_input: dict[str, Any]) -> dict[str, Any]:
-    """Runs the solcjs front with stdout going to a file, not a pipe.
-
-    Why not solcx here: the front calls process.exit() right after writing, and node drops whatever of a
-    large (> 64 KiB) output is still queued on a pipe; a file is written synchronously.
-    """
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.run(
-            [str(SOLC_FRONT), "--standard-json"],
-            input=json.dumps(std_input).encode(),
-            stdout=out,
-            stderr=subprocess.PIPE,
-            cwd=REPO_ROOT,  # the front resolves imports against the working directory first
-            timeout=600,
-            check=False,
-        )
-        out.seek(0)
-        raw = out.read()
-    if proc.returncode != 0:
-        raise CompileError(f"{SOLC_FRONT} exited {proc.returncode}: {proc.stderr.decode(errors='replace')}")
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise CompileError(f"{SOLC_FRONT} printed no valid JSON ({len(raw)} bytes): {exc}") from exc
 
 
 def _contract_kinds(ast: dict[str, Any]) -> dict[str, str]:
