@@ -48,6 +48,9 @@ def _header(t: torch.Tensor) -> bytes:
 def _data(t: torch.Tensor) -> memoryview:
     if t.device.type != "cpu":
         t = t.cpu()
+    if t.is_floating_point() and bool(torch.isnan(t).any()):
+        # NaN payload and sign bits differ between CPU and CUDA kernels: hash one canonical quiet NaN
+        t = torch.where(torch.isnan(t), torch.tensor(float("nan"), dtype=t.dtype), t)
     if t.is_conj() or t.is_neg():
         t = t.resolve_conj().resolve_neg()
     t = t.contiguous()  # a no-op (no copy) when it already is
