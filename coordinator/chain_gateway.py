@@ -5,7 +5,6 @@ Calldata is encoded from chain/'s checked-in ABIs, logs are decoded by chain/eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from chain import artifacts
 from chain.abi_types import abi_type
 from chain.deploy import Deployment
 from chain.events import ChainEvent, EventDecoder
-from chain.job_market import JobMarket
+from chain.job_market import JobMarket, JobTerms
 from chain.sender import make_web3
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,44 +26,6 @@ CONTRACTS = ("JobMarket", "StakeManager", "DisputeGame")
 
 class ChainUnavailable(RuntimeError):
     """No deployment or no RPC: the caller can retry later."""
-
-
-@dataclass(frozen=True)
-class JobTerms:
-    """IJobMarket.JobTerms (PROTOCOL §5): a job's immutable terms, passed back to every call about the job."""
-
-    client: str
-    price: int
-    spec_hash: str
-    num_steps: int
-    checkpoint_every: int
-    ops_per_step: int
-    collateral: int
-    deadline: int
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            to_checksum_address(self.client),
-            self.price,
-            bytes.fromhex(self.spec_hash.removeprefix("0x")),
-            self.num_steps,
-            self.checkpoint_every,
-            self.ops_per_step,
-            self.collateral,
-            self.deadline,
-        )
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "client": self.client,
-            "price": str(self.price),
-            "specHash": self.spec_hash,
-            "numSteps": self.num_steps,
-            "checkpointEvery": self.checkpoint_every,
-            "opsPerStep": self.ops_per_step,
-            "collateral": str(self.collateral),
-            "deadline": self.deadline,
-        }
 
 
 def jsonable(value: Any) -> Any:
@@ -138,7 +99,7 @@ class ChainGateway:
             "JobMarket",
             "postJob",
             [
-                bytes.fromhex(terms.spec_hash.removeprefix("0x")),
+                terms.spec_hash,
                 terms.num_steps,
                 terms.checkpoint_every,
                 terms.ops_per_step,

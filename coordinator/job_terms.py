@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from coordinator.chain_gateway import JobTerms
+from eth_utils import to_checksum_address
+
+from chain.job_market import JobTerms
 from coordinator.models import Job
 from verde.program import build_program
 from verde.spec import JobSpec
@@ -17,9 +19,9 @@ def ops_per_step(spec: JobSpec) -> int:
 def terms_of(job: Job) -> JobTerms:
     assert job.deadline_at is not None
     return JobTerms(
-        client=job.client,
+        client=to_checksum_address(job.client),
         price=int(job.price_wei),
-        spec_hash=job.spec_hash,
+        spec_hash=bytes.fromhex(job.spec_hash.removeprefix("0x")),
         num_steps=job.num_steps,
         checkpoint_every=job.checkpoint_every,
         ops_per_step=job.ops_per_step,

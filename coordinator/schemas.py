@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chain.job_market import JobTerms
 from verde.spec import JobSpec
 
 T = TypeVar("T")
@@ -122,6 +123,19 @@ class JobTermsPublic(BaseModel):
     opsPerStep: int
     collateral: str
     deadline: int
+
+    @classmethod
+    def of(cls, terms: JobTerms) -> JobTermsPublic:
+        return cls(
+            client=terms.client.lower(),
+            price=str(terms.price),
+            specHash="0x" + terms.spec_hash.hex(),
+            numSteps=terms.num_steps,
+            checkpointEvery=terms.checkpoint_every,
+            opsPerStep=terms.ops_per_step,
+            collateral=str(terms.collateral),
+            deadline=terms.deadline,
+        )
 
 
 class JobPublic(_Out):

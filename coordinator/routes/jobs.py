@@ -75,7 +75,7 @@ def _created(job: Job, chain: ChainDep) -> JobCreated:
         raise UpstreamUnavailable(str(exc)) from exc
     return JobCreated(
         job=JobPublic.model_validate(job),
-        terms=JobTermsPublic(**terms.public()),
+        terms=JobTermsPublic.of(terms),
         transaction=TransactionRequest(**tx),
     )
 
