@@ -225,13 +225,16 @@ class Matcher:
                 session.add(a)
                 claims.append(a)
                 by_id[job_id].wait_reason = None
-            for i, (_, provider) in enumerate(plan.assignments):
-                session.execute(
-                    update(Provider)
-                    .where(Provider.address == provider)
-                    .values(last_assigned_at=now + dt.timedelta(microseconds=i))
-                )
             try:
+                # The partial unique index refuses a job another matcher claimed since we read it; that can
+                # surface at this flush (or at the autoflush of the updates below), so all of it is guarded.
+                session.flush()
+                for i, (_, provider) in enumerate(plan.assignments):
+                    session.execute(
+                        update(Provider)
+                        .where(Provider.address == provider)
+                        .values(last_assigned_at=now + dt.timedelta(microseconds=i))
+                    )
                 session.commit()
             except (IntegrityError, OperationalError) as exc:
                 # Another matcher claimed one of these jobs first: nothing of ours was written; try next round.
