@@ -9,6 +9,7 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
+from web3.exceptions import BlockNotFound
 
 from chain.contract import BoundContract
 from chain.deploy import Deployment
@@ -130,6 +131,9 @@ class DisputeGame:
         self.sender = sender
         self.from_block = from_block
         self._config: GameConfig | None = None
+        # (topic0, gameId) -> (number, hash) of the block of the first such event seen: while that block is
+        # still canonical later events cannot be older, so each move's scan starts there, not at the deploy block
+        self._scan_from: dict[tuple[str, int], tuple[int, str]] = {}
 
     @classmethod
     def connect(
@@ -171,13 +175,28 @@ class DisputeGame:
         return int(self.contract.call("gameCount"))
 
     def _logs(self, topic0: str, game_id: int) -> list[ChainEvent]:
+        key = (topic0, game_id)
+        start = self.from_block
+        if key in self._scan_from:
+            number, block_hash = self._scan_from[key]
+            try:
+                canonical = "0x" + bytes(self.sender.w3.eth.get_block(number)["hash"]).hex().removeprefix("0x")
+            except BlockNotFound:  # the chain was rewound below it
+                canonical = ""
+            if canonical == block_hash:
+                start = number
+            else:  # reorged or reverted: scan everything again
+                del self._scan_from[key]
         raw = self.sender.w3.eth.get_logs({
             "address": to_checksum_address(self.address),
-            "fromBlock": self.from_block,
+            "fromBlock": start,
             "toBlock": "latest",
             "topics": [topic0, "0x" + game_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
         })
-        return [e for e in self.sender.decoder.decode_all(raw) if not e.removed]
+        events = [e for e in self.sender.decoder.decode_all(raw) if not e.removed]
+        if events and key not in self._scan_from:
+            self._scan_from[key] = (events[0].block_number, "0x" + events[0].block_hash.removeprefix("0x"))
+        return events
 
     def revealed_elements(self, game_id: int, party: str, state: GameState) -> list[bytes]:
         """`party`'s reveal in the current round (from its ElementsRevealed event); [] when it has not revealed."""
