@@ -1,6 +1,6 @@
 """The referee process: watches DisputeGame for games waiting on the referee and posts the correct hash in time.
 
-For a game stuck on op ``j`` of step ``s`` it takes the op inputs the parties handed over (verifier/evidence.py),
+For a game stuck on op ``j`` of step ``s`` it takes the op inputs the parties handed over (arena/evidence.py),
 checks them against the agreed hashes and recomputes that one op with RepOps (verifier/referee.py's
 `VerdeOracle`). If no hand-over checks out within `grace_s`, it recomputes the inputs itself by replaying the
 spec honestly up to step ``s`` — slower, but a game is never voided for want of inputs. One log line per ruling,
@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from arena.evidence import EvidenceBoard
 from chain.dispute_game import GamePhase, GameState
 from chain.errors import ChainError
 from client.api import ApiError
@@ -21,7 +22,6 @@ from verde.runner import run_spec
 from verde.spec import JobSpec, parse_spec
 from verde.trace import OpInputs
 from verifier.chain_context import ChainContext, find_job
-from verifier.evidence import EvidenceBoard
 from verifier.referee import VerdeOracle
 from verifier.settings import VerifierSettings
 

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
+from arena.evidence import EvidenceBoard
+from arena.player import GamePlayer, GameTable
+from arena.topics import event_topic
 from chain.errors import ChainError, ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
 from verde.runner import RunResult, run_spec
 from verde.spec import JobSpec, parse_spec
-from verifier.chain_context import ChainContext, event_topic, find_job
-from verifier.evidence import EvidenceBoard
-from verifier.player import GamePlayer, GameTable
+from verifier.chain_context import ChainContext, find_job
 from verifier.policy import decide
 from verifier.settings import VerifierSettings
 

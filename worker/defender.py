@@ -13,12 +13,12 @@ import logging
 import threading
 import time
 
+from arena.evidence import EvidenceBoard
+from arena.player import GamePlayer, GameTable
+from arena.topics import event_topic
 from chain.dispute_game import DisputeGame
 from chain.errors import ContractRevert
 from chain.job_market import JobStatus
-from verifier.chain_context import event_topic
-from verifier.evidence import EvidenceBoard
-from verifier.player import GamePlayer, GameTable
 from worker.bootstrap import WorkerContext
 from worker.lease import JobLease, LeaseBusy
 from worker.runner import JobRunner

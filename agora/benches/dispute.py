@@ -1,7 +1,7 @@
 """`agora bench dispute`: whole dispute games on a fresh anvil, per trace size and k: moves, total gas, gas per move.
 
 Each game goes through the real JobMarket + StakeManager (challenge opens it, the referee's ruling settles it);
-the parties are two `verifier.responder.Responder`s over synthetic traces (`verde.bisection.SyntheticTrace`,
+the parties are two `arena.responder.Responder`s over synthetic traces (`verde.bisection.SyntheticTrace`,
 the defender faulty at one op of one step), the referee a key that posts the honest hash. `total_gas` sums every
 game transaction's gasUsed (21k base included) of both parties and the referee; `challenge_gas` (the tx that
 opens the game, paid by the challenger) is reported apart.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from arena.responder import Action, Responder
 from chain.anvil import AnvilProcess, DevAccount
 from chain.contract import deploy_contract
 from chain.deploy import Deployment, DeployParams, deploy
@@ -20,7 +21,6 @@ from chain.job_market import JobMarket
 from chain.stake_manager import StakeManager
 from verde.bisection import Shape, SyntheticTrace
 from verifier.referee import Referee
-from verifier.responder import Action, Responder
 
 ETHER = 10**18
 SIZES = ((1_024, 64), (1_024, 1_024), (65_536, 64), (65_536, 1_024))  # (S, N)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from arena.responder import Action, Responder
 from chain.dispute_game import DisputeGame, GameOutcome, GamePhase
 from chain.job_market import JobStatus
 from verde.bisection import TraceSource
 from verde.interpreter import Fault
 from verde.runner import run_spec
 from verifier.referee import Referee, VerdeOracle
-from verifier.responder import Action, Responder
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chain_snapshot")]
 

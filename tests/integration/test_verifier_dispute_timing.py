@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from arena.evidence import EvidenceBoard
 from chain.dispute_game import DisputeGame, GameOutcome
 from chain.job_market import JobMarket, JobStatus
 from verde.spec import parse_spec
 from verde.trace import referee_output_hash, verify_op_inputs
-from verifier.evidence import EvidenceBoard
 
 try:
     from test_worker_stack import REDIS_URL, SPEC, Stack, post_job, stack, start_worker

@@ -1,4 +1,4 @@
-"""The op-input hand-over (verifier/evidence.py): what a party uploads for the referee survives the round trip,
+"""The op-input hand-over (arena/evidence.py): what a party uploads for the referee survives the round trip,
 checks out against the agreed hashes when genuine, and is refused when tampered with or malformed."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import io
 import pytest
 import torch
 
+from arena.evidence import EvidenceError, dump_op_inputs, load_op_inputs
 from verde.runner import run_spec
 from verde.spec import parse_spec
 from verde.trace import TraceError, referee_output_hash, verify_op_inputs
-from verifier.evidence import EvidenceError, dump_op_inputs, load_op_inputs
 
 SPEC = parse_spec({
     "version": 1,

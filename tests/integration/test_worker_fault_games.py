@@ -1,7 +1,7 @@
 """Each faulty provider mode (and the false-challenging verifier) played to the end on anvil through the real
 contracts, with the worker's fault machinery and the verifier's game players: the liar always loses.
 
-The players are the same `verifier.player.GamePlayer`s the worker's defender thread and the verifier process
+The players are the same `arena.player.GamePlayer`s the worker's defender thread and the verifier process
 run; here they are ticked in-process so each game is deterministic and fast.
 """
 
@@ -11,12 +11,12 @@ import time
 
 import pytest
 
+from arena.player import GamePlayer
 from chain.dispute_game import DisputeGame, GameOutcome, GamePhase
 from chain.job_market import JobStatus
 from verde.runner import run_spec
 from verde.spec import parse_spec
 from verifier.faults import parse_verifier_fault
-from verifier.player import GamePlayer
 from verifier.referee import Referee, VerdeOracle
 from worker.faults import parse_worker_fault
 

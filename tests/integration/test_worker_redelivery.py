@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
+from arena.topics import event_topic
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
 from verde.runner import run_spec
-from verifier.chain_context import event_topic
 
 try:
     from test_worker_stack import CHALLENGE_WINDOW_S, PRICE, SPEC, Stack, post_job, stack, start_worker

@@ -1,8 +1,8 @@
 """Plays one party's side of dispute games to the end: the defender (a worker) and the challenger (a verifier).
 
-A `GamePlayer` wraps `verifier.responder.Responder` (the solver's move, sent as a transaction; `timeout()`
+A `GamePlayer` wraps `arena.responder.Responder` (the solver's move, sent as a transaction; `timeout()`
 once the other side is late) for one game and one trace, and when the game reaches its last step hands the
-disputed op's inputs to the referee (verifier/evidence.py). `GameTable` ticks every live game a party plays.
+disputed op's inputs to the referee (arena/evidence.py). `GameTable` ticks every live game a party plays.
 Each move is logged in one line.
 """
 
@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from arena.evidence import EvidenceBoard
+from arena.responder import Action, Responder
 from chain.dispute_game import DisputeGame, GamePhase
 from chain.errors import ChainError
 from verde.bisection import TraceSource
 from verde.trace import Trace
-from verifier.evidence import EvidenceBoard
-from verifier.responder import Action, Responder
 
 log = logging.getLogger("agora.dispute")
 
