@@ -11,7 +11,16 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from verde.merkle import keccak256
 
@@ -32,6 +41,12 @@ DIGITS_FEATURES = 64
 DIGITS_CLASSES = 10
 
 
+# A spec is hashed, so one job must have one spelling: "200" is not 200, true is not 1, and NaN or infinity is
+# no number at all. Every numeric field of every spec version uses these two types.
+Int = Annotated[int, Strict()]
+Real = Annotated[float, Strict(), AllowInfNan(False)]
+
+
 class SpecError(ValueError):
     """A spec that fails validation; ``errors`` lists ``(field, message)``, ``str()`` is one line."""
 
@@ -46,7 +61,7 @@ class _Strict(BaseModel):
 
 class ModelSpec(_Strict):
     kind: Literal["mlp"] = "mlp"
-    layers: list[Annotated[int, Field(ge=1, le=MAX_LAYER_WIDTH)]]
+    layers: list[Annotated[Int, Field(ge=1, le=MAX_LAYER_WIDTH)]]
     activation: Literal["relu", "gelu", "tanh"] = "relu"
 
     @field_validator("layers")
@@ -65,8 +80,8 @@ class ModelSpec(_Strict):
 
 class DatasetSpec(_Strict):
     id: str
-    batch_size: int = Field(ge=1, le=MAX_BATCH_SIZE)
-    shuffle_seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    batch_size: Int = Field(ge=1, le=MAX_BATCH_SIZE)
+    shuffle_seed: Int = Field(default=0, ge=0, le=MAX_SEED)
 
     @field_validator("id")
     @classmethod
@@ -90,24 +105,24 @@ class DatasetSpec(_Strict):
 
 class SGDSpec(_Strict):
     kind: Literal["sgd"]
-    lr: float = Field(gt=0, le=10)
-    momentum: float = Field(default=0.0, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0, lt=1)
+    lr: Real = Field(gt=0, le=10)
+    momentum: Real = Field(default=0.0, ge=0, lt=1)
+    weight_decay: Real = Field(default=0.0, ge=0, lt=1)
 
 
 class AdamSpec(_Strict):
     """``adam`` adds ``weight_decay * param`` to the gradient (L2); ``adamw`` decays the weights directly."""
 
     kind: Literal["adam", "adamw"]
-    lr: float = Field(gt=0, le=10)
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
-    eps: float = Field(default=1e-8, gt=0, le=1)
-    weight_decay: float = Field(default=0.0, ge=0, lt=1)
+    lr: Real = Field(gt=0, le=10)
+    betas: tuple[Annotated[Real, Field(ge=0, lt=1)], Annotated[Real, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    eps: Real = Field(default=1e-8, gt=0, le=1)
+    weight_decay: Real = Field(default=0.0, ge=0, lt=1)
 
 
 class VerificationSpec(_Strict):
-    replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
-    spot_check: float = Field(default=0.0, ge=0, le=1)
+    replicas: Int = Field(default=1, ge=0, le=MAX_REPLICAS)
+    spot_check: Real = Field(default=0.0, ge=0, le=1)
 
 
 class JobSpec(_Strict):
@@ -116,10 +131,17 @@ class JobSpec(_Strict):
     dataset: DatasetSpec
     loss: Literal["cross_entropy", "mse"]
     optimizer: Annotated[SGDSpec | AdamSpec, Field(discriminator="kind")]
-    steps: int = Field(ge=1, le=MAX_STEPS)
-    seed: int = Field(ge=0, le=MAX_SEED)
-    checkpoint_every: int = Field(ge=1)
+    steps: Int = Field(ge=1, le=MAX_STEPS)
+    seed: Int = Field(ge=0, le=MAX_SEED)
+    checkpoint_every: Int = Field(ge=1)
     verification: VerificationSpec = VerificationSpec()
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # true == 1 in Python; in a hashed spec it is another spelling
+            raise ValueError("must be the number 1, not a boolean")  # noqa: TRY004 (pydantic wants ValueError)
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
@@ -144,6 +166,14 @@ class JobSpec(_Strict):
         return self
 
 
+# pydantic's wording for strict-type failures, said the way the spec docs say it.
+_MESSAGES = {
+    "finite_number": "must be a finite number",
+    "int_type": "must be an integer (a JSON number, not a string or boolean)",
+    "float_type": "must be a number (a JSON number, not a string or boolean)",
+}
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
     # Drop pydantic's union-branch tags (e.g. 'adam') so the path reads like the JSON: optimizer.lr
     parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("sgd", "adam", "adamw"))]
@@ -166,7 +196,9 @@ def parse_spec(data: JobSpec | dict[str, Any] | str | bytes) -> JobSpec:
     except ValidationError as exc:
         errors = []
         for err in exc.errors():
-            msg = str(err["msg"]).removeprefix("Value error, ")
+            msg = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
+            if err["type"] in _MESSAGES and err["type"] != "finite_number":
+                msg += f", got {type(err['input']).__name__} {err['input']!r}"
             field = _loc(err["loc"])
             # Cross-field errors already start with the field they blame.
             if not field and ":" in msg.split(" ")[0]:

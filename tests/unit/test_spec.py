@@ -166,3 +166,35 @@ def test_agora_verde_run_prints_json_last_line(tmp_path):
     assert set(last) >= {"trace_root", "final_model_hash", "final_loss", "accuracy"}
     assert last["trace_root"].startswith("0x") and len(last["trace_root"]) == 66
     assert last["spec_hash"] == spec_hash(parse_spec(spec))
+
+
+# A spec is hashed: one job must have one spelling (issue 11, item 8).
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [
+        ("steps", "200", "steps: must be an integer"),
+        ("seed", 12.0, "seed: must be an integer"),
+        ("checkpoint_every", True, "checkpoint_every: must be an integer"),
+        ("model.layers", [64, "128", 10], "model.layers.1: must be an integer"),
+        ("dataset.batch_size", "32", "dataset.batch_size: must be an integer"),
+        ("optimizer.lr", "0.001", "optimizer.lr: must be a number"),
+        ("verification.replicas", "1", "verification.replicas: must be an integer"),
+        ("version", True, "version: must be the number 1"),
+    ],
+)
+def test_strings_and_booleans_are_not_numbers(path, value, needle):
+    with pytest.raises(SpecError) as err:
+        parse_spec(json.dumps(with_(path, value)))
+    assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("path", ["optimizer.lr", "verification.spot_check"])
+def test_non_finite_numbers_say_finite(path, value):
+    with pytest.raises(SpecError) as err:
+        parse_spec(json.dumps(with_(path, value)))  # json.dumps writes NaN/Infinity, json.loads reads them back
+    assert str(err.value) == f"{path}: must be a finite number"
+
+
+def test_an_integer_for_a_real_is_the_same_job():
+    assert spec_hash(parse_spec(with_("optimizer.lr", 1))) == spec_hash(parse_spec(with_("optimizer.lr", 1.0)))
