@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from coordinator.artifact_store import ArtifactStore
-from coordinator.datasets import DatasetError, inspect_npz
+from coordinator.datasets import DatasetError, inspect_dataset
 from coordinator.dependencies import CurrentUser, SessionDep, SettingsDep, StoreDep
 from coordinator.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, error_responses
 from coordinator.models import Artifact, Dataset
@@ -107,10 +107,11 @@ def _store_artifact(session: Session, store: ArtifactStore, data: bytes, kind: s
 async def upload_dataset(
     request: Request, user: CurrentUser, session: SessionDep, settings: SettingsDep, store: StoreDep
 ) -> DatasetPublic:
-    """Upload an `.npz` with arrays `x` (examples × features) and `y`; returns its id `sha256:<hex>`."""
+    """Upload a dataset file (`.npz` or safetensors; arrays `x`, `y`, optionally `x_test`, `y_test`: docs/SPEC.md);
+    returns its id `sha256:<hex>`."""
     data = await upload_bytes(request, settings.max_dataset_bytes)
     try:
-        info = inspect_npz(data, settings.max_dataset_bytes)
+        info = inspect_dataset(data, settings.max_dataset_bytes)
     except DatasetError as exc:
         raise Unprocessable(
             str(exc), code="invalid_dataset", details=[{"field": "body", "message": str(exc)}]
