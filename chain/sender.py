@@ -1,8 +1,9 @@
-"""The one transaction sender: nonces, EIP-1559 fees, gas estimation with decoded reverts, receipts, retries.
+"""The one transaction sender: nonces, EIP-1559 fees, gas estimation with decoded reverts, receipts.
 
 Every write to the chain from Python goes through `Sender.transact` / `Sender.deploy`. Nonces are tracked
 locally per (node, account) and shared by every Sender of that pair in the process, so two clients signing
-with the same key never race each other; a "nonce too low" answer resyncs from the node.
+with the same key never race each other; a "nonce too low" answer resyncs from the node. Retrying an
+unanswered request is the transport's job (chain.rpc), not the sender's: one retry layer, one time budget.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ from chain.errors import (
     decode_revert,
 )
 from chain.events import ChainEvent, EventDecoder
+from chain.rpc import make_web3
+
+__all__ = ["Sender", "SenderSettings", "TxReceipt", "make_web3", "reset_nonce_caches", "revert_data"]
 
 T = TypeVar("T")
 
@@ -61,13 +65,11 @@ class SenderSettings:
     gas_limit_multiplier: float = 1.25  # head-room over eth_estimateGas
     # Skip estimation and send with this limit: tests of on-chain reverts, or a node whose estimate is untrusted.
     gas_limit: int | None = None
-    retries: int = 3  # for transient errors only
-    retry_backoff_s: float = 0.25
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SenderSettings:
         """Reads AGORA_CONFIRMATIONS, AGORA_RECEIPT_TIMEOUT_S, AGORA_PRIORITY_FEE_WEI, AGORA_MAX_FEE_CAP_WEI,
-        AGORA_BASE_FEE_MULTIPLIER, AGORA_GAS_LIMIT_MULTIPLIER, AGORA_TX_RETRIES (unset: the default)."""
+        AGORA_BASE_FEE_MULTIPLIER, AGORA_GAS_LIMIT_MULTIPLIER (unset: the default)."""
         env = os.environ if environ is None else environ
         kinds = {
             "confirmations": ("AGORA_CONFIRMATIONS", int),
@@ -76,7 +78,6 @@ class SenderSettings:
             "max_fee_cap_wei": ("AGORA_MAX_FEE_CAP_WEI", int),
             "base_fee_multiplier": ("AGORA_BASE_FEE_MULTIPLIER", int),
             "gas_limit_multiplier": ("AGORA_GAS_LIMIT_MULTIPLIER", float),
-            "retries": ("AGORA_TX_RETRIES", int),
         }
         values: dict[str, Any] = {}
         for name, (var, kind) in kinds.items():
@@ -164,25 +165,6 @@ def revert_data(exc: BaseException) -> bytes | None:
     return None
 
 
-_WEB3: dict[tuple[str, float], Web3] = {}
-_WEB3_LOCK = threading.Lock()
-
-
-def make_web3(rpc_url: str, timeout_s: float = 30.0) -> Web3:
-    """A Web3 for rpc_url, shared per (url, timeout) so clients reuse one HTTP connection pool.
-
-    No middleware: the default validation layer asks eth_chainId before every eth_call (three round trips
-    instead of one), and the sender does its own chain-id, fee and revert handling.
-    """
-    key = (rpc_url, timeout_s)
-    with _WEB3_LOCK:
-        w3 = _WEB3.get(key)
-        if w3 is None:
-            w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}), middleware=[])
-            _WEB3[key] = w3
-        return w3
-
-
 class Sender:
     """Signs with one private key and sends through one node. Thread-safe."""
 
@@ -214,16 +196,15 @@ class Sender:
     # ------------------------------------------------------------------ retries
 
     def _retry(self, fn: Callable[[], T]) -> T:
-        """Runs fn, retrying only connection errors and timeouts, with linear back-off."""
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except _TRANSIENT as exc:
-                attempt += 1
-                if attempt > self.settings.retries:
-                    raise TransientChainError(f"node unreachable after {attempt} tries: {exc}") from exc
-                time.sleep(self.settings.retry_backoff_s * attempt)
+        """Runs fn once. A Web3 from make_web3 has already retried inside its budget and raises RpcUnavailable;
+        a foreign Web3's raw connection error is reported the same way, without a second retry layer."""
+        try:
+            return fn()
+        except TransientChainError:
+            raise
+        except _TRANSIENT as exc:
+            node = getattr(self.w3.provider, "endpoint_uri", "the node")
+            raise TransientChainError(f"RPC endpoint {node} did not answer: {exc}") from exc
 
     # ------------------------------------------------------------------ reads
 
@@ -348,7 +329,7 @@ class Sender:
                     break
             except TransactionNotFound:
                 pass
-            except _TRANSIENT:
+            except (TransientChainError, *_TRANSIENT):
                 pass  # the deadline below bounds how long a flaky node is tolerated
             if time.monotonic() > deadline:
                 raise ReceiptTimeout(tx_hash, s.receipt_timeout_s)
