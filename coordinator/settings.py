@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         default=10_000, ge=0, description="default collateral, basis points of the price"
     )
     dispatch_enabled: bool = True
+    dev_signin_dir: Path | None = Field(
+        default=None,
+        description="devnet only: a folder of <name>.key files the console may sign in as (never set elsewhere)",
+    )
 
     def matcher_private_key(self) -> str | None:
         """The MATCHER key from the key file (first line) or AGORA_MATCHER_KEY, or None when unset."""
