@@ -187,6 +187,10 @@ class Trace:
             chain=rechain(prev_leaf, prior),
         )
 
+    def state_at(self, t: int) -> State:
+        """The state after step ``t``, replayed from the nearest checkpoint (what a party hands the referee)."""
+        return dict(self._state_at(t))
+
     # -- replay ------------------------------------------------------------------------------------
     def _checkpoint(self, t: int) -> State:
         try:
