@@ -1,0 +1,26 @@
+"""The web console: its built single page (console/ → coordinator/console_dist, checked in) served at `/` and
+`/assets/…`. The page is a client of the /v1 API like the CLI; nothing here reads the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+DIST = Path(__file__).resolve().parents[1] / "console_dist"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def index() -> FileResponse:
+    # no-cache: a rebuilt console (new asset names) shows on the next load.
+    return FileResponse(DIST / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def mount(app: FastAPI) -> None:
+    """`/` and `/assets` only: every other path stays the API's (its 404s keep the JSON error shape)."""
+    app.include_router(router)
+    app.mount("/assets", StaticFiles(directory=DIST / "assets", check_dir=False), name="console-assets")
