@@ -9,7 +9,7 @@ from coordinator.artifact_store import ArtifactStore
 from coordinator.chain_gateway import ChainGateway
 from coordinator.database import make_engine, make_session_factory
 from coordinator.errors import install_error_handlers
-from coordinator.limits import JsonBodyLimit
+from coordinator.limits import BodyLimit
 from coordinator.metrics import Metrics, MetricsMiddleware
 from coordinator.read_model import JobReader
 from coordinator.routes import auth, disputes, health, jobs, providers, uploads
@@ -49,7 +49,11 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
     install_error_handlers(app)
     for module in (auth, uploads, jobs, providers, disputes, health):
         app.include_router(module.router)
-    app.add_middleware(JsonBodyLimit, max_bytes=settings.max_json_bytes)
+    overhead = uploads.MULTIPART_OVERHEAD
+    app.add_middleware(BodyLimit, default_bytes=settings.max_json_bytes, by_path={
+        "/v1/datasets": settings.max_dataset_bytes + overhead,
+        "/v1/artifacts": settings.max_artifact_bytes + overhead,
+    })
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -1,67 +1,97 @@
-"""Request-size guard for JSON bodies: anything larger than `max_json_bytes` is refused with 413 before it is
-read (uploads have their own, larger limits in routes/uploads.py)."""
+"""Request-body limit for every request, whatever its content type: a body larger than its route's limit is
+refused with 413 as soon as the declared length or the bytes received so far pass it, never buffered whole.
+
+Uploads (POST /v1/datasets, /v1/artifacts) get their own, larger limits (the route checks the exact file
+size again); every other body gets `default_bytes`. The old guard looked only at JSON content types, so a
+1 GB `text/plain` body was read into memory and then answered 422.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
-class JsonBodyLimit:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+class BodyLimit:
+    """ASGI middleware. `by_path` maps an exact path to its limit; anything else gets `default_bytes`."""
+
+    def __init__(self, app: Any, default_bytes: int, by_path: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = default_bytes
+        self.by_path = dict(by_path or {})
+
+    def limit_for(self, path: str) -> int:
+        return self.by_path.get(path.rstrip("/") or "/", self.default_bytes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        if b"json" not in headers.get(b"content-type", b""):
-            await self.app(scope, receive, send)
-            return
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        limit = self.limit_for(scope.get("path", ""))
+        declared = b""
+        for name, value in scope.get("headers") or []:
+            if name == b"content-length":
+                declared = value
+        if declared.strip().isdigit() and int(declared) > limit:
+            await _refuse(send, limit)
             return
         seen = 0
+        started = exceeded = refused = False
 
         async def counted() -> dict[str, Any]:
-            nonlocal seen
+            nonlocal seen, exceeded
             message: dict[str, Any] = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:  # a chunked body, or one longer than it declared
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+        async def watched(message: dict[str, Any]) -> None:
+            # FastAPI turns any error while parsing a body into its own 400; once the limit is passed, whatever
+            # the app answers is replaced by the 413.
+            nonlocal started, refused
+            if exceeded and not started:
+                if not refused:
+                    refused = True
+                    await _refuse(send, limit)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "code": "payload_too_large",
-                    "message": f"JSON body exceeds {self.max_bytes} bytes",
-                    "details": {"limit": self.max_bytes},
-                }
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if not started and not refused:
+                await _refuse(send, limit)
+
+
+async def _refuse(send: Any, limit: int) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "payload_too_large",
+                "message": f"request body exceeds the limit of {limit} bytes",
+                "details": {"limit": limit},
             }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),  # the rest of the body is not read; don't reuse this connection
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
-    """A chunked JSON body grew past the limit."""
+    """A streamed body grew past the limit."""
