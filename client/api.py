@@ -151,8 +151,18 @@ class CoordinatorClient:
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return dict(self._json("POST", "/v1/jobs", auth=True, json=body, headers=headers))
 
+    def funding(self, job_id: int) -> dict[str, Any]:
+        """The escrow transaction of a job still awaiting funding (client only): {job, terms, transaction}."""
+        return dict(self._json("GET", f"/v1/jobs/{job_id}/funding", auth=True))
+
     def report_progress(self, job_id: int, step: int, loss: float) -> dict[str, Any]:
         return dict(self._json("POST", f"/v1/jobs/{job_id}/progress", auth=True, json={"step": step, "loss": loss}))
+
+    def report_progress_batch(self, job_id: int, points: list[tuple[int, float]],
+                              evals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Many steps' losses (and held-out evaluations: {step, loss, accuracy}) in one request."""
+        body = {"points": [{"step": s, "loss": v} for s, v in points], "evals": evals or []}
+        return dict(self._json("POST", f"/v1/jobs/{job_id}/progress/batch", auth=True, json=body))
 
     def progress(self, job_id: int, since_step: int | None = None) -> dict[str, Any]:
         params = {"since_step": since_step} if since_step is not None else None

@@ -154,6 +154,7 @@ class Matcher:
                     Job.chain_job_id.is_not(None),
                     Job.id.not_in(active),
                     Job.deadline_at > now,
+                    Job.num_params > 0,  # an escrow whose spec the coordinator never saw (projection.UNKNOWN_SPEC)
                 )
                 .order_by(Job.id)
                 .limit(CLAIM_BATCH)

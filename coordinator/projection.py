@@ -19,6 +19,7 @@ from coordinator.models import (
     Job,
     JobStatus,
     Provider,
+    Spec,
 )
 
 OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void"}
@@ -79,6 +80,56 @@ def _bind_posted(session: Session, ev: ChainEvent) -> Job | None:
     return job
 
 
+UNKNOWN_SPEC = "the coordinator does not know this job's spec, so no provider can run it; its client can cancel it"
+
+
+def _adopt_posted(session: Session, ev: ChainEvent) -> Job:
+    """A JobPosted that no awaiting job claims (a raw postJob, or a client's second escrow of one job): a job row
+    of its own, so the escrow is shown to its client and can be cancelled and refunded like any other."""
+    terms = ev.args["terms"]
+    digest = str(terms["specHash"]).lower()
+    spec = session.get(Spec, digest)
+    if spec is None:
+        # The row the foreign key needs; num_params 0 keeps the job out of matching (nobody could run it).
+        spec = Spec(spec_hash=digest, canonical_json="", num_params=0)
+        session.add(spec)
+        session.flush()
+    posted_at = ev.block_time or dt.datetime.now(dt.UTC)
+    deadline = _ts(terms["deadline"])
+    job = Job(
+        client=str(ev.args["client"]).lower(),
+        spec_hash=digest,
+        price_wei=str(terms["price"]),
+        collateral_wei=str(terms["collateral"]),
+        deadline_s=max(0, int((deadline - posted_at).total_seconds())),
+        deadline_at=deadline,
+        num_steps=int(terms["numSteps"]),
+        checkpoint_every=int(terms["checkpointEvery"]),
+        ops_per_step=int(terms["opsPerStep"]),
+        num_params=spec.num_params,
+        repops_version=_repops_version(session),
+        status=JobStatus.AWAITING_FUNDING,
+        chain_job_id=int(ev.args["jobId"]),
+        wait_reason=None if spec.canonical_json else UNKNOWN_SPEC,
+        created_at=posted_at,
+        updated_at=posted_at,
+    )
+    session.add(job)
+    session.flush()
+    timeline.record(
+        session, job.id, "coordinator", "adopted",
+        "escrow posted on-chain without a coordinator job; indexed as this job"
+        + ("" if spec.canonical_json else f" ({UNKNOWN_SPEC})"),
+        {"chain_job_id": job.chain_job_id},
+    )
+    return job
+
+
+def _repops_version(session: Session) -> str:
+    latest = session.execute(select(Job.repops_version).order_by(Job.id.desc()).limit(1)).scalar_one_or_none()
+    return latest or "1"
+
+
 def apply_job_event(session: Session, ev: ChainEvent) -> None:
     name, a = ev.name, ev.args
     if "jobId" not in a:
@@ -86,7 +137,10 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
     if name == "JobPosted":
         job = _bind_posted(session, ev)
         if job is None:
-            return
+            existing = session.execute(
+                select(Job).where(Job.chain_job_id == int(a["jobId"]))
+            ).scalar_one_or_none()
+            job = existing or _adopt_posted(session, ev)
     else:
         job = session.execute(select(Job).where(Job.chain_job_id == int(a["jobId"]))).scalar_one_or_none()
         if job is None:

@@ -152,6 +152,7 @@ class JobPublic(_Out):
     ops_per_step: int
     num_params: int
     chain_job_id: int | None
+    posted_tx: str | None = Field(default=None, description="the escrow (postJob) transaction, once indexed")
     accept_by: dt.datetime | None
     trace_root: str | None
     final_model_hash: str | None
@@ -185,6 +186,26 @@ class JobEventPublic(_Out):
 class ProgressCreate(BaseModel):
     step: int = Field(ge=0, le=2**40)
     loss: float = Field(allow_inf_nan=False)
+
+
+class EvalPointCreate(BaseModel):
+    """A held-out evaluation the worker computed with the job's own reproducible program after `step`."""
+
+    step: int = Field(ge=0, le=2**40)
+    loss: float | None = Field(default=None, allow_inf_nan=False)
+    accuracy: float | None = Field(default=None, ge=0, le=1)
+
+
+class ProgressBatchCreate(BaseModel):
+    """Every step's training loss since the last report (and any evaluations), oldest first."""
+
+    points: list[ProgressCreate] = Field(default_factory=list, max_length=1000)
+    evals: list[EvalPointCreate] = Field(default_factory=list, max_length=100)
+
+
+class ProgressBatchRecorded(BaseModel):
+    recorded: int  # points new to the coordinator (a re-sent step keeps its first value)
+    latest_step: int | None
 
 
 class ProgressPointPublic(_Out):

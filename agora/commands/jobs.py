@@ -82,17 +82,23 @@ def group() -> None:
 @click.option("--collateral", metavar="AMOUNT", help="provider collateral (default: the coordinator's policy)")
 @click.option("--watch", is_flag=True, help="then follow the job with a live progress bar until it ends")
 @click.option("--idempotency-key", metavar="KEY", help="retry-safe submission: the same key never makes two jobs")
+@click.option("--again", is_flag=True,
+              help="post a second job even if you already have a live one with this spec and price")
 @click.option("--rpc", metavar="URL", help="chain RPC to send the escrow through (default: the devnet's / $AGORA_RPC_URL)")
 @key_option
 @coordinator_option
 @json_option
 def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, watch: bool,
-           idempotency_key: str | None, rpc: str | None, key_file: Path | None, coordinator: str | None,
-           as_json: bool) -> None:
+           idempotency_key: str | None, again: bool, rpc: str | None, key_file: Path | None,
+           coordinator: str | None, as_json: bool) -> None:
     """Create a job from SPEC.json over REST, sign and send its escrow transaction (the price goes into the
-    JobMarket contract), and print the job id. Signs in with the client's key (--key-file or $AGORA_CLIENT_KEY)."""
+    JobMarket contract), and print the job id. Signs in with the client's key (--key-file or $AGORA_CLIENT_KEY).
+
+    Safe to run again: with the same --idempotency-key, or without one while you have a live job with the same
+    spec and price, it finds that job and waits for it instead of escrowing twice (--again posts another)."""
     from agora.devnet.state import endpoints
     from chain.sender import Sender, make_web3
+    from verde.spec import parse_spec, spec_hash
 
     spec = _load_spec(spec_file)
     price_wei = parse_amount(price)
@@ -103,27 +109,71 @@ def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, w
     if not ep.rpc:
         raise CliError("no chain RPC: run `agora devnet up`, pass --rpc URL or set AGORA_RPC_URL")
     api = _client(ep.coordinator, key.private_key)
-    created = api.create_job(spec, price_wei, deadline_s, collateral_wei=collateral_wei,
-                             idempotency_key=idempotency_key or str(uuid.uuid4()))
-    job, tx = created["job"], created["transaction"]
     sender = Sender(make_web3(ep.rpc), key.private_key)
+    # Checked before anything is created: a submit that cannot pay leaves no job behind.
+    balance = sender.w3.eth.get_balance(sender.address)
+    if balance < price_wei:
+        raise CliError(f"{key.address} holds {ether(balance)}, less than the price {ether(price_wei)}: "
+                       f"fund the client account first (on a devnet: `agora devnet fund {key.address} 10ether`)")
+    job = None
+    if idempotency_key is None and not again:
+        job = _live_twin(api, key.address, spec_hash(parse_spec(spec)), price_wei)
+        if job is not None and not as_json:
+            click.echo(f"you already have job {job['id']} ({job['status']}) with this spec and price: using it "
+                       "(pass --again to post another)")
+    if job is None:
+        created = api.create_job(spec, price_wei, deadline_s, collateral_wei=collateral_wei,
+                                 idempotency_key=idempotency_key or str(uuid.uuid4()))
+        job = created["job"]
+    receipt = _escrow(api, sender, ep, job, as_json)
+    # The indexer turns awaiting_funding into open once it has seen JobPosted; wait briefly so `show` agrees.
+    job = _wait_status(api, int(job["id"]), lambda s: s != "awaiting_funding", timeout_s=20) or api.job(job["id"])
+    if as_json:
+        echo_json({"job": job, "escrow_tx": receipt[0], "block": receipt[1], "escrowed_now": receipt[2]})
+    elif receipt[2]:
+        click.echo(f"job {job['id']} {job['status']}: escrowed {ether(price_wei)} in tx {receipt[0]} "
+                   f"(block {receipt[1]})")
+    else:
+        click.echo(f"job {job['id']} {job['status']}: already escrowed"
+                   + (f" in tx {receipt[0]} (block {receipt[1]})" if receipt[0] else "") + "; nothing paid again")
+    if watch:
+        _watch(api, int(job["id"]), timeout_s=None, quiet=as_json)
+
+
+def _live_twin(api: Any, client: str, digest: str, price_wei: int) -> dict[str, Any] | None:
+    """This client's newest job with the same spec and price that is not over yet (nor failed), if any."""
+    for j in api.jobs(client=client):
+        if j["spec_hash"].lower() == digest.lower() and int(j["price_wei"]) == price_wei \
+                and j["status"] in ("awaiting_funding", "open", "assigned", "running", "submitted", "disputed"):
+            return dict(j)
+    return None
+
+
+def _escrow(api: Any, sender: Any, ep: Any, job: dict[str, Any], quiet: bool) -> tuple[str | None, int | None, bool]:
+    """Sends the job's postJob unless its price is already on-chain; (tx hash, block, sent now)."""
+    from agora.escrow import FUNDED, escrow_already_sent, posted_escrows
+
+    if job["status"] in FUNDED:
+        return job.get("posted_tx"), None, False
+    if job["status"] != "awaiting_funding":
+        raise CliError(f"job {job['id']} is {job['status']}: submit with a new --idempotency-key to post it again"
+                       f" (or `agora jobs repost {job['id']}`)")
+    created = api.funding(int(job["id"]))
+    tx = created["transaction"]
     if sender.chain_id != int(tx["chainId"]):
         raise CliError(f"wrong network: the RPC {ep.rpc} is chain {sender.chain_id} but the coordinator's market is on "
                        f"chain {tx['chainId']}: pass the matching --rpc")
-    balance = sender.w3.eth.get_balance(sender.address)
-    if balance < int(tx["value"]):
-        raise CliError(f"{key.address} holds {ether(balance)}, less than the price {ether(int(tx['value']))}: "
-                       "fund the client account first")
+    from_block = 0
+    if ep.deployment is not None and ep.deployment.exists():
+        from_block = int(json.loads(ep.deployment.read_text()).get("deployBlock", 0))
+    escrows = posted_escrows(sender.w3, tx["to"], sender.address, job, from_block)
+    if escrows:
+        mine = list(api.jobs(client=sender.address))
+        found = escrow_already_sent(job, mine, escrows)
+        if found is not None:
+            return found.tx_hash, found.block_number, False
     receipt = sender.transact(tx["to"], bytes.fromhex(tx["data"].removeprefix("0x")), int(tx["value"]))
-    # The indexer turns awaiting_funding into open once it has seen JobPosted; wait briefly so `show` agrees.
-    job = _wait_status(api, int(job["id"]), lambda s: s != "awaiting_funding", timeout_s=20) or job
-    if as_json:
-        echo_json({"job": job, "escrow_tx": receipt.tx_hash, "block": receipt.block_number})
-    else:
-        click.echo(f"job {job['id']} {job['status']}: escrowed {ether(price_wei)} in tx {receipt.tx_hash} "
-                   f"(block {receipt.block_number})")
-    if watch:
-        _watch(api, int(job["id"]), timeout_s=None, quiet=as_json)
+    return receipt.tx_hash, receipt.block_number, True
 
 
 def _client(url: str | None, key: str | None = None):  # type: ignore[no-untyped-def]

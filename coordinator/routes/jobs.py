@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from coordinator.job_terms import deadline_from, ops_per_step, terms_of
 from coordinator.loss_plot import render_loss_png
 from coordinator.models import (
     Artifact,
+    Assignment,
     Dataset,
     IdempotencyKey,
     Job,
@@ -47,6 +48,8 @@ from coordinator.schemas import (
     JobPublic,
     JobTermsPublic,
     Page,
+    ProgressBatchCreate,
+    ProgressBatchRecorded,
     ProgressCreate,
     ProgressPointPublic,
     ProgressPublic,
@@ -199,6 +202,18 @@ def _replay(
     response.status_code = 200
     response.headers["Idempotent-Replayed"] = "true"
     return _created(_get_job(session, prior.job_id), chain)
+
+
+@router.get("/{job_id}/funding", response_model=JobCreated, responses=error_responses(401, 403, 404, 409, 422, 503))
+def get_funding(job_id: IdPath, user: CurrentUser, session: ReadSessionDep, chain: ChainDep) -> JobCreated:
+    """Client only: the `postJob` transaction of a job still awaiting funding (what `POST /v1/jobs` returned),
+    so a client that crashed between create and escrow can finish without creating a second job."""
+    job = _get_job(session, job_id)
+    if job.client != user:
+        raise Forbidden("only the job's client may fund it")
+    if job.status != JobStatus.AWAITING_FUNDING:
+        raise Conflict(f"job {job_id} is {job.status}, not awaiting funding", code="wrong_status")
+    return _created(job, chain)
 
 
 @router.get("", response_model=Page[JobPublic], responses=error_responses(422))
@@ -364,6 +379,82 @@ def post_progress(
             select(ProgressPoint).where(ProgressPoint.job_id == job_id, ProgressPoint.step == body.step)
         ).scalar_one()
     return ProgressPointPublic.model_validate(point)
+
+
+def _require_reporting_provider(session: Session, job: Job, user: str) -> None:
+    """The assigned provider, or the one the matcher's active claim names before the indexer has confirmed the
+    assignment: a worker starts training at once, and its first steps' losses must not be lost meanwhile."""
+    if job.provider is None and job.status == JobStatus.OPEN:
+        claim = session.execute(
+            select(Assignment.id).where(
+                Assignment.job_id == job.id, Assignment.active.is_(True), Assignment.provider == user
+            )
+        ).first()
+        if claim is not None:
+            return
+    _require_assigned_provider(job, user)
+
+
+@router.post(
+    "/{job_id}/progress/batch",
+    response_model=ProgressBatchRecorded,
+    status_code=201,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def post_progress_batch(
+    job_id: IdPath, body: ProgressBatchCreate, user: CurrentUser, session: SessionDep
+) -> ProgressBatchRecorded:
+    """Worker-facing: every step's (step, loss) since the last report, and held-out evaluations, in one request.
+    Re-sent steps keep their first value, so a worker may resend a batch it is unsure about."""
+    job = _get_job(session, job_id)
+    _require_reporting_provider(session, job, user)
+    for i, p in enumerate([*body.points, *body.evals]):
+        if p.step > job.num_steps:
+            raise Unprocessable(
+                f"step {p.step} beyond the job's {job.num_steps} steps",
+                details=[{"field": f"body.points.{i}.step", "message": "beyond num_steps"}],
+            )
+    steps = {p.step: p.loss for p in body.points}
+    known = set(
+        session.execute(
+            select(ProgressPoint.step).where(ProgressPoint.job_id == job_id, ProgressPoint.step.in_(list(steps)))
+        ).scalars()
+    ) if steps else set()
+    fresh = sorted(s for s in steps if s not in known)
+    for step in fresh:
+        session.add(ProgressPoint(job_id=job_id, step=step, loss=steps[step]))
+        # The timeline gets checkpoint-level progress, not every step (that is what /progress is for).
+        if step % job.checkpoint_every == 0 or step == job.num_steps:
+            timeline.record(session, job_id, "worker", "progress",
+                            f"step {step}/{job.num_steps}, loss {steps[step]:.6g}", {"step": step, "loss": steps[step]})
+    if body.evals:
+        seen = {
+            (e.data or {}).get("step")
+            for e in session.execute(
+                select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.kind == "evaluation")
+            ).scalars()
+        }
+        for ev in body.evals:
+            if ev.step in seen:
+                continue
+            seen.add(ev.step)
+            timeline.record(session, job_id, "worker", "evaluation", eval_message(ev.step, ev.loss, ev.accuracy),
+                            {"step": ev.step, "loss": ev.loss, "accuracy": ev.accuracy})
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent resend of the same steps: theirs won, which is the same data
+        session.rollback()
+        fresh = []
+    latest = session.execute(
+        select(func.max(ProgressPoint.step)).where(ProgressPoint.job_id == job_id)
+    ).scalar_one_or_none()
+    return ProgressBatchRecorded(recorded=len(fresh), latest_step=latest)
+
+
+def eval_message(step: int, loss: float | None, accuracy: float | None) -> str:
+    parts = [f"loss {loss:.6g}" if loss is not None else None,
+             f"accuracy {accuracy:.4f}" if accuracy is not None else None]
+    return f"held-out evaluation after step {step}: " + ", ".join(p for p in parts if p)
 
 
 @router.get("/{job_id}/result", response_model=ResultPublic, responses=error_responses(404, 422))

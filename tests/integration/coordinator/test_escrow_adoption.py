@@ -1,0 +1,61 @@
+"""An escrow the coordinator did not create (a raw postJob, or a second postJob for one job) is still indexed as
+a job of its client, shown by the API and refundable by `cancel` (issue 11, item 1)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from coordinator.indexer import Indexer
+from coordinator.projection import UNKNOWN_SPEC
+
+pytestmark = pytest.mark.integration
+ETHER = 10**18
+
+
+def _client_jobs(client, address: str) -> list[dict]:
+    return client.get("/v1/jobs", params={"client": address}).json()["items"]
+
+
+def test_raw_post_job_with_an_unknown_spec_is_shown_and_refundable(
+    client, login, roles, settings, sessions, gateway, chain_snapshot, market_as, fund, w3
+):
+    indexer = Indexer(sessions, gateway, settings)
+    raw = market_as(roles.client).post_job(
+        spec_hash=b"\x42" * 32, num_steps=10, checkpoint_every=5, ops_per_step=7,
+        collateral=ETHER // 100, deadline=int(time.time()) + 3600, price=ETHER // 100,
+    )
+    indexer.catch_up()
+    [job] = _client_jobs(client, roles.client.address)
+    assert job["chain_job_id"] == raw.job_id and job["status"] == "open"
+    assert job["price_wei"] == str(ETHER // 100) and job["wait_reason"] == UNKNOWN_SPEC
+    kinds = [e["kind"] for e in client.get(f"/v1/jobs/{job['id']}/events").json()["items"]]
+    assert kinds[:2] == ["adopted", "JobPosted"]
+    # Refundable: the client's cancel tx for it goes through and the indexer sees the refund.
+    cancel = client.post(f"/v1/jobs/{job['id']}/cancel", headers=login(roles.client))
+    assert cancel.status_code == 200, cancel.text
+    fund({"transaction": cancel.json()["transaction"]}, roles.client)
+    indexer.catch_up()
+    assert client.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    assert market_as(roles.client).credit_of(roles.client.address) == ETHER // 100
+
+
+def test_a_second_escrow_of_one_job_becomes_a_job_of_its_own(
+    client, login, roles, spec, settings, sessions, gateway, chain_snapshot, fund
+):
+    indexer = Indexer(sessions, gateway, settings)
+    created = client.post(
+        "/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
+        headers=login(roles.client),
+    ).json()
+    fund(created, roles.client)
+    fund(created, roles.client)  # the double-paid submit of issue 11
+    indexer.catch_up()
+    jobs = _client_jobs(client, roles.client.address)
+    assert len(jobs) == 2 and {j["status"] for j in jobs} == {"open"}
+    assert len({j["chain_job_id"] for j in jobs}) == 2
+    second = next(j for j in jobs if j["id"] != created["job"]["id"])
+    # Its spec is known, so it is a normal, matchable job with the same terms.
+    assert second["spec_hash"] == created["job"]["spec_hash"] and second["num_params"] > 0
+    assert second["wait_reason"] is None and second["posted_tx"]
