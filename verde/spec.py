@@ -34,6 +34,7 @@ MAX_SEED = 2**63 - 1
 MAX_REPLICAS = 16
 
 SYNTHETIC_KINDS = ("blobs", "regression")
+_ARTIFACT_ID = r"^sha256:[0-9a-f]{64}$"
 _DATASET_ID = re.compile(r"^(builtin:digits|builtin:synthetic-[a-z0-9-]+|sha256:[0-9a-f]{64})$")
 
 # builtin:digits is 8x8 images of 10 digits.
@@ -76,6 +77,29 @@ class ModelSpec(_Strict):
     @property
     def parameter_count(self) -> int:
         return sum(a * b + b for a, b in zip(self.layers, self.layers[1:]))
+
+
+class GraphModelSpec(_Strict):
+    """A v2 model: an exported training graph and its initial weights, uploaded artifacts named by sha256
+    (``verde.graph.format``). The parameter count and ops per step follow from the graph, not the spec."""
+
+    kind: Literal["graph"]
+    graph: str = Field(pattern=_ARTIFACT_ID)
+    weights: str = Field(pattern=_ARTIFACT_ID)
+
+
+class EvalSpec(_Strict):
+    """The held-out evaluation (v2): which metrics, and every how many steps (0: after the last step only)."""
+
+    metrics: list[Literal["loss", "accuracy"]] = Field(default=["loss"], min_length=1, max_length=2)
+    every: Int = Field(default=0, ge=0, le=MAX_STEPS)
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, metrics: list[str]) -> list[str]:
+        if len(set(metrics)) != len(metrics):
+            raise ValueError("metrics must not repeat")
+        return metrics
 
 
 class DatasetSpec(_Strict):
@@ -126,8 +150,8 @@ class VerificationSpec(_Strict):
 
 
 class JobSpec(_Strict):
-    version: Literal[1]
-    model: ModelSpec
+    version: Literal[1, 2]
+    model: Annotated[ModelSpec | GraphModelSpec, Field(discriminator="kind")]
     dataset: DatasetSpec
     loss: Literal["cross_entropy", "mse"]
     optimizer: Annotated[SGDSpec | AdamSpec, Field(discriminator="kind")]
@@ -135,12 +159,13 @@ class JobSpec(_Strict):
     seed: Int = Field(ge=0, le=MAX_SEED)
     checkpoint_every: Int = Field(ge=1)
     verification: VerificationSpec = VerificationSpec()
+    eval: EvalSpec | None = None  # v2 only; left out of the canonical JSON when absent (v1 hashes unchanged)
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_is_a_number(cls, value: Any) -> Any:
         if isinstance(value, bool):  # true == 1 in Python; in a hashed spec it is another spelling
-            raise ValueError("must be the number 1, not a boolean")  # noqa: TRY004 (pydantic wants ValueError)
+            raise ValueError("must be the number 1 or 2, not a boolean")  # noqa: TRY004 (pydantic wants ValueError)
         return value
 
     @model_validator(mode="after")
@@ -149,6 +174,14 @@ class JobSpec(_Strict):
             raise ValueError(
                 f"checkpoint_every: must be between 1 and steps ({self.steps}), got {self.checkpoint_every}"
             )
+        if isinstance(self.model, GraphModelSpec):
+            if self.version != 2:
+                raise ValueError("model.kind: 'graph' needs spec version 2")
+            return self
+        if self.version != 1:
+            raise ValueError("version: 2 is for model kind 'graph'; an mlp spec is version 1")
+        if self.eval is not None:
+            raise ValueError("eval: needs spec version 2 (a graph model)")
         params = self.model.parameter_count
         if params > MAX_PARAMETERS:
             raise ValueError(f"model.layers: {params} parameters, at most {MAX_PARAMETERS} allowed")
@@ -176,7 +209,9 @@ _MESSAGES = {
 
 def _loc(loc: tuple[Any, ...]) -> str:
     # Drop pydantic's union-branch tags (e.g. 'adam') so the path reads like the JSON: optimizer.lr
-    parts = [str(p) for p in loc if not (isinstance(p, str) and p in ("sgd", "adam", "adamw"))]
+    tags = {"optimizer": ("sgd", "adam", "adamw"), "model": ("mlp", "graph")}
+    parts = [str(p) for i, p in enumerate(loc)
+             if not (i > 0 and isinstance(p, str) and p in tags.get(str(loc[i - 1]), ()))]
     return ".".join(parts)
 
 
@@ -210,7 +245,7 @@ def parse_spec(data: JobSpec | dict[str, Any] | str | bytes) -> JobSpec:
 def canonical_json(spec: JobSpec) -> bytes:
     """The spec with defaults filled in, keys sorted, no whitespace, UTF-8 — the bytes that ``spec_hash`` hashes."""
     return json.dumps(
-        spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        spec.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
 
 
