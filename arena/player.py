@@ -67,6 +67,7 @@ class GamePlayer:
         return action
 
     def _hand_over_inputs(self) -> None:
+        """At the op level's last step: hand the referee op j's inputs and the state after step s - 1, once each."""
         if self.board is None:
             return
         st = self.game.state(self.game_id)
@@ -79,8 +80,10 @@ class GamePlayer:
         try:
             given = self.trace.op_inputs(st.index, st.hi)
             artifact = self.board.post(self.game.address, self.game_id, given)
-            log.info("game %d [%s]: handed the referee op %d of step %d (artifact %s)", self.game_id,
-                     self.label, st.hi, st.index, artifact)
+            state = self.board.post_state(self.game.address, self.game_id, st.index - 1,
+                                          self.trace.state_at(st.index - 1))
+            log.info("game %d [%s]: handed the referee op %d of step %d (artifact %s, state %s)", self.game_id,
+                     self.label, st.hi, st.index, artifact, state)
         except Exception as exc:  # noqa: BLE001 - the referee can still recompute; never stop playing for this
             log.warning("game %d [%s]: could not hand over op inputs: %s", self.game_id, self.label, exc)
 

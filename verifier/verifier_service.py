@@ -55,7 +55,7 @@ class VerifierService:
         self.settings = settings
         self.ctx = ChainContext(settings)
         self.table = GameTable()
-        self.board = EvidenceBoard(self.ctx.api, settings.broker_url)
+        self.board = EvidenceBoard(self.ctx.api, settings.broker_url, signer_key=settings.private_key)
         self.verdicts: dict[int, Verdict] = {}
         self.plans: dict[int, Plan] = {}
         self._job_ids: dict[int, int] = {}

@@ -31,7 +31,7 @@ class Defender:
         self.ctx = ctx
         self.game = DisputeGame(ctx.deployment.address("DisputeGame"), ctx.sender,
                                 from_block=ctx.deployment.deploy_block)
-        self.board = EvidenceBoard(ctx.api, ctx.settings.broker_url)
+        self.board = EvidenceBoard(ctx.api, ctx.settings.broker_url, signer_key=ctx.settings.private_key)
         self.table = GameTable()
         self._seen = 0  # games 1..seen have been looked at
         self._untraced: dict[int, float] = {}  # games whose trace could not be rebuilt yet -> next try
