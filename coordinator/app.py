@@ -9,10 +9,11 @@ from coordinator.artifact_store import ArtifactStore
 from coordinator.chain_gateway import ChainGateway
 from coordinator.database import make_engine, make_session_factory
 from coordinator.errors import install_error_handlers
+from coordinator.etags import ETagMiddleware
 from coordinator.limits import BodyLimit
 from coordinator.metrics import Metrics, MetricsMiddleware
 from coordinator.read_model import JobReader
-from coordinator.routes import auth, disputes, health, jobs, providers, uploads
+from coordinator.routes import auth, console, dev_signin, disputes, health, jobs, market, providers, uploads
 from coordinator.settings import Settings
 
 
@@ -47,13 +48,15 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
     )
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    for module in (auth, uploads, jobs, providers, disputes, health):
+    for module in (auth, uploads, jobs, providers, disputes, health, dev_signin, market):
         app.include_router(module.router)
+    console.mount(app)  # after the API: the console owns only / and /assets
     overhead = uploads.MULTIPART_OVERHEAD
     app.add_middleware(BodyLimit, default_bytes=settings.max_json_bytes, by_path={
         "/v1/datasets": settings.max_dataset_bytes + overhead,
         "/v1/artifacts": settings.max_artifact_bytes + overhead,
     })
+    app.add_middleware(ETagMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 
