@@ -159,18 +159,27 @@ def defender_loop(ctx: WorkerContext, stop: threading.Event) -> None:
     if defender is None:
         return
     while not stop.is_set():
-        try:
-            lease.__enter__()
-            break
-        except LeaseBusy:
-            stop.wait(ctx.settings.lease_ttl_s / 2)  # another process of this provider defends
-    else:
-        return
+        lease = JobLease(ctx.redis, lease.key, ctx.settings.lease_ttl_s)
+        while not stop.is_set():
+            try:
+                lease.__enter__()
+                break
+            except LeaseBusy:
+                stop.wait(ctx.settings.lease_ttl_s / 2)  # another process of this provider defends
+        else:
+            return
+        _defend_while_held(ctx, defender, lease, stop)
+
+
+def _defend_while_held(ctx: WorkerContext, defender: Defender, lease: JobLease, stop: threading.Event) -> None:
     log.info("dispute defender and finalizer running for %s", ctx.address)
     finalizer = Finalizer(ctx)
     last_finalize = 0.0
     try:
         while not stop.is_set():
+            if lease.lost:  # another process of this provider defends now; stand by again
+                log.warning("defender lease lost; standing by")
+                return
             try:
                 moved = defender.tick()
                 if time.monotonic() - last_finalize >= 1.0:

@@ -76,7 +76,7 @@ class JobRunner:
         ws = self.ctx.workspace(cid)
         if view.status == JobStatus.ASSIGNED:
             self._spec(job_id, ws, view.terms.spec_hash)  # never accept a job whose spec does not check out
-            with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s):
+            with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s) as lease:
                 try:
                     market.accept(cid)
                     log.info("job %s (chain %s): accepted", job_id, cid)
@@ -86,12 +86,12 @@ class JobRunner:
                         log.warning("job %s (chain %s): accept refused (%s), now %s; giving up",
                                     job_id, cid, exc.error_name, status.name)
                         return RunOutcome("skipped", cid, detail=f"accept refused: {exc.error_name}")
-                return self._train_and_submit(job_id, cid, ws, "accepted")
+                return self._train_and_submit(job_id, cid, ws, "accepted", lease)
         if view.status == JobStatus.RUNNING:
-            with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s):
+            with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s) as lease:
                 if market.status(cid) != JobStatus.RUNNING:  # another process finished it meanwhile
                     return RunOutcome("already-submitted", cid)
-                return self._train_and_submit(job_id, cid, ws, "resumed")
+                return self._train_and_submit(job_id, cid, ws, "resumed", lease)
         if view.status in (JobStatus.SUBMITTED, JobStatus.DISPUTED, JobStatus.FINALIZED):
             self.register_artifacts(job_id, ws)
             return RunOutcome("already-submitted", cid)
@@ -112,7 +112,8 @@ class JobRunner:
             return self.ctx.api.dataset_bytes(spec.dataset.id)
         return None
 
-    def _train_and_submit(self, job_id: int, cid: int, ws: JobWorkspace, how: str) -> RunOutcome:
+    def _train_and_submit(self, job_id: int, cid: int, ws: JobWorkspace, how: str,
+                          lease: JobLease | None = None) -> RunOutcome:
         terms = self.ctx.market.terms(cid)
         spec, _ = self._spec(job_id, ws, terms.spec_hash)
         fault = self.settings.fault
@@ -130,7 +131,7 @@ class JobRunner:
         if start > 0:
             log.info("job %s (chain %s): resuming from checkpoint %d", job_id, cid, start)
         t0 = time.perf_counter()
-        final, stats = self._train(job_id, ws, m, interp, start, state)
+        final, stats = self._train(job_id, ws, m, interp, start, state, lease)
         log.info("job %s (chain %s): trained steps %d..%d in %.2fs wall, %.3fs compute, %.3fs hashing", job_id, cid,
                  start, spec.steps, time.perf_counter() - t0, stats.compute_s, stats.hash_s)
 
@@ -144,6 +145,8 @@ class JobRunner:
         m.trace_root, m.final_model_hash = _hex(root), _hex(final_hash)
         ws.save(m)
 
+        if lease is not None:
+            lease.check()  # a holder that lost its lease must not submit beside the new one
         if self.ctx.market.status(cid) == JobStatus.RUNNING:
             self.ctx.market.submit_result(cid, root, final_hash, spec.steps)
             log.info("job %s (chain %s): submitted traceRoot %s finalModelHash %s%s", job_id, cid, m.trace_root,
@@ -179,7 +182,7 @@ class JobRunner:
         return state
 
     def _train(self, job_id: int, ws: JobWorkspace, m: Manifest, interp: Interpreter, start: int,
-               state: State) -> tuple[State, RunStats]:
+               state: State, lease: JobLease | None = None) -> tuple[State, RunStats]:
         every = max(1, self.settings.progress_every)
 
         def on_checkpoint(step: int, st: State, leaf: bytes) -> None:
@@ -198,6 +201,8 @@ class JobRunner:
         reporter = ProgressReporter(self.ctx.api, job_id)
 
         def on_step(step: int, loss: float) -> None:
+            if lease is not None:
+                lease.check()  # raises LeaseLost: stop training, the new holder carries on
             if (step % every and step != interp.spec.steps) or math.isnan(loss):  # nothing to report
                 return
             reporter.report(step, loss)
