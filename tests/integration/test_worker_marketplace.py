@@ -91,9 +91,9 @@ class CrashAt:
             self._uploads += 1
         return self._api.upload_artifact(data, kind)
 
-    def report_progress(self, job_id: int, step: int, loss: float):
-        self.reported.append(step)
-        return self._api.report_progress(job_id, step, loss)
+    def report_progress_batch(self, job_id: int, points, evals=None):
+        self.reported.extend(step for step, _ in points)
+        return self._api.report_progress_batch(job_id, points, evals)
 
 
 def test_interrupted_run_resumes_from_its_last_checkpoint(stack: Stack, tmp_path):

@@ -1,0 +1,64 @@
+"""What an ML user gets back from the coordinator: every step's loss from step 1 (even the steps a worker trained
+before the indexer confirmed its assignment), held-out evaluations on the timeline and the plot, and dataset
+files in both documented formats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import save as st_save
+
+from coordinator.models import Assignment, Job
+
+pytestmark = pytest.mark.integration
+
+
+def _job(client, login, roles, spec) -> int:
+    hc = login(roles.client)
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600}, headers=hc)
+    assert r.status_code == 201, r.text
+    return int(r.json()["job"]["id"])
+
+
+def test_a_claimed_provider_reports_before_the_assignment_is_indexed(client, login, roles, sessions, spec):
+    job_id = _job(client, login, roles, spec)
+    hp, hs = login(roles.provider), login(roles.stranger)
+    with sessions() as s:  # the matcher's claim: the assign tx is out, JobAssigned not yet confirmed
+        job = s.get(Job, job_id)
+        job.status, job.chain_job_id = "open", 5
+        s.add(Assignment(job_id=job_id, provider=roles.provider.address.lower(), status="pending", active=True))
+        s.commit()
+    batch = {"points": [{"step": s, "loss": 3.0 - s / 100} for s in range(1, 51)]}
+    r = client.post(f"/v1/jobs/{job_id}/progress/batch", json=batch, headers=hp)
+    assert r.status_code == 201, r.text  # before: 403, and the worker dropped steps 1..50
+    assert r.json() == {"recorded": 50, "latest_step": 50}
+    assert client.post(f"/v1/jobs/{job_id}/progress/batch", json=batch, headers=hs).status_code == 403
+    # a resend (the worker was unsure the first one landed) keeps the first values
+    again = {"points": [{"step": 50, "loss": 9.0}, {"step": 51, "loss": 2.4}],
+             "evals": [{"step": 50, "loss": 2.6, "accuracy": 0.5}]}
+    r = client.post(f"/v1/jobs/{job_id}/progress/batch", json=again, headers=hp)
+    assert r.json() == {"recorded": 1, "latest_step": 51}
+    prog = client.get(f"/v1/jobs/{job_id}/progress").json()
+    assert [p["step"] for p in prog["points"]] == list(range(1, 52))
+    assert prog["points"][49]["loss"] == pytest.approx(2.5)
+    events = client.get(f"/v1/jobs/{job_id}/events").json()["items"]
+    evals = [e for e in events if e["kind"] == "evaluation"]
+    assert len(evals) == 1 and evals[0]["data"] == {"step": 50, "loss": 2.6, "accuracy": 0.5}
+    assert "accuracy 0.5000" in evals[0]["message"]
+    r = client.post(f"/v1/jobs/{job_id}/progress/batch", json={"points": [{"step": 10**6, "loss": 1.0}]},
+                    headers=hp)
+    assert r.status_code == 422
+    plot = client.get(f"/v1/jobs/{job_id}/plot.png")
+    assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
+
+
+def test_dataset_upload_takes_safetensors_images_and_held_out_splits(client, login, roles):
+    h = {**login(roles.client), "Content-Type": "application/octet-stream"}
+    raw = st_save({"x": np.zeros((12, 1, 8, 8), np.float32), "y": np.arange(12, dtype=np.int64) % 10,
+                   "x_test": np.zeros((4, 1, 8, 8), np.float32), "y_test": np.zeros(4, np.int64)})
+    r = client.post("/v1/datasets", content=raw, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["x_shape"] == [12, 1, 8, 8] and r.json()["num_examples"] == 12
+    lying = st_save({"x": np.zeros((3, 2), np.float32), "y": np.zeros(4, np.int64)})
+    r = client.post("/v1/datasets", content=lying, headers=h)
+    assert r.status_code == 422 and "one target row per example" in r.json()["error"]["message"]
