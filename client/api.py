@@ -172,6 +172,16 @@ class CoordinatorClient:
         """The loss curve as the coordinator renders it (GET /v1/jobs/{id}/plot.png)."""
         return self._send("GET", f"/v1/jobs/{job_id}/plot.png").content
 
+    def report_verification(self, job_id: int, decision: str, reason: str = "",
+                            game_id: int | None = None) -> dict[str, Any]:
+        """A verifier's decision about the job, onto its timeline (kind "verification")."""
+        body = {"decision": decision, "reason": reason[:500], "game_id": game_id}
+        return dict(self._json("POST", f"/v1/jobs/{job_id}/verification", auth=True, json=body))
+
+    def decline(self, job_id: int, reason: str) -> dict[str, Any]:
+        """The assigned provider will not accept the job: why, onto its timeline (kind "declined")."""
+        return dict(self._json("POST", f"/v1/jobs/{job_id}/declined", auth=True, json={"reason": reason[:500]}))
+
     def result(self, job_id: int) -> dict[str, Any]:
         return dict(self._json("GET", f"/v1/jobs/{job_id}/result"))
 

@@ -203,6 +203,12 @@ class ProgressBatchCreate(BaseModel):
     evals: list[EvalPointCreate] = Field(default_factory=list, max_length=100)
 
 
+class EvaluationPublic(BaseModel):
+    step: int
+    loss: float | None
+    accuracy: float | None
+
+
 class ProgressBatchRecorded(BaseModel):
     recorded: int  # points new to the coordinator (a re-sent step keeps its first value)
     latest_step: int | None
@@ -227,6 +233,20 @@ class ResultArtifactsCreate(BaseModel):
     checkpoint_artifact: str | None = Field(default=None, pattern=r"^(sha256:)?[0-9a-f]{64}$")
 
 
+class VerificationCreate(BaseModel):
+    """A verifier's decision about a job (timeline kind "verification"); see docs/API.md."""
+
+    decision: Literal["skipped", "agrees", "not_challenged", "challenged", "reverifying", "late", "failed"]
+    reason: str = Field(default="", max_length=500)
+    game_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+
+class DeclineCreate(BaseModel):
+    """The assigned provider declines a job before accepting it (timeline kind "declined")."""
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class ResultPublic(BaseModel):
     job_id: int
     status: str
@@ -234,6 +254,8 @@ class ResultPublic(BaseModel):
     final_model_hash: str | None
     model_artifact: str | None
     checkpoint_artifact: str | None
+    # the held-out evaluation of the final model, as the worker computed it with the job's own program
+    evaluation: EvaluationPublic | None = None
 
 
 # ---------------------------------------------------------------- providers

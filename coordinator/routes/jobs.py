@@ -22,6 +22,7 @@ from coordinator.errors import (
     UpstreamUnavailable,
     error_responses,
 )
+from coordinator.evaluations import evaluations, final_evaluation
 from coordinator.job_terms import deadline_from, ops_per_step, terms_of
 from coordinator.loss_plot import render_loss_png
 from coordinator.models import (
@@ -41,6 +42,7 @@ from coordinator.schemas import (
     ADDRESS_PATTERN,
     MAX_ID,
     CancelPublic,
+    DeclineCreate,
     IdPath,
     JobCreate,
     JobCreated,
@@ -56,6 +58,7 @@ from coordinator.schemas import (
     ResultArtifactsCreate,
     ResultPublic,
     TransactionRequest,
+    VerificationCreate,
 )
 from coordinator.settings import Settings
 from verde.spec import canonical_json, spec_hash
@@ -326,7 +329,9 @@ def get_plot(job_id: IdPath, session: ReadSessionDep) -> Response:
     points = session.execute(
         select(ProgressPoint.step, ProgressPoint.loss).where(ProgressPoint.job_id == job_id).order_by(ProgressPoint.step)
     ).all()
-    png = render_loss_png([p.step for p in points], [p.loss for p in points], f"job {job_id} ({job.status})")
+    evals = [(e["step"], e["loss"], e["accuracy"]) for e in evaluations(session, job_id)]
+    png = render_loss_png([p.step for p in points], [p.loss for p in points], f"job {job_id} ({job.status})",
+                          evals=evals, num_steps=job.num_steps)
     return Response(content=png, media_type="image/png")
 
 
@@ -468,6 +473,7 @@ def get_result(job_id: IdPath, session: ReadSessionDep) -> ResultPublic:
         final_model_hash=job.final_model_hash,
         model_artifact=job.model_artifact,
         checkpoint_artifact=job.checkpoint_artifact,
+        evaluation=final_evaluation(session, job.id, job.num_steps),
     )
 
 
@@ -504,6 +510,46 @@ def post_result_artifacts(
     )
     session.commit()
     return get_result(job_id, session)
+
+
+@router.post(
+    "/{job_id}/verification",
+    response_model=JobEventPublic,
+    status_code=201,
+    responses=error_responses(400, 401, 404, 422),
+)
+def post_verification(
+    job_id: IdPath, body: VerificationCreate, user: CurrentUser, session: SessionDep
+) -> JobEventPublic:
+    """Verifier-facing: a signed-in verifier records its decision about the job (the same one twice is kept once)."""
+    job = _get_job(session, job_id)
+    data = {"decision": body.decision, "verifier": user, "reason": body.reason, "game_id": body.game_id}
+    for known in session.execute(
+        select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.kind == "verification")
+    ).scalars():
+        if known.data == data:
+            return JobEventPublic.model_validate(known)
+    text = f"verifier {user}: {body.decision.replace('_', ' ')}" + (f" ({body.reason})" if body.reason else "")
+    event = timeline.record(session, job.id, "verifier", "verification", text, data)
+    session.commit()
+    return JobEventPublic.model_validate(event)
+
+
+@router.post(
+    "/{job_id}/declined",
+    response_model=JobEventPublic,
+    status_code=201,
+    responses=error_responses(400, 401, 403, 404, 409, 422),
+)
+def post_declined(job_id: IdPath, body: DeclineCreate, user: CurrentUser, session: SessionDep) -> JobEventPublic:
+    """Worker-facing: the assigned provider says why it will not accept the job (before accepting it)."""
+    job = _get_job(session, job_id)
+    if job.provider is None or job.provider != user:
+        raise Forbidden("only the job's assigned provider may decline it")
+    event = timeline.record(session, job.id, "worker", "declined", f"provider declined: {body.reason}",
+                            {"provider": user, "reason": body.reason})
+    session.commit()
+    return JobEventPublic.model_validate(event)
 
 
 @router.get(
