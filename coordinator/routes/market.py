@@ -4,14 +4,17 @@ record: jobs done and failed, disputes won and lost) — read-only views the web
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from coordinator.chain_gateway import jsonable
 from coordinator.dependencies import ChainDep, ReadSessionDep, SettingsDep
-from coordinator.models import Dispute, Job, JobStatus
+from coordinator.errors import NotFound, UpstreamUnavailable, error_responses
+from coordinator.models import Dispute, Job, JobStatus, ProgressPoint
+from coordinator.schemas import MAX_ID
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
 
@@ -37,6 +40,33 @@ class RecordPublic(BaseModel):
 
 class RecordsPublic(BaseModel):
     items: list[RecordPublic]
+
+
+class TxEventPublic(BaseModel):
+    contract: str
+    name: str
+    args: dict[str, Any]
+
+
+class TxPublic(BaseModel):
+    hash: str
+    block_number: int | None
+    sender: str | None
+    to: str | None
+    value_wei: str
+    status: int | None = Field(description="1 success, 0 reverted, null while pending")
+    gas_used: int | None
+    events: list[TxEventPublic] = Field(description="the market's events it emitted, decoded")
+
+
+class LatestProgressPublic(BaseModel):
+    job_id: int
+    latest_step: int
+    latest_loss: float
+
+
+class LatestProgressPage(BaseModel):
+    items: list[LatestProgressPublic] = Field(description="only jobs that reported progress")
 
 
 @router.get("", response_model=MarketPublic)
@@ -85,3 +115,57 @@ def records(session: ReadSessionDep) -> RecordsPublic:
             disputes_lost=lost.get(address, 0),
         ))
     return RecordsPublic(items=out)
+
+
+@router.get("/progress", response_model=LatestProgressPage, responses=error_responses(422))
+def latest_progress(
+    session: ReadSessionDep,
+    job_id: Annotated[list[int], Query(max_length=200, description="coordinator job ids (repeat the parameter)")],
+) -> LatestProgressPage:
+    """The latest reported (step, loss) of many jobs in one read: one list page's progress bars."""
+    ids = sorted({i for i in job_id if 1 <= i <= MAX_ID})
+    if not ids:
+        return LatestProgressPage(items=[])
+    latest = (
+        select(ProgressPoint.job_id, func.max(ProgressPoint.step).label("step"))
+        .where(ProgressPoint.job_id.in_(ids))
+        .group_by(ProgressPoint.job_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ProgressPoint.job_id, ProgressPoint.step, ProgressPoint.loss).join(
+            latest, (ProgressPoint.job_id == latest.c.job_id) & (ProgressPoint.step == latest.c.step)
+        )
+    ).all()
+    return LatestProgressPage(
+        items=[LatestProgressPublic(job_id=j, latest_step=s, latest_loss=loss) for j, s, loss in sorted(rows)]
+    )
+
+
+@router.get("/tx/{tx_hash}", response_model=TxPublic, responses=error_responses(404, 422, 503))
+def transaction(tx_hash: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], chain: ChainDep) -> TxPublic:
+    """One transaction as the chain tells it, with the market's events decoded: the console's tx links land here,
+    so a devnet (which has no block explorer) can still show what a move or a payment did."""
+    try:
+        tx = chain.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - web3 raises TransactionNotFound or an RPC error
+        if "not found" in str(exc).lower():
+            raise NotFound(f"no transaction {tx_hash} on chain {chain.chain_id}") from None
+        raise UpstreamUnavailable(f"the chain did not answer: {exc}") from None
+    try:
+        receipt = chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - pending: no receipt yet
+        receipt = None
+    known = {a.lower() for a in chain.addresses.values()}
+    logs = [lg for lg in (receipt["logs"] if receipt else []) if str(lg["address"]).lower() in known]
+    events = [TxEventPublic(contract=e.contract, name=e.name, args=jsonable(e.args)) for e in chain.decoder.decode_all(logs)]
+    return TxPublic(
+        hash=tx_hash.lower(),
+        block_number=tx.get("blockNumber"),
+        sender=str(tx["from"]).lower() if tx.get("from") else None,
+        to=str(tx["to"]).lower() if tx.get("to") else None,
+        value_wei=str(tx.get("value", 0)),
+        status=receipt.get("status") if receipt else None,
+        gas_used=receipt.get("gasUsed") if receipt else None,
+        events=events,
+    )
