@@ -48,6 +48,11 @@ def test_a_claimed_provider_reports_before_the_assignment_is_indexed(client, log
     r = client.post(f"/v1/jobs/{job_id}/progress/batch", json={"points": [{"step": 10**6, "loss": 1.0}]},
                     headers=hp)
     assert r.status_code == 422
+    assert client.get(f"/v1/jobs/{job_id}/result").json()["evaluation"] is None  # not after the last step
+    final = {"points": [{"step": 100, "loss": 0.4}], "evals": [{"step": 100, "loss": 0.45, "accuracy": 0.875}]}
+    assert client.post(f"/v1/jobs/{job_id}/progress/batch", json=final, headers=hp).status_code == 201
+    assert client.get(f"/v1/jobs/{job_id}/result").json()["evaluation"] == {"step": 100, "loss": 0.45,
+                                                                            "accuracy": 0.875}
     plot = client.get(f"/v1/jobs/{job_id}/plot.png")
     assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
 
