@@ -3,8 +3,11 @@ reproduce (with the market's bond) and plays the dispute game to the end from it
 
 Re-runs start as soon as a provider accepts a job (JobAccepted), on a background thread, so the verifier's
 own result is usually ready when the provider submits and the challenge window is spent only on comparing;
-live games are ticked on the main loop meanwhile. One log line per decision (skipped / agrees / challenged /
-late / failed) and per move.
+live games are ticked on the main loop meanwhile. It challenges exactly what it can win: a result whose final
+model hash differs from its own (whatever the roots); a right model with another trace root is recorded as
+"not_challenged". One log line and one timeline entry (POST /v1/jobs/{id}/verification) per decision (skipped /
+agrees / not_challenged / challenged / reverifying / late / failed), one log line per move. A result submitted
+again after a voided game is judged again.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ log = logging.getLogger("agora.verifier")
 @dataclass(frozen=True)
 class Verdict:
     chain_job_id: int
-    action: str  # skipped | agrees | challenged | late | failed
+    action: str  # skipped | agrees | not_challenged | challenged | late | failed (the timeline's `decision`)
     reason: str = ""
     game_id: int | None = None
     my_root: str | None = None
@@ -65,6 +68,8 @@ class VerifierService:
         self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agora-rerun")
         self._games_seen = 0
         self._rebuilding: dict[int, Future[RunResult]] = {}  # game id -> re-run rebuilding our trace
+        self._submissions: dict[int, tuple[int, int]] = {}  # chain job id -> (block, log index) of its last submit
+        self._reruns: dict[int, RunResult] = {}  # chain job id -> our finished re-run (kept for a re-submission)
 
     # ------------------------------------------------------------------ discovery
 
@@ -82,8 +87,15 @@ class VerifierService:
             if ev.removed:
                 continue
             cid = int(ev.args["jobId"])
-            if ev.name == "ResultSubmitted" and cid not in self.verdicts:
-                self._submitted[cid] = int(ev.args["challengeUntil"])
+            if ev.name == "ResultSubmitted":
+                where = (ev.block_number, ev.log_index)
+                known = self._submissions.get(cid)
+                self._submissions[cid] = where
+                if known is not None and known != where and cid in self.verdicts:
+                    # Submitted again (after a voided game): the new result is judged afresh.
+                    self._reverify(cid)
+                if cid not in self.verdicts:
+                    self._submitted[cid] = int(ev.args["challengeUntil"])
             if ev.name in ("JobAccepted", "ResultSubmitted") and cid not in self.plans and cid not in self.verdicts:
                 self._unplanned.add(cid)
         self._next_block = head + 1
@@ -102,17 +114,21 @@ class VerifierService:
         terms = self.ctx.market.terms(cid)
         raw = self.ctx.api.spec_bytes(job_id)
         if keccak(raw) != terms.spec_hash:
-            self._record(Verdict(cid, "failed", "coordinator spec does not match the on-chain specHash"))
+            self._record(Verdict(cid, "failed", "coordinator spec does not match the on-chain specHash"), job_id)
             return True
         spec = parse_spec(raw)
         decision = decide(spec, self.ctx.address, cid, terms.spec_hash, always=self.settings.always)
         if not decision.verify:
-            self._record(Verdict(cid, "skipped", f"policy ({decision.draw:.3f} ≥ spot_check)"))
+            self._record(Verdict(cid, "skipped", f"policy ({decision.draw:.3f} ≥ spot_check)"), job_id)
             return True
-        data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
-        fault = self.settings.fault
-        future = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
-                                     fault=fault.verde_fault(spec) if fault else None)
+        if cid in self._reruns:  # a re-submission: our run of the same spec is the same run
+            future: Future[RunResult] = Future()
+            future.set_result(self._reruns[cid])
+        else:
+            data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+            fault = self.settings.fault
+            future = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
+                                         fault=fault.verde_fault(spec) if fault else None)
         self.plans[cid] = Plan(job_id, spec, decision.reason, future, time.perf_counter())
         log.info("job %d: re-running (%s)", cid, decision.reason)
         return True
@@ -125,19 +141,26 @@ class VerifierService:
         if plan is None or not plan.run.done():
             return None
         market = self.ctx.market
-        if market.status(cid) != JobStatus.SUBMITTED:
+        # Several challengers may play parallel games on one result: a Disputed job is still challengeable.
+        if market.status(cid) not in (JobStatus.SUBMITTED, JobStatus.DISPUTED):
             return self._record(Verdict(cid, "skipped", "no longer submitted"))
         try:
             result = plan.run.result()
         except Exception as exc:  # noqa: BLE001 - a re-run that cannot complete is a verdict, not a crash
             return self._record(Verdict(cid, "failed", f"re-run failed: {exc}"))
+        self._reruns[cid] = result
         took = time.perf_counter() - plan.started
         submitted = market.result(cid)
         mine = result.trace_root
         same_root = mine == submitted.trace_root
-        if same_root and result.final_model_hash == submitted.final_model_hash:
-            return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
-        # Same root with another final model hash is disputable too: the game opens in ProveFinal (PROTOCOL §7).
+        if result.final_model_hash == submitted.final_model_hash:
+            if same_root:
+                return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
+            # The model is right: the client got what it paid for. A game over the tampered interior ends at the
+            # first round (equal L[S], bound to the right model), so a challenge would only hand over our bond.
+            return self._record(Verdict(cid, "not_challenged", "model matches, root differs: not challenged",
+                                        my_root=_hex(mine)))
+        # Same root with another final model hash is disputable too: the defender must prove L[S] binds it.
         why = "final model hash differs" if same_root else "roots differ"
         if self.ctx.chain_now() > challenge_until:
             return self._record(Verdict(cid, "late", "challenge window closed", my_root=_hex(mine)))
@@ -152,15 +175,34 @@ class VerifierService:
         tag = f" [FAULT {fault}]" if fault else ""
         return self._record(Verdict(cid, "challenged", f"{plan.reason}; {why}{tag}", game_id, _hex(mine)))
 
-    def _record(self, v: Verdict) -> Verdict:
+    def _reverify(self, cid: int) -> None:
+        """A result submitted again after a Void: forget the old verdict and plan the job again."""
+        old = self.verdicts.pop(cid, None)
+        self._unplanned.add(cid)
+        log.info("job %d: re-submitted; re-verifying", cid)
+        self._timeline(cid, Verdict(cid, "reverifying", "re-submitted after a voided game",
+                                    old.game_id if old else None))
+
+    def _record(self, v: Verdict, job_id: int | None = None) -> Verdict:
         self.verdicts[v.chain_job_id] = v
         self._submitted.pop(v.chain_job_id, None)
         plan = self.plans.pop(v.chain_job_id, None)
         if plan is not None:
             plan.run.cancel()
+            job_id = plan.job_id
         log.info("job %d: %s%s%s", v.chain_job_id, v.action, f" ({v.reason})" if v.reason else "",
                  f" game {v.game_id}" if v.game_id else "")
+        self._timeline(v.chain_job_id, v, job_id)
         return v
+
+    def _timeline(self, cid: int, v: Verdict, job_id: int | None = None) -> None:
+        """The decision onto the job's timeline (kind "verification"); a coordinator blip only costs the entry."""
+        try:
+            job_id = job_id if job_id is not None else find_job(self.ctx.api, cid, self._job_ids)
+            if job_id is not None:
+                self.ctx.api.report_verification(job_id, v.action, v.reason, v.game_id)
+        except ApiError as exc:
+            log.warning("job %d: decision not on the timeline: %s", cid, exc)
 
     # ------------------------------------------------------------------ games we challenged before a restart
 
