@@ -28,6 +28,7 @@ from worker.bootstrap import WorkerContext
 from worker.faults import WorkerFault, parse_worker_fault, random_seed
 from worker.lease import JobLease
 from worker.progress import ProgressReporter
+from worker.terms_check import decline_if_mismatched
 from worker.workspace import CheckpointEntry, JobWorkspace, Manifest
 
 log = logging.getLogger("agora.worker")
@@ -75,7 +76,10 @@ class JobRunner:
             return RunOutcome("skipped", cid, detail="not assigned to this provider")
         ws = self.ctx.workspace(cid)
         if view.status == JobStatus.ASSIGNED:
-            self._spec(job_id, ws, view.terms.spec_hash)  # never accept a job whose spec does not check out
+            spec, raw = self._spec(job_id, ws, view.terms.spec_hash)  # a spec that does not check out: never
+            refused = decline_if_mismatched(self.ctx.api, job_id, cid, raw, spec, view.terms)
+            if refused is not None:  # its own submit or descent would revert and forfeit the collateral
+                return RunOutcome("skipped", cid, detail=f"terms mismatch: {refused}")
             with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s) as lease:
                 try:
                     market.accept(cid)
