@@ -140,7 +140,7 @@ class CoordinatorClient:
 
     def spec_bytes(self, job_id: int) -> bytes:
         """The canonical spec JSON (keccak256 of it is the job's spec_hash)."""
-        return self._send("GET", f"/v1/jobs/{job_id}/spec").content
+        return self._send("GET", f"/v1/jobs/{job_id}/spec", auth=True).content
 
     def create_job(self, spec: dict[str, Any], price_wei: int, deadline_s: int, *,
                    collateral_wei: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
@@ -216,7 +216,8 @@ class CoordinatorClient:
         return str(reply["sha256"])
 
     def artifact(self, sha256: str) -> bytes:
-        return self._send("GET", f"/v1/artifacts/{sha256.removeprefix('sha256:')}").content
+        """Stored bytes, as this client's address may read them (coordinator/access.py): needs a key."""
+        return self._send("GET", f"/v1/artifacts/{sha256.removeprefix('sha256:')}", auth=True).content
 
     def upload_dataset(self, data: bytes) -> dict[str, Any]:
         return dict(self._json("POST", "/v1/datasets", auth=True, content=data,

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     nonce_ttl_s: int = 300
     token_ttl_s: int = 24 * 3600
 
+    # Who may read jobs' specs and datasets to re-run them (coordinator/access.py): comma-separated addresses.
+    verifiers: str = ""
+    referee_address: str | None = Field(default=None, description="default: DisputeGame.referee() on-chain")
+
     heartbeat_ttl_s: int = 60
     repops_version: str = "1"
     provider_max_queue: int = Field(default=4, ge=1, description="jobs queued on one provider at most")

@@ -335,6 +335,8 @@ class Devnet:
             "AGORA_MATCHER_POLL_S": "0.5",
             "AGORA_SIWE_DOMAIN": f"127.0.0.1:{api_port}",
             "AGORA_SIWE_URI": coordinator,
+            # The devnet verifier may read every job's spec and dataset to re-run it (coordinator/access.py).
+            "AGORA_VERIFIERS": acct["verifier"].address,
         })
         services = ["anvil"]
         self.supervisor.start(

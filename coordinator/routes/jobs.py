@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from coordinator import timeline
+from coordinator.access import Readers
 from coordinator.chain_gateway import ChainUnavailable
 from coordinator.dependencies import ChainDep, CurrentUser, ReadSessionDep, SessionDep, SettingsDep, StoreDep
 from coordinator.errors import (
@@ -581,12 +582,17 @@ def get_model(job_id: IdPath, user: CurrentUser, session: ReadSessionDep, store:
             "content": {"application/json": {"schema": {"type": "object"}}},
             "description": "canonical spec JSON (keccak256 of these bytes = spec_hash)",
         },
-        **error_responses(404, 422),
+        **error_responses(401, 403, 404, 422),
     },
 )
-def get_spec(job_id: IdPath, session: ReadSessionDep) -> Response:
-    """Worker-facing: the canonical spec bytes; keccak256 of the body equals the job's `spec_hash`."""
+def get_spec(
+    job_id: IdPath, user: CurrentUser, session: ReadSessionDep, settings: SettingsDep, chain: ChainDep
+) -> Response:
+    """The canonical spec bytes (keccak256 of the body equals the job's `spec_hash`), for the job's client,
+    provider, verifiers, referee and challengers (docs/API.md "Who can read what")."""
     job = _get_job(session, job_id)
+    if not Readers(session, settings, chain, user).job_party(job):
+        raise Forbidden(f"{user} is not a party of job {job_id}: only they may read its spec")
     spec = session.get(Spec, job.spec_hash)
     assert spec is not None
     return Response(

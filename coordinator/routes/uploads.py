@@ -10,10 +10,18 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from coordinator.access import Readers
 from coordinator.artifact_store import ArtifactStore
 from coordinator.datasets import DatasetError, inspect_dataset
-from coordinator.dependencies import CurrentUser, SessionDep, SettingsDep, StoreDep
-from coordinator.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, error_responses
+from coordinator.dependencies import ChainDep, CurrentUser, SessionDep, SettingsDep, StoreDep
+from coordinator.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    Unprocessable,
+    error_responses,
+)
 from coordinator.models import Artifact, Dataset
 from coordinator.schemas import ArtifactPublic, DatasetPublic
 
@@ -167,11 +175,14 @@ async def upload_artifact(
     response_class=FileResponse,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
-        **error_responses(404, 422),
+        **error_responses(401, 403, 404, 422),
     },
 )
-def get_artifact(sha256: str, session: SessionDep, store: StoreDep) -> FileResponse:
-    """The stored bytes (datasets included: their id without the `sha256:` prefix)."""
+def get_artifact(
+    sha256: str, user: CurrentUser, session: SessionDep, settings: SettingsDep, chain: ChainDep, store: StoreDep
+) -> FileResponse:
+    """The stored bytes (datasets included: their id without the `sha256:` prefix), for those who may read them
+    (docs/API.md "Who can read what"): a model only its job's client, a dataset the parties of its jobs."""
     digest = sha256.removeprefix("sha256:")
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise Unprocessable(
@@ -179,4 +190,6 @@ def get_artifact(sha256: str, session: SessionDep, store: StoreDep) -> FileRespo
         )
     if session.get(Artifact, digest) is None or not store.exists(digest):
         raise NotFound(f"no artifact {digest}")
+    if not Readers(session, settings, chain, user).artifact(digest):
+        raise Forbidden(f"{user} may not read artifact {digest} (see docs/API.md, who can read what)")
     return FileResponse(store.path(digest), media_type="application/octet-stream", filename=digest)

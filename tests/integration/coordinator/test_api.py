@@ -48,7 +48,7 @@ def test_create_job_returns_escrow_tx_and_is_idempotent(client, login, roles, de
     assert tx["data"].startswith("0x") and len(tx["data"]) == 2 + 8 + 6 * 64
     assert out["terms"]["specHash"] == job["spec_hash"]
     # the canonical spec bytes hash to the spec hash
-    spec_bytes = client.get(f"/v1/jobs/{job['id']}/spec").content
+    spec_bytes = client.get(f"/v1/jobs/{job['id']}/spec", headers=h).content
     assert "0x" + keccak(spec_bytes).hex() == job["spec_hash"]
 
     before = row_counts()
@@ -189,7 +189,7 @@ def test_dataset_upload_validates_npz(client, login, roles, row_counts, spec):
     r2 = client.post("/v1/datasets", files={"file": ("d.npz", good)}, headers=h)
     assert r2.status_code == 201 and r2.json()["id"] == ds["id"]
     assert client.get(f"/v1/datasets/{ds['id']}").json()["id"] == ds["id"]
-    assert client.get(f"/v1/artifacts/{ds['id']}").content == good
+    assert client.get(f"/v1/artifacts/{ds['id']}", headers=h).content == good
     # a job can now use it
     spec = copy.deepcopy(SPEC)
     spec["dataset"]["id"] = ds["id"]
@@ -279,7 +279,7 @@ def test_worker_endpoints_need_the_assigned_provider(client, login, roles, sessi
     )
     assert art.status_code == 201
     sha = art.json()["sha256"]
-    assert client.get(f"/v1/artifacts/{sha}").content == model
+    assert client.get(f"/v1/artifacts/{sha}", headers=hp).content == model
     assert_error(
         client.post(f"/v1/jobs/{job_id}/result-artifacts", json={"model_artifact": "cd" * 32}, headers=hp),
         422,
