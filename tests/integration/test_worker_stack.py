@@ -141,6 +141,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             "AGORA_HEARTBEAT_S": "1",
             "AGORA_VISIBILITY_TIMEOUT_S": "15",
             "AGORA_LEASE_TTL_S": "6",
+            "AGORA_VERIFIERS": a[4].address,  # may read every job's spec and dataset (coordinator/access.py)
         }
         for k in ("AGORA_PROVIDER_KEY", "AGORA_PROVIDER_KEY_FILE", "AGORA_FAULT"):
             env.pop(k, None)
