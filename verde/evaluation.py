@@ -2,7 +2,7 @@
 
 Every party computes it the same way and gets the same bits (the forward ops are the program's, the loss is
 RepOps'), so a verifier that replays a job reproduces the figure a worker reported. Graph programs bring their
-own evaluation (an interpreter with an ``evaluate`` method); MLP programs use their forward ops here.
+own evaluation (``Interpreter.evaluate``, over whole held-out batches); MLP programs use their forward ops here.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ class Evaluation:
 
 def evaluate(interpreter: Any, state: Any, step: int) -> Evaluation:
     """Held-out loss and accuracy of ``state`` (the training state after ``step``)."""
-    own = getattr(interpreter, "evaluate", None)
-    if callable(own):
-        loss, accuracy = own(state)
-        return Evaluation(step, loss, accuracy)
     ds, spec = interpreter.dataset, interpreter.spec
+    if spec.model.kind == "graph":  # the graph program runs its own forward nodes over the held-out batches
+        metrics = tuple(spec.eval.metrics) if spec.eval is not None else ("loss", "accuracy")
+        found = interpreter.evaluate(state, metrics)
+        return Evaluation(step, found.get("loss"), found.get("accuracy"))
     if ds.x_test.shape[0] == 0:
         return Evaluation(step, None, None)
     logits = interpreter.forward(state, ds.x_test)

@@ -81,6 +81,9 @@ class ProgressReporter:
                 log.debug("job %s: progress not recorded yet (%s); will resend", self.job_id, exc)
                 return False
             log.warning("job %s: progress refused for good: %s", self.job_id, exc)
+        except Exception as exc:  # noqa: BLE001 (progress is advisory: nothing may kill the thread or training)
+            log.warning("job %s: progress not sent (%s: %s); will resend", self.job_id, type(exc).__name__, exc)
+            return False
         else:
             self.posted += len(points)
         self._done(points, len(evals))

@@ -9,7 +9,6 @@ someone else, or no longer open to this provider, is a no-op. Everything it lear
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from chain.errors import ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
 from verde.checkpoint import dump_state
+from verde.evaluation import evaluate
 from verde.interpreter import Interpreter, RunStats, State
 from verde.merkle import keccak256
 from verde.runner import model_hash, model_state
@@ -207,12 +207,17 @@ class JobRunner:
         def on_step(step: int, loss: float) -> None:
             if lease is not None:
                 lease.check()  # raises LeaseLost: stop training, the new holder carries on
-            if (step % every and step != interp.spec.steps) or math.isnan(loss):  # nothing to report
+            if step % every and step != interp.spec.steps:  # the reporter itself skips NaN losses
                 return
             reporter.report(step, loss)
 
         with reporter:
-            return interp.run(state, start, interp.spec.steps, on_checkpoint=on_checkpoint, on_step=on_step)
+            final, stats = interp.run(state, start, interp.spec.steps, on_checkpoint=on_checkpoint, on_step=on_step)
+            # The final held-out evaluation, by the job's own program: a verifier's replay reproduces it.
+            ev = evaluate(interp, final, interp.spec.steps)
+            if ev.loss is not None or ev.accuracy is not None:
+                reporter.report_eval(ev.step, ev.loss, ev.accuracy)
+            return final, stats
 
     # ------------------------------------------------------------------ the trace (also for disputes)
 

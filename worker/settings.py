@@ -32,7 +32,7 @@ class WorkerSettings:
     visibility_timeout_s: float = 60.0
     heartbeat_s: float = 10.0
     dispute_poll_s: float = 1.0
-    progress_every: int = 5  # report (step, loss) every this many steps
+    progress_every: int = 1  # record the loss of every this many steps (all are sent, in batches)
     lease_ttl_s: float = 20.0  # how long a job's run lease outlives its last refresh
     workspace: Path = DEFAULT_ROOT
     repops_version: str = "1"

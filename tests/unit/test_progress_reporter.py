@@ -61,3 +61,18 @@ def test_nan_losses_are_skipped_and_a_long_refusal_is_bounded():
     api.refuse = 0
     rep.close(timeout_s=10)
     assert api.steps == pending
+
+
+def test_an_unexpected_error_does_not_kill_the_stream():
+    class Flaky(Coordinator):
+        def report_progress_batch(self, job_id, points, evals=None):
+            if self.calls == 0:
+                self.calls += 1
+                raise ValueError("a bug in a client library")
+            return super().report_progress_batch(job_id, points, evals)
+
+    api = Flaky()
+    with ProgressReporter(api, 7, interval_s=0.01) as rep:
+        rep.report(1, 2.0)
+        rep.report(2, 1.0)
+    assert api.steps == [1, 2]
