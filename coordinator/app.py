@@ -10,7 +10,7 @@ from coordinator.chain_gateway import ChainGateway
 from coordinator.database import make_engine, make_session_factory
 from coordinator.errors import install_error_handlers
 from coordinator.etags import ETagMiddleware
-from coordinator.limits import BodyLimit
+from coordinator.limits import BodyLimit, RateLimiter
 from coordinator.metrics import Metrics, MetricsMiddleware
 from coordinator.read_model import JobReader
 from coordinator.routes import auth, console, dev_signin, disputes, health, jobs, market, providers, uploads
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
         settings.rpc_url, settings.chain_id, settings.deployment_file
     )
     app.state.metrics = Metrics()
+    app.state.signin_limiter = RateLimiter(settings.signin_burst, settings.signin_per_s)
     install_error_handlers(app)
     for module in (auth, uploads, jobs, providers, disputes, health, dev_signin, market):
         app.include_router(module.router)

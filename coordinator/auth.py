@@ -1,6 +1,9 @@
 """Sign-in handlers: issue single-use expiring nonces, verify signed EIP-4361 messages, issue and check tokens.
 
 Tokens are opaque random strings; only their sha256 is stored, so a leaked database cannot sign anyone in.
+Nothing kept for strangers grows without bound: an address has at most `max_live_nonces` outstanding
+nonces (the oldest give way), and each issue sweeps expired nonces and tokens and idempotency keys older
+than `idempotency_ttl_s` (the route in front also rate-limits per client IP).
 """
 
 from __future__ import annotations
@@ -8,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import Unauthorized, Unprocessable
-from coordinator.models import AuthNonce, AuthToken, utcnow
+from coordinator.models import AuthNonce, AuthToken, IdempotencyKey, utcnow
 from coordinator.settings import Settings
 from coordinator.signin import SiweError, SiweMessage, checksum, recover_signer
 
@@ -43,10 +47,25 @@ def issue_nonce(
         issued_at=now,
         expiration_time=expires,
     )
-    # Expired nonces of this address are dead weight: drop them as new ones are issued.
-    session.execute(delete(AuthNonce).where(AuthNonce.address == addr.lower(), AuthNonce.expires_at < now))
+    sweep_expired(session, settings, now)
+    # Past the cap, this address's oldest outstanding nonces give way (a real wallet signs the newest).
+    keep = max(1, settings.max_live_nonces) - 1
+    older = select(AuthNonce.nonce).where(AuthNonce.address == addr.lower()) \
+        .order_by(AuthNonce.issued_at.desc(), AuthNonce.nonce).offset(keep)
+    stale = list(session.execute(older).scalars())
+    if stale:
+        session.execute(delete(AuthNonce).where(AuthNonce.nonce.in_(stale)))
     session.add(AuthNonce(nonce=nonce, address=addr.lower(), issued_at=now, expires_at=expires))
     return message
+
+
+def sweep_expired(session: Session, settings: Settings, now: dt.datetime | None = None) -> None:
+    """Deletes what can no longer be used: expired nonces and tokens, idempotency keys past their TTL."""
+    now = now or utcnow()
+    session.execute(delete(AuthNonce).where(AuthNonce.expires_at < now))
+    session.execute(delete(AuthToken).where(AuthToken.expires_at < now))
+    cutoff = now - dt.timedelta(seconds=settings.idempotency_ttl_s)
+    session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff))
 
 
 def login(
@@ -60,6 +79,8 @@ def login(
         raise Unauthorized(f"malformed sign-in message: {exc}", code="invalid_message") from exc
     if message.domain != settings.siwe_domain:
         raise Unauthorized(f"message is for domain {message.domain!r}", code="wrong_domain")
+    if message.scheme is not None and message.scheme.lower() != urlsplit(settings.siwe_uri).scheme.lower():
+        raise Unauthorized(f"message is for scheme {message.scheme!r}", code="wrong_domain")
     if message.uri != settings.siwe_uri:
         raise Unauthorized(f"message is for URI {message.uri!r}", code="wrong_uri")
     if message.chain_id != settings.chain_id:

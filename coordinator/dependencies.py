@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from coordinator.artifact_store import ArtifactStore
 from coordinator.auth import address_for_token
 from coordinator.chain_gateway import ChainGateway
-from coordinator.errors import Unauthorized
+from coordinator.errors import TooManyRequests, Unauthorized
 from coordinator.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="token from POST /v1/auth/login")
@@ -68,3 +68,16 @@ def current_user(
 
 
 CurrentUser = Annotated[str, Depends(current_user)]
+
+
+def limit_unauthenticated(request: Request) -> None:
+    """Spends one token of the client IP's bucket (app.state.signin_limiter); 429 with Retry-After when empty.
+    Behind a reverse proxy run uvicorn with --proxy-headers so request.client is the real client."""
+    limiter = request.app.state.signin_limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.take(client)
+    if wait > 0:
+        raise TooManyRequests(f"too many sign-in requests from {client}; retry in {wait:.1f}s", retry_after_s=wait)
+
+
+UnauthenticatedLimit = Depends(limit_unauthenticated)

@@ -56,6 +56,14 @@ class Unprocessable(ApiError):
     status, code = 422, "validation_error"
 
 
+class TooManyRequests(ApiError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float, code: str | None = None) -> None:
+        super().__init__(message, code=code, details={"retry_after_s": round(retry_after_s, 3)})
+        self.headers = {"Retry-After": str(max(1, int(retry_after_s + 0.999)))}
+
+
 class UpstreamUnavailable(ApiError):
     status, code = 503, "unavailable"
 
@@ -94,7 +102,18 @@ def _jsonable(value: Any) -> Any:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return _body(exc.status, exc.code, exc.message, _jsonable(exc.details))
+    response = _body(exc.status, exc.code, exc.message, _jsonable(exc.details))
+    response.headers.update(getattr(exc, "headers", {}))
+    return response
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # A lost or refused database connection is the database being away (a restart, a failover), not a bug:
+    # 503 tells clients to come back, where 500 would tell them the request is broken.
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    response = _body(503, "database_unavailable", "the database is unavailable; retry shortly")
+    response.headers["Retry-After"] = "2"
+    return response
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -131,6 +150,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    from sqlalchemy.exc import DisconnectionError, OperationalError
+
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DisconnectionError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -144,6 +167,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with the current state",
         413: "Payload too large",
         422: "Validation error; details name each field",
+        429: "Too many unauthenticated requests from this client; see Retry-After",
         503: "A dependency (database, RPC) is unavailable",
     }
     return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}

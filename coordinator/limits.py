@@ -9,6 +9,8 @@ size again); every other body gets `default_bytes`. The old guard looked only at
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,3 +97,43 @@ async def _refuse(send: Any, limit: int) -> None:
 
 class _TooLarge(Exception):
     """A streamed body grew past the limit."""
+
+
+class RateLimiter:
+    """Token buckets keyed by client (an IP, an address): `burst` requests at once, refilled at `per_s`.
+
+    For what needs no sign-in (POST /v1/auth/nonce and /login), where each call costs a row or a signature
+    recovery. Per process: with N API workers a client gets at most N times the rate, which still bounds it.
+    Memory is bounded too: past `max_keys` clients the fullest (idlest) buckets are forgotten first.
+    """
+
+    def __init__(self, burst: float, per_s: float, clock: Any = None, max_keys: int = 50_000) -> None:
+        self.burst = float(burst)
+        self.per_s = float(per_s)
+        self.max_keys = max_keys
+        self._clock = clock or time.monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Spends one token of `key`: 0.0 when allowed, else the seconds until one is available."""
+        now = self._clock()
+        with self._lock:
+            tokens, at = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - at) * self.per_s)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / self.per_s if self.per_s > 0 else float("inf")
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > self.max_keys:
+                self._forget_full(now)
+            return 0.0
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket that has refilled is the same as no bucket: drop those first, then the oldest half.
+        full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * self.per_s >= self.burst]
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) > self.max_keys:
+            for k, _ in sorted(self._buckets.items(), key=lambda kv: kv[1][1])[: len(self._buckets) // 2]:
+                del self._buckets[k]

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     siwe_statement: str = "Sign in to the Agora coordinator."
     nonce_ttl_s: int = 300
     token_ttl_s: int = 24 * 3600
+    # What needs no sign-in is rate-limited per client IP (coordinator/limits.py): a burst, then a rate.
+    signin_burst: int = Field(default=120, ge=1)
+    signin_per_s: float = Field(default=2.0, gt=0)
+    max_live_nonces: int = Field(default=5, ge=1, description="outstanding sign-in nonces kept per address")
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1, description="how long an Idempotency-Key replays")
 
     # Who may read jobs' specs and datasets to re-run them (coordinator/access.py): comma-separated addresses.
     verifiers: str = ""

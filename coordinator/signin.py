@@ -1,7 +1,27 @@
 """Sign-In with Ethereum (EIP-4361) messages: build, parse strictly, and recover the signer.
 
-The `siwe` package does not work with the current `abnf`, so the message grammar lives here. Only the
-fields Agora uses are required; optional ones round-trip.
+The `siwe` package does not work with the current `abnf`, so the message grammar lives here, following
+EIP-4361's ABNF rule by rule:
+
+    [ scheme "://" ] domain %s" wants you to sign in with your Ethereum account:" LF
+    address LF
+    LF
+    [ statement LF ]
+    LF
+    %s"URI: " uri LF
+    %s"Version: " version LF
+    %s"Chain ID: " chain-id LF
+    %s"Nonce: " nonce LF
+    %s"Issued At: " issued-at
+    [ LF %s"Expiration Time: " expiration-time ]
+    [ LF %s"Not Before: " not-before ]
+    [ LF %s"Request ID: " request-id ]
+    [ LF %s"Resources:" resources ]
+
+with scheme, domain (= authority), uri and each resource from RFC 3986, the times RFC 3339 date-times,
+the address EIP-55 checksummed, statement = *( reserved / unreserved / " " ), chain-id = 1*DIGIT,
+nonce = 8*( ALPHA / DIGIT ), request-id = *pchar. One deliberate narrowing: the domain's host may not be
+empty (the ABNF's reg-name may be, but a message for no one can sign nobody in).
 """
 
 from __future__ import annotations
@@ -14,10 +34,13 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import is_checksum_address, to_checksum_address
 
+from coordinator import abnf_rules as rfc
+
 HEADER = " wants you to sign in with your Ethereum account:"
-NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,}$")
-ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-DOMAIN_RE = re.compile(r"^[A-Za-z0-9.\-\[\]:@]+$")
+NONCE_RE = re.compile(r"[A-Za-z0-9]{8,}", re.ASCII)
+ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
+CHAIN_ID_RE = re.compile(r"[0-9]+", re.ASCII)
+STATEMENT_RE = re.compile(f"(?:{rfc.RESERVED}|{rfc.UNRESERVED}| )*", re.ASCII)
 
 
 class SiweError(ValueError):
@@ -30,12 +53,9 @@ def format_time(t: dt.datetime) -> str:
 
 def parse_time(text: str) -> dt.datetime:
     try:
-        t = dt.datetime.fromisoformat(text)
+        return rfc.parse_date_time(text)
     except ValueError as exc:
-        raise SiweError(f"not an RFC 3339 time: {text!r}") from exc
-    if t.tzinfo is None:
-        raise SiweError(f"time without offset: {text!r}")
-    return t.astimezone(dt.UTC)
+        raise SiweError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -52,23 +72,40 @@ class SiweMessage:
     not_before: dt.datetime | None = None
     request_id: str | None = None
     resources: tuple[str, ...] = field(default_factory=tuple)
+    scheme: str | None = None  # the optional "https://" before the domain
 
     def __post_init__(self) -> None:
-        if not DOMAIN_RE.match(self.domain):
-            raise SiweError(f"bad domain {self.domain!r}")
-        if not ADDRESS_RE.match(self.address) or not is_checksum_address(self.address):
-            raise SiweError("address must be an EIP-55 checksummed address")
-        if not NONCE_RE.match(self.nonce):
-            raise SiweError("nonce must be at least 8 alphanumeric characters")
-        if self.statement is not None and "\n" in self.statement:
-            raise SiweError("statement must be one line")
+        if self.scheme is not None and not rfc.is_scheme(self.scheme):
+            raise SiweError(f"bad scheme {self.scheme!r} (RFC 3986: a letter, then letters, digits, + - .)")
+        host = self.domain.rsplit("@", 1)[-1]
+        if not rfc.is_authority(self.domain) or host == "" or host.startswith(":"):
+            raise SiweError(f"bad domain {self.domain!r} (an RFC 3986 authority: [userinfo@]host[:port])")
+        if not ADDRESS_RE.fullmatch(self.address) or not is_checksum_address(self.address):
+            raise SiweError("address must be an EIP-55 checksummed address (0x and 40 hex digits)")
+        if self.statement is not None and (self.statement == "" or not STATEMENT_RE.fullmatch(self.statement)):
+            raise SiweError("statement must be one non-empty line of RFC 3986 reserved/unreserved characters "
+                            "and spaces")
+        if not rfc.is_uri(self.uri):
+            raise SiweError(f"URI {self.uri!r} is not an RFC 3986 URI")
         if self.version != "1":
             raise SiweError("version must be 1")
-        if self.chain_id < 1:
-            raise SiweError("chain id must be positive")
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int) or self.chain_id < 1:
+            raise SiweError("chain id must be a positive integer")
+        if not NONCE_RE.fullmatch(self.nonce):
+            raise SiweError("nonce must be at least 8 ASCII letters or digits")
+        for name in ("issued_at", "expiration_time", "not_before"):
+            t = getattr(self, name)
+            if t is not None and t.tzinfo is None:
+                raise SiweError(f"{name} must carry a time zone")
+        if self.request_id is not None and not rfc.is_pchars(self.request_id):
+            raise SiweError("request id must be RFC 3986 pchars")
+        for r in self.resources:
+            if not rfc.is_uri(r):
+                raise SiweError(f"resource {r!r} is not an RFC 3986 URI")
 
     def text(self) -> str:
-        lines = [f"{self.domain}{HEADER}", self.address, ""]
+        origin = f"{self.scheme}://{self.domain}" if self.scheme is not None else self.domain
+        lines = [f"{origin}{HEADER}", self.address, ""]
         if self.statement is not None:
             lines += [self.statement, ""]
         else:
@@ -96,7 +133,12 @@ class SiweMessage:
         lines = text.split("\n")
         if len(lines) < 9 or not lines[0].endswith(HEADER):
             raise SiweError("not an EIP-4361 message (header line)")
-        domain = lines[0][: -len(HEADER)]
+        origin = lines[0][: -len(HEADER)]
+        scheme: str | None = None
+        if "://" in origin:  # an authority holds no "/", so the first "://" ends the scheme
+            scheme, domain = origin.split("://", 1)
+        else:
+            domain = origin
         address = lines[1]
         if lines[2] != "":
             raise SiweError("expected an empty line after the address")
@@ -129,17 +171,15 @@ class SiweMessage:
                 i += 1
         if i != len(lines):
             raise SiweError(f"unexpected line {i + 1}: {lines[i][:60]!r}")
-        try:
-            chain_id = int(values["Chain ID"])
-        except ValueError as exc:
-            raise SiweError("chain id is not an integer") from exc
+        if not CHAIN_ID_RE.fullmatch(values["Chain ID"]):
+            raise SiweError(f"chain id {values['Chain ID'][:30]!r} is not decimal digits")
         return cls(
             domain=domain,
             address=address,
             statement=statement,
             uri=values["URI"],
             version=values["Version"],
-            chain_id=chain_id,
+            chain_id=int(values["Chain ID"]),
             nonce=values["Nonce"],
             issued_at=parse_time(values["Issued At"]),
             expiration_time=parse_time(optional["Expiration Time"])
@@ -148,11 +188,12 @@ class SiweMessage:
             not_before=parse_time(optional["Not Before"]) if "Not Before" in optional else None,
             request_id=optional.get("Request ID"),
             resources=tuple(resources),
+            scheme=scheme,
         )
 
 
 def checksum(address: str) -> str:
-    if not ADDRESS_RE.match(address):
+    if not ADDRESS_RE.fullmatch(address):
         raise SiweError("not a 20-byte hex address")
     return to_checksum_address(address)
 

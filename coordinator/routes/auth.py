@@ -5,14 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from coordinator import auth
-from coordinator.dependencies import SessionDep, SettingsDep
+from coordinator.dependencies import SessionDep, SettingsDep, UnauthenticatedLimit
 from coordinator.errors import error_responses
 from coordinator.schemas import LoginRequest, NoncePublic, NonceRequest, TokenPublic
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/nonce", response_model=NoncePublic, responses=error_responses(400, 422))
+@router.post("/nonce", response_model=NoncePublic, responses=error_responses(400, 422, 429),
+             dependencies=[UnauthenticatedLimit])
 def nonce(body: NonceRequest, session: SessionDep, settings: SettingsDep) -> NoncePublic:
     """A single-use nonce and the exact EIP-4361 message to sign; both expire after `nonce_ttl_s`."""
     message = auth.issue_nonce(session, settings, body.address)
@@ -21,7 +22,8 @@ def nonce(body: NonceRequest, session: SessionDep, settings: SettingsDep) -> Non
     return NoncePublic(nonce=message.nonce, message=message.text(), expires_at=message.expiration_time)
 
 
-@router.post("/login", response_model=TokenPublic, responses=error_responses(400, 401, 422))
+@router.post("/login", response_model=TokenPublic, responses=error_responses(400, 401, 422, 429),
+             dependencies=[UnauthenticatedLimit])
 def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPublic:
     """Exchange a signed sign-in message for a bearer token (the nonce is consumed)."""
     token, row = auth.login(session, settings, body.message, body.signature)
