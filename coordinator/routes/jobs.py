@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from coordinator import timeline
 from coordinator.access import Readers
+from coordinator.artifact_store import ArtifactStore
 from coordinator.chain_gateway import ChainUnavailable
 from coordinator.dependencies import ChainDep, CurrentUser, ReadSessionDep, SessionDep, SettingsDep, StoreDep
 from coordinator.errors import (
@@ -62,7 +63,8 @@ from coordinator.schemas import (
     VerificationCreate,
 )
 from coordinator.settings import Settings
-from verde.spec import canonical_json, spec_hash
+from verde.datasets import DatasetError, load_dataset
+from verde.spec import JobSpec, canonical_json, spec_hash
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -117,6 +119,7 @@ def create_job(
     session: SessionDep,
     settings: SettingsDep,
     chain: ChainDep,
+    store: StoreDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200, pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> JobCreated:
@@ -138,10 +141,19 @@ def create_job(
             code="unknown_dataset",
             details=[{"field": "body.spec.dataset.id", "message": "no such dataset"}],
         )
+    if ds.startswith("sha256:"):
+        _check_dataset_fits(spec, ds, store)
     digest = spec_hash(spec)
     n_params = spec.model.parameter_count
     collateral = _collateral(body, settings)
     if collateral > MAX_COLLATERAL:
+        if body.collateral_wei is None:
+            raise Unprocessable(
+                f"price {body.price_wei} wei is too large: its default collateral "
+                f"({settings.collateral_bps / 100:g}% of the price) exceeds the market's maximum of {MAX_COLLATERAL} "
+                "wei; lower the price or set collateral_wei",
+                details=[{"field": "body.price_wei", "message": "too large for the default collateral"}],
+            )
         raise Unprocessable(
             f"collateral above the market's maximum of {MAX_COLLATERAL} wei",
             details=[{"field": "body.collateral_wei", "message": "too large"}],
@@ -194,6 +206,26 @@ def create_job(
             raise
         return _replay(session, prior, request_hash, chain, response)
     return result
+
+
+def _check_dataset_fits(spec: JobSpec, dataset_id: str, store: ArtifactStore) -> None:
+    """Everything a worker would check about the data, checked before anything is escrowed: a job whose data
+    cannot fit its model must never reach a provider who locks collateral for it."""
+    digest = dataset_id.removeprefix("sha256:")
+    if not store.exists(digest):
+        raise Unprocessable(
+            f"dataset {dataset_id} is registered but its bytes are gone: upload it again",
+            code="unknown_dataset",
+            details=[{"field": "body.spec.dataset.id", "message": "bytes missing"}],
+        )
+    try:
+        load_dataset(spec, store.path(digest).read_bytes())
+    except DatasetError as exc:
+        raise Unprocessable(
+            f"dataset {dataset_id} does not fit the spec: {exc}",
+            code="dataset_mismatch",
+            details=[{"field": "body.spec.dataset.id", "message": str(exc)}],
+        ) from None
 
 
 def _replay(
