@@ -39,3 +39,17 @@ def decide(spec: JobSpec, verifier: str, chain_job_id: int, spec_hash: str | byt
     if draw < spec.verification.spot_check:
         return Decision(True, "spot-check", draw)
     return Decision(False, "skipped", draw)
+
+
+def challenge_decision(my_root: bytes, my_model_hash: bytes, submitted_root: bytes,
+                       submitted_model_hash: bytes) -> tuple[str, str]:
+    """What a verifier that re-ran a job does with the submitted result: ("agrees" | "not_challenged" |
+    "challenge", why). It challenges exactly what it can win: a final model hash other than its own (whatever the
+    roots — the defender must prove L[S] binds the hash it reported). A right model with another root is left
+    alone: the client got the model it paid for, and a game over the tampered interior ends in the first round
+    (equal L[S], bound to that model) with the challenger's bond lost."""
+    if my_model_hash == submitted_model_hash:
+        if my_root == submitted_root:
+            return "agrees", "same trace root and final model hash"
+        return "not_challenged", "model matches, root differs: not challenged"
+    return "challenge", "final model hash differs" if my_root == submitted_root else "roots differ"

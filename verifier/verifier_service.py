@@ -29,7 +29,7 @@ from client.api import ApiError
 from verde.runner import RunResult, run_spec
 from verde.spec import JobSpec, parse_spec
 from verifier.chain_context import ChainContext, find_job
-from verifier.policy import decide
+from verifier.policy import challenge_decision, decide
 from verifier.settings import VerifierSettings
 
 log = logging.getLogger("agora.verifier")
@@ -152,16 +152,12 @@ class VerifierService:
         took = time.perf_counter() - plan.started
         submitted = market.result(cid)
         mine = result.trace_root
-        same_root = mine == submitted.trace_root
-        if result.final_model_hash == submitted.final_model_hash:
-            if same_root:
-                return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
-            # The model is right: the client got what it paid for. A game over the tampered interior ends at the
-            # first round (equal L[S], bound to the right model), so a challenge would only hand over our bond.
-            return self._record(Verdict(cid, "not_challenged", "model matches, root differs: not challenged",
-                                        my_root=_hex(mine)))
-        # Same root with another final model hash is disputable too: the defender must prove L[S] binds it.
-        why = "final model hash differs" if same_root else "roots differ"
+        decision, why = challenge_decision(mine, result.final_model_hash, submitted.trace_root,
+                                           submitted.final_model_hash)
+        if decision == "agrees":
+            return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
+        if decision == "not_challenged":
+            return self._record(Verdict(cid, "not_challenged", why, my_root=_hex(mine)))
         if self.ctx.chain_now() > challenge_until:
             return self._record(Verdict(cid, "late", "challenge window closed", my_root=_hex(mine)))
         try:

@@ -1,0 +1,171 @@
+"""The liar library: parties that read the game and choose their lie.
+
+Each liar is a `LeafSource` (what it claims at every level) played by the real `arena.responder.Responder`, or a
+wrapper around a player that changes *when* (or whether) it moves. None of them can make a move the contract
+would refuse: they lie only in what the rules let a party say, which is exactly what the game must survive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from arena.responder import Action, Responder, view_of
+from chain.dispute_game import DisputeGame, GamePhase
+from verde.bisection import OPS, SEGMENTS, STEPS, Role, TraceSource, plan
+from verde.merkle import keccak256
+from verde.trace import Trace
+
+
+class HonestBelow(TraceSource):
+    """Commits `level0` (a lie somewhere) but is honest at every finer level, except where its own earlier claims
+    force it: the last step leaf of the disputed segment and the last op leaf of the disputed step must be its own
+    hi elements, so the lie surfaces only at the very last op (the state) — "a lie only at level 1"."""
+
+    def __init__(self, honest: Trace, level0: list[bytes]) -> None:
+        super().__init__(honest)
+        self.level0 = list(level0)
+        self._claims: dict[tuple[int, int], bytes] = {}
+
+    def leaves(self, level: int, index: int) -> list[bytes]:
+        if level == SEGMENTS:
+            return list(self.level0)
+        out = super().leaves(level, index)
+        if level == STEPS:
+            out[-1] = self.level0[index + 1]
+            self._claims[(STEPS, index)] = out[-1]
+        elif level == OPS:
+            c = self.trace.spec.checkpoint_every
+            seg = (index - 1) // c
+            step_leaves = self.leaves(STEPS, seg)
+            out[-1] = step_leaves[index - seg * c]
+        return out
+
+    def output_hash(self, step: int, op: int) -> bytes:
+        if op == self.trace.n_ops:
+            return self.leaves(OPS, step)[-1]
+        return super().output_hash(step, op)
+
+
+class TamperedInterior(TraceSource):
+    """The honest trace with one interior segment leaf replaced: honest ends (L[0], L[S]), a tampered middle."""
+
+    def __init__(self, honest: Trace, position: int, junk: bytes = b"\x5a" * 32) -> None:
+        super().__init__(honest)
+        assert 0 < position < honest.n_segments
+        self.position, self.junk = position, junk
+
+    def leaves(self, level: int, index: int) -> list[bytes]:
+        out = super().leaves(level, index)
+        if level == SEGMENTS:
+            out[self.position] = self.junk
+        return out
+
+
+class BoundFake(TraceSource):
+    """The mirror of wrong-final: the honest trace whose last leaf is made to bind a made-up model hash,
+    L[S] = keccak256(fake ‖ slotsHash_S) — so "the same root" no longer lets the verifier dispute the hash."""
+
+    def __init__(self, honest: Trace, fake_model_hash: bytes) -> None:
+        super().__init__(honest)
+        self.fake = fake_model_hash
+        self.fake_leaf = keccak256(fake_model_hash + honest.final_slots_hash())
+
+    def leaves(self, level: int, index: int) -> list[bytes]:
+        real = self.trace.segment_leaves()[-1]
+        out = super().leaves(level, index)
+        if level == SEGMENTS or (level == STEPS and index == self.trace.n_segments - 1):
+            out[-1] = self.fake_leaf if out[-1] == real else out[-1]
+        elif level == OPS and index == self.trace.spec.steps:
+            out[-1] = self.fake_leaf
+        return out
+
+    def output_hash(self, step: int, op: int) -> bytes:
+        if step == self.trace.spec.steps and op == self.trace.n_ops:
+            return self.fake_leaf
+        return super().output_hash(step, op)
+
+
+@dataclass
+class SourcePlayer:
+    """Plays a LeafSource (no hand-overs of its own): the liars that are not whole traces."""
+
+    game: DisputeGame
+    game_id: int
+    source: object
+    responder: Responder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.responder = Responder(self.game, self.game_id, self.source)  # type: ignore[arg-type]
+
+    def tick(self) -> Action:
+        return self.responder.step()
+
+
+def owes_move(responder: Responder) -> bool:
+    """Whether the solver has a move for this party right now (what a liar checks before stalling)."""
+    st = responder.game.state(responder.game_id)
+    if st.settled or st.phase == GamePhase.REFEREE:
+        return False
+    role = responder.role
+    other = None
+    if st.phase == GamePhase.BISECT and st.moved & int(role.other):
+        party = st.defender if role.other is Role.DEFENDER else st.challenger
+        other = responder.game.revealed_elements(responder.game_id, party, st)
+    return bool(plan(view_of(st, responder.game.config().k, other), role, responder.trees))
+
+
+@dataclass
+class SilentAfter:
+    """Plays honestly (for itself) for `moves` transactions, then never again: silence at that phase."""
+
+    inner: object
+    moves: int
+
+    def tick(self) -> Action:
+        if self.inner.responder.moves() >= self.moves:  # type: ignore[attr-defined]
+            return Action.WAITING
+        return self.inner.tick()  # type: ignore[attr-defined, no-any-return]
+
+
+@dataclass
+class LastSecond:
+    """Moves only at the last second of its window: warps the chain clock to `deadline - 1` before each move."""
+
+    inner: object
+    anvil: object
+    warps: int = 0
+
+    def tick(self) -> Action:
+        r: Responder = self.inner.responder  # type: ignore[attr-defined]
+        if owes_move(r):
+            st = r.game.state(r.game_id)
+            now = self.anvil.timestamp()  # type: ignore[attr-defined]
+            if st.deadline - now > 2:
+                self.anvil.increase_time(st.deadline - now - 2)  # type: ignore[attr-defined]
+                self.warps += 1
+        return self.inner.tick()  # type: ignore[attr-defined, no-any-return]
+
+
+class ArtifactShelf:
+    """The coordinator's content-addressed artifact store as the evidence board sees it (upload, download),
+    kept in memory; `substitute` makes it serve other bytes for an id (a store that lies)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.substitutes: dict[str, bytes] = {}
+
+    def upload_artifact(self, data: bytes, kind: str = "blob") -> str:
+        ident = hashlib.sha256(data).hexdigest()
+        self.blobs[ident] = data
+        return ident
+
+    def artifact(self, sha256: str) -> bytes:
+        ident = sha256.removeprefix("sha256:")
+        if ident in self.substitutes:
+            return self.substitutes[ident]
+        if ident not in self.blobs:
+            from client.api import ApiError
+
+            raise ApiError(404, "not_found", f"no artifact {ident}")
+        return self.blobs[ident]
