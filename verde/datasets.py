@@ -11,6 +11,16 @@
   checks that they hash to the id and validates them (keys, shapes, dtypes, finiteness, size bounds;
   pickles are refused).
 
+Graph specs (v2) take n-dimensional data (``verde.graph`` checks it against the graph's batch shapes), from an
+``.npz`` or a safetensors file with the same keys:
+
+* ``x`` — ``(n, ...)`` float32/float64 inputs (images ``n×c×h×w``, or ``n×d`` reshaped to the graph's sample
+  shape when the sizes agree), or integer token ids ``(n, T)`` (any integer dtype, values in 0..2**31-1, held
+  as int64);
+* ``y`` — integer labels ``(n,)`` or ``(n, T)`` (next-token targets: ``y[i, t]`` is the token after
+  ``x[i, t]``), held as int64, or float targets shaped like the graph's ``y``;
+* optionally ``x_test``/``y_test`` the same way. At most ``MAX_SAMPLES`` samples and ``MAX_NPZ_BYTES`` bytes.
+
 Unless the data brings its own test split, a fixed counter-RNG permutation (``SPLIT_SEED``, independent
 of the job) holds out ``HELD_OUT_FRACTION`` of the samples. Step ``s`` (1-based) trains on batch
 ``(s-1) mod E`` of epoch ``(s-1) div E`` (``E = n_train div batch_size``; the last partial batch of an
@@ -73,11 +83,13 @@ def load_dataset(spec: JobSpec, data: bytes | str | Path | None = None) -> Datas
         digest = hashlib.sha256(raw).hexdigest()
         if "sha256:" + digest != ds_id:
             raise DatasetError(f"the data handed in hashes to sha256:{digest}, not {ds_id}")
-        ds = _from_npz(spec, raw)
+        ds = _graph_data(_read_arrays(raw)) if spec.model.kind == "graph" else _from_npz(spec, raw)
     elif data is not None:
         raise DatasetError(f"dataset {ds_id} is built in; no data should be passed")
     elif ds_id == "builtin:digits":
         ds = _digits()
+    elif spec.model.kind == "graph":
+        raise DatasetError(f"dataset {ds_id}: graph jobs take builtin:digits or an uploaded tensor file")
     elif spec.dataset.synthetic_kind == "blobs":
         ds = _blobs(spec)
     elif spec.dataset.synthetic_kind == "regression":
@@ -237,6 +249,87 @@ def _check_xy(spec: JobSpec, x: np.ndarray, y: np.ndarray, classes: int | None, 
     if not np.isfinite(y32).all():
         raise DatasetError(f"{yn} has values that are not finite in float32")
     return torch.from_numpy(x32), torch.from_numpy(y32)
+
+
+def _read_arrays(raw: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an uploaded tensor file: safetensors (no code in the format) or ``.npz`` (no pickles)."""
+    if raw[:2] != b"PK":
+        from safetensors import SafetensorError
+        from safetensors.numpy import load
+
+        if len(raw) > MAX_NPZ_BYTES:
+            raise DatasetError(f"tensor file is {len(raw)} bytes, at most {MAX_NPZ_BYTES} allowed")
+        if len(raw) < 8 or int.from_bytes(raw[:8], "little") > len(raw) - 8:
+            raise DatasetError("not an .npz or safetensors file")
+        try:
+            return dict(load(raw))
+        except (SafetensorError, ValueError) as exc:
+            raise DatasetError(f"unreadable safetensors file: {str(exc).splitlines()[0][:120]}") from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+    except zipfile.BadZipFile:
+        raise DatasetError("not an .npz file (not a zip archive)") from None
+    if total > MAX_NPZ_BYTES:  # checked before decompressing anything: no zip bombs
+        raise DatasetError(f"arrays total {total} bytes uncompressed, at most {MAX_NPZ_BYTES} allowed")
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"unreadable .npz: {exc}") from None
+
+
+_MAX_TOKEN = 2**31 - 1
+
+
+def _graph_array(a: np.ndarray, name: str) -> Tensor:
+    if a.ndim < 1 or not 1 <= a.shape[0] <= MAX_SAMPLES:
+        raise DatasetError(f"{name} must be (n, ...) with 1..{MAX_SAMPLES} samples, got shape {a.shape}")
+    if np.issubdtype(a.dtype, np.integer):
+        if a.size and (a.min() < 0 or a.max() > _MAX_TOKEN):
+            raise DatasetError(f"{name}: integer labels/tokens must lie in 0..{_MAX_TOKEN}")
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+    if a.dtype not in (np.float32, np.float64):
+        raise DatasetError(f"{name} must be float32/float64 or integer, got {a.dtype}")
+    with np.errstate(over="ignore"):
+        a32 = np.ascontiguousarray(a, dtype=np.float32)
+    if not np.isfinite(a32).all():
+        raise DatasetError(f"{name} has values that are not finite in float32")
+    return torch.from_numpy(a32)
+
+
+def _graph_data(arrays: dict[str, np.ndarray]) -> Dataset:
+    missing = {"x", "y"} - set(arrays)
+    if missing:
+        raise DatasetError(f"tensor file lacks {', '.join(sorted(missing))} (needs x and y)")
+    extra = set(arrays) - {"x", "y", "x_test", "y_test"}
+    if extra:
+        raise DatasetError(f"tensor file has unexpected arrays {', '.join(sorted(extra))}")
+    if ("x_test" in arrays) != ("y_test" in arrays):
+        raise DatasetError("tensor file needs both x_test and y_test, or neither")
+    t = {k: _graph_array(v, k) for k, v in arrays.items()}
+    for xn, yn in (("x", "y"), ("x_test", "y_test")):
+        if xn in t and t[xn].shape[0] != t[yn].shape[0]:
+            raise DatasetError(f"{yn} must have {t[xn].shape[0]} rows like {xn}, got {t[yn].shape[0]}")
+    labels = t["y"].dtype == torch.int64
+    classes = int(max(int(v.max()) for k, v in t.items() if k.startswith("y"))) + 1 if labels else None
+    if "x_test" in t:
+        return Dataset(t["x"], t["y"], t["x_test"], t["y_test"], classes)
+    return _split(t["x"], t["y"], classes)
+
+
+def check_graph_fits(ds: Dataset, x_shape: tuple[int, ...], x_dtype: torch.dtype, y_shape: tuple[int, ...],
+                     y_dtype: torch.dtype) -> None:
+    """Data whose samples fit a graph's batch inputs ``x``/``y`` (shapes without the batch dimension)."""
+    for xs, ys, part in ((ds.x_train, ds.y_train, "x/y"), (ds.x_test, ds.y_test, "x_test/y_test")):
+        if xs.shape[0] == 0:
+            continue
+        if xs.dtype != x_dtype or math.prod(xs.shape[1:]) != math.prod(x_shape):
+            raise DatasetError(f"{part}: samples are {xs.dtype} {list(xs.shape[1:])}, the graph takes "
+                               f"{x_dtype} {list(x_shape)}")
+        if ys.dtype != y_dtype or tuple(ys.shape[1:]) != tuple(y_shape):
+            raise DatasetError(f"{part}: targets are {ys.dtype} {list(ys.shape[1:])}, the graph takes "
+                               f"{y_dtype} {list(y_shape)}")
 
 
 def _check_fits(spec: JobSpec, ds: Dataset) -> None:

@@ -15,6 +15,7 @@ interpreter is faulty in every replay too, so a cheater's finer trace levels sta
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -84,7 +85,60 @@ def _apply(op: Op, args: list[Tensor], step: int) -> Tensor:
     return fn(*args, **op.attrs)
 
 
-def _nudge(t: Tensor, delta: float) -> Tensor:
+def _plan(program: Program, device: torch.device) -> list[Callable[[dict, int], object]]:
+    """One callable per op, ``call(env, step) -> output``, built once: the step loop only looks names up."""
+    calls: list[Callable[[dict, int], object]] = []
+    for op in program.ops:
+        if op.kind in _GRAPH_KINDS_EXCLUDED or "node" not in op.attrs:
+            calls.append(lambda env, step, op=op: _apply(op, [env[n] for n in op.inputs], step))
+        else:
+            calls.append(_graph_call(op, device))
+    return calls
+
+
+_GRAPH_KINDS_EXCLUDED = frozenset({STATE_KIND})
+
+
+def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
+    from verde.graph.format import GETITEM, Ref
+    from verde.graph.program import bind_args
+    from verde.repops.aten import KERNELS
+
+    args0, slots, kwargs0 = bind_args(op, device)
+    if op.kind == GETITEM:
+        (_, src), = slots
+        index = args0[1]
+        return lambda env, step: env[src][index]
+    fn = KERNELS[op.kind]
+
+    def resolve(v: object, env: dict) -> object:
+        if isinstance(v, Ref):
+            return env[v.name]
+        if isinstance(v, list):
+            return [resolve(x, env) for x in v]
+        return v
+
+    nested = any(isinstance(a, list) for a in args0) or any(isinstance(v, (list, Ref)) for v in kwargs0.values())
+    if nested:
+        def call_nested(env: dict, step: int) -> object:
+            args = [resolve(a, env) for a in args0]
+            for i, name in slots:
+                args[i] = env[name]
+            return fn(*args, **{k: resolve(v, env) for k, v in kwargs0.items()})
+        return call_nested
+
+    def call(env: dict, step: int) -> object:
+        args = args0.copy()
+        for i, name in slots:
+            args[i] = env[name]
+        return fn(*args, **kwargs0)
+    return call
+
+
+def _nudge(t: Tensor | tuple, delta: float) -> Tensor | tuple:
+    if isinstance(t, tuple):  # a multi-output node: nudge its first tensor
+        first = next(i for i, v in enumerate(t) if v is not None)
+        return t[:first] + (_nudge(t[first], delta),) + t[first + 1:]
     t = t.clone()
     flat = t.view(-1)
     i = int(torch.argmax(flat))
@@ -108,17 +162,35 @@ def execute_op(spec: JobSpec | dict, op_index: int, inputs: Mapping[str, Tensor]
         raise KeyError(f"op {op_index} ({op.kind}) needs inputs {', '.join(missing)}")
     if op.kind == STATE_KIND:
         return {name: inputs[src] for name, src in zip(program.state_names, op.inputs)}
+    if "node" in op.attrs:  # a graph node: its kernel on the device its inputs live on
+        devices = [t.device for t in inputs.values() if isinstance(t, Tensor)]
+        return _graph_call(op, devices[0] if devices else torch.device("cpu"))(dict(inputs), step)
     return _apply(op, [inputs[n] for n in op.inputs], step)
 
 
-def output_hash(out: Tensor | State) -> bytes:
-    """``H(out_j)``: the tensor hash, or for the state op the state hash."""
-    return state_hash(out) if isinstance(out, dict) else tensor_hash(out)
+_NO_TENSOR = bytes(32)
+
+
+def output_hash(out: Tensor | State | tuple) -> bytes:
+    """``H(out_j)``: the tensor hash; for the state op the state hash; for a node returning several tensors
+    ``keccak256(H(t_1) ‖ … ‖ H(t_k))`` with 32 zero bytes where it returns none."""
+    if isinstance(out, dict):
+        return state_hash(out)
+    if isinstance(out, tuple):
+        return keccak256(b"".join(_NO_TENSOR if t is None else tensor_hash(t) for t in out))
+    return tensor_hash(out)
 
 
 def initial_state(program: Program, device: str | torch.device = "cpu") -> State:
-    """Parameters from the spec's seed (kaiming-uniform weights, zero biases), zero optimizer slots."""
+    """Parameters from the spec's seed (kaiming-uniform weights, zero biases) or, for a graph program, the
+    client's weights; zero optimizer slots."""
     spec = program.spec
+    if program.graph is not None:
+        from verde.graph.program import initial_parameters
+
+        params = initial_parameters(spec)
+        slots = {slot: torch.zeros_like(params[slot.split(".", 1)[1]]) for slot in program.slots}
+        return {k: v.to(device) for k, v in {**params, **slots}.items()}
     layers = spec.model.layers
     depth = len(layers) - 1
     state: State = {}
@@ -146,6 +218,14 @@ class Interpreter:
             if fault.op_index is not None and not 1 <= fault.op_index <= self.program.n_ops:
                 raise ValueError(f"fault op {fault.op_index} outside 1..{self.program.n_ops}")
         self.fault = fault
+        self._calls = _plan(self.program, self.device)
+        graph = self.program.graph
+        self._x_shape = graph.inputs["x"].shape if graph is not None else None
+        if graph is not None:
+            from verde.datasets import check_graph_fits
+
+            x, y = graph.inputs["x"], graph.inputs["y"]
+            check_graph_fits(self.dataset, x.shape[1:], x.dtype, y.shape[1:], y.dtype)
 
     @property
     def n_ops(self) -> int:
@@ -155,7 +235,10 @@ class Interpreter:
         return initial_state(self.program, self.device)
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
-        return batch(self.spec, self.dataset, step, self.device)
+        x, y = batch(self.spec, self.dataset, step, self.device)
+        if self._x_shape is not None:  # e.g. digits' 64 pixels as the graph's 1x8x8 images
+            x = x.reshape(self._x_shape)
+        return x, y
 
     def step(self, state: Mapping[str, Tensor], step: int, *, hash_ops: bool = False, keep: bool = False
              ) -> StepOutcome:
@@ -168,15 +251,17 @@ class Interpreter:
         env["x"], env["y"] = self.batch(step)
         hashes: list[bytes] | None = [] if hash_ops else None
         by_output: dict[str, bytes] = {}
-        for op in program.ops[:-1]:
-            out = _apply(op, [env[n] for n in op.inputs], step)
-            if perturb_at == op.index:
-                out = _nudge(out, fault.delta)  # type: ignore[union-attr]
-            env[op.output] = out
-            if hashes is not None:
-                h = tensor_hash(out)
-                hashes.append(h)
-                by_output[op.output] = h
+        calls = self._calls
+        with self._device_context():
+            for op in program.ops[:-1]:
+                out = calls[op.index - 1](env, step)
+                if perturb_at == op.index:
+                    out = _nudge(out, fault.delta)  # type: ignore[union-attr]
+                env[op.output] = out
+                if hashes is not None:
+                    h = output_hash(out)
+                    hashes.append(h)
+                    by_output[op.output] = h
         last = program.ops[-1]
         new_state = {name: env[src] for name, src in zip(program.state_names, last.inputs)}
         state_changed = False
@@ -192,6 +277,50 @@ class Interpreter:
             else:  # the state's tensors are op outputs already hashed
                 hashes.append(state_hash_of(program.state_names, (by_output[src] for src in last.inputs)))
         return StepOutcome(new_state, env[program.loss_output], hashes, env if keep else None)
+
+    def _device_context(self) -> contextlib.AbstractContextManager:
+        """Graph kernels allocate constants on the run's device (the graph records the exporter's)."""
+        if self.program.graph is None or self.device.type == "cpu":
+            return contextlib.nullcontext()
+        from verde.repops.aten.context import on_device
+
+        return on_device(self.device)
+
+    def evaluate(self, state: Mapping[str, Tensor], metrics: tuple[str, ...] = ("loss", "accuracy")
+                 ) -> dict[str, float]:
+        """Held-out loss and/or accuracy of a graph program with its own forward nodes (RepOps).
+
+        The graph is exported for one batch shape, so the held-out set runs in whole batches in order (a
+        last partial batch is left out); the loss is the mean of the batch losses, summed in order in
+        float64. Accuracy counts positions whose largest logit is the label.
+        """
+        program, ds = self.program, self.dataset
+        bs = self.spec.dataset.batch_size
+        n_batches = int(ds.x_test.shape[0]) // bs
+        wanted = {program.loss_output} | ({program.logits_output} if program.logits_output else set())
+        last = max(op.index for op in program.ops if op.output in wanted)
+        losses: list[float] = []
+        correct = total = 0
+        env: dict[str, object] = dict(state)
+        for i in range(n_batches):
+            x = ds.x_test[i * bs:(i + 1) * bs].to(self.device)
+            env["x"] = x.reshape(self._x_shape) if self._x_shape is not None else x
+            env["y"] = ds.y_test[i * bs:(i + 1) * bs].to(self.device)
+            with self._device_context():
+                for op in program.ops[:last]:
+                    env[op.output] = self._calls[op.index - 1](env, 0)
+            losses.append(float(env[program.loss_output]))  # type: ignore[arg-type]
+            if program.logits_output and ds.classes is not None:
+                logits = env[program.logits_output]
+                pred = logits.argmax(dim=-1).cpu()  # type: ignore[union-attr]
+                correct += int((pred == env["y"].cpu()).sum())  # type: ignore[union-attr]
+                total += pred.numel()
+        out: dict[str, float] = {}
+        if "loss" in metrics and losses:
+            out["loss"] = sum(losses) / len(losses)
+        if "accuracy" in metrics and total:
+            out["accuracy"] = correct / total
+        return out
 
     def run(self, state: Mapping[str, Tensor], start: int, stop: int, *,
             on_checkpoint: Callable[[int, State, bytes], None] | None = None,

@@ -45,6 +45,9 @@ class Program:
     params: tuple[str, ...]
     slots: tuple[str, ...]
     ops: tuple[Op, ...]
+    loss_output: str = "loss"
+    logits_output: str | None = None  # what held-out accuracy reads (None: the program has no logits)
+    graph: Any = field(default=None, compare=False)  # verde.graph.format.Graph for graph programs
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -63,15 +66,7 @@ class Program:
 
     @property
     def depth(self) -> int:
-        return len(self.spec.model.layers) - 1
-
-    @property
-    def loss_output(self) -> str:
-        return "loss"
-
-    @property
-    def logits_output(self) -> str:
-        return f"z{self.depth - 1}"
+        return len(self.spec.model.layers) - 1  # type: ignore[union-attr]  (MLP programs only)
 
 
 class _Builder:
@@ -87,6 +82,10 @@ class _Builder:
 def build_program(spec: JobSpec) -> Program:
     """The op list for one step of ``spec``; deterministic in the spec alone."""
     spec = parse_spec(spec)
+    if spec.model.kind == "graph":
+        from verde.graph.program import build_graph_program
+
+        return build_graph_program(spec)
     return _build_cached(canonical_json(spec))
 
 
@@ -102,12 +101,7 @@ def _build(spec: JobSpec) -> Program:
     for i in range(depth):
         params += [f"w{i}", f"b{i}"]
     opt = spec.optimizer
-    if isinstance(opt, AdamSpec):
-        slots = [f"m.{p}" for p in params] + [f"v.{p}" for p in params]
-    elif opt.momentum > 0:
-        slots = [f"buf.{p}" for p in params]
-    else:
-        slots = []
+    slots = optimizer_slots(opt, params)
 
     b = _Builder()
     # forward
@@ -138,7 +132,24 @@ def _build(spec: JobSpec) -> Program:
             # relu/gelu differentiate at their input z; tanh from its output (1 - h^2)
             at = f"h{i}" if act == "tanh" else f"z{i - 1}"
             b.add(f"{act}_backward", (dh, at), f"dz{i - 1}")
-    # optimizer: every slot first, then every parameter
+    append_optimizer(b, opt, params, grads)
+    return Program(spec=spec, params=tuple(params), slots=tuple(slots), ops=tuple(b.ops),
+                   logits_output=logits)
+
+
+def optimizer_slots(opt: SGDSpec | AdamSpec, params: list[str]) -> list[str]:
+    """The optimizer's state tensors, in state order: Adam's ``m.<p>`` then ``v.<p>``, SGD-momentum's ``buf.<p>``."""
+    if isinstance(opt, AdamSpec):
+        return [f"m.{p}" for p in params] + [f"v.{p}" for p in params]
+    if opt.momentum > 0:
+        return [f"buf.{p}" for p in params]
+    return []
+
+
+def append_optimizer(b: _Builder, opt: SGDSpec | AdamSpec, params: list[str], grads: dict[str, str]) -> None:
+    """The optimizer ops (every slot first, then every parameter) and the final ``state`` op."""
+    grads = dict(grads)
+    slots = optimizer_slots(opt, params)
     new: dict[str, str] = {}
     if isinstance(opt, AdamSpec):
         beta1, beta2 = opt.betas
@@ -173,4 +184,3 @@ def _build(spec: JobSpec) -> Program:
             )
     state_names = params + slots
     b.add(STATE_KIND, tuple(new[n] for n in state_names), STATE_KIND)
-    return Program(spec=spec, params=tuple(params), slots=tuple(slots), ops=tuple(b.ops))

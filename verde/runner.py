@@ -31,6 +31,7 @@ class RunResult:
     trace: Trace
     stats: RunStats
     final_state: State
+    eval_loss: float | None = None  # graph programs: mean held-out loss (RepOps forward)
 
     @property
     def model(self) -> State:
@@ -44,6 +45,7 @@ class RunResult:
             "final_model_hash": "0x" + self.final_model_hash.hex(),
             "final_loss": self.final_loss,
             "accuracy": self.accuracy,
+            **({"eval_loss": self.eval_loss} if self.eval_loss is not None else {}),
             "steps": self.trace.spec.steps,
             "ops_per_step": self.trace.n_ops,
             "compute_s": round(self.stats.compute_s, 4),
@@ -63,10 +65,16 @@ def model_hash(interpreter: Interpreter, state: State) -> bytes:
 def accuracy(interpreter: Interpreter, state: State) -> float | None:
     """Share of held-out samples whose largest logit is the label (RepOps forward); None for regression."""
     ds = interpreter.dataset
+    if interpreter.program.graph is not None:
+        return interpreter.evaluate(state, ("accuracy",)).get("accuracy")
     if ds.classes is None or ds.x_test.shape[0] == 0:
         return None
     logits = interpreter.forward(state, ds.x_test)
     return float((logits.argmax(dim=1).cpu() == ds.y_test).sum()) / ds.x_test.shape[0]
+
+
+def _eval_metrics(spec: JobSpec) -> list[str]:
+    return list(spec.eval.metrics) if spec.eval is not None else ["loss", "accuracy"]
 
 
 def run_spec(spec: JobSpec | dict | str | bytes, *, threads: int | None = None, device: str = "cpu",
@@ -113,6 +121,8 @@ def run_spec(spec: JobSpec | dict | str | bytes, *, threads: int | None = None, 
         trace = Trace(interp, [leaves[t] for t in checkpoint_steps(spec)],
                       checkpoint_loader if checkpoint_loader is not None else kept)
         final_hash = model_hash(interp, final)
+        graph = interp.program.graph is not None
+        evaluation = interp.evaluate(final, tuple(_eval_metrics(spec))) if graph else {}
         if fault is not None and fault.kind == "wrong-final":
             final_hash = keccak256(b"agora.wrong-final" + final_hash)
         return RunResult(
@@ -120,10 +130,11 @@ def run_spec(spec: JobSpec | dict | str | bytes, *, threads: int | None = None, 
             final_model_hash=final_hash,
             final_slots_hash=slots_hash(final),
             final_loss=last_loss[0],
-            accuracy=accuracy(interp, final),
+            accuracy=evaluation.get("accuracy") if graph else accuracy(interp, final),
             trace=trace,
             stats=stats,
             final_state=final,
+            eval_loss=evaluation.get("loss"),
         )
     finally:
         torch.set_num_threads(previous_threads)

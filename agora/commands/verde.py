@@ -32,8 +32,14 @@ def group() -> None:
               help="also write every step leaf L[0..S] (0x-hex JSON list, by replay) to this file, to compare machines")
 def run(spec_file: Path, threads: int | None, device: str, data_file: Path | None, as_json: bool,
         leaves_file: Path | None) -> None:
-    """Train SPEC_FILE; the last line is {"trace_root", "final_model_hash", "final_loss", "accuracy", …}."""
+    """Train SPEC_FILE; the last line is {"trace_root", "final_model_hash", "final_loss", "accuracy", …}.
+
+    A graph spec (version 2) names its graph, weights and uploaded data by sha256: they are found among the
+    files beside SPEC_FILE (or --data).
+    """
     from verde.datasets import DatasetError
+    from verde.graph import store
+    from verde.graph.format import GraphError
     from verde.runner import run_spec
     from verde.spec import SpecError, parse_spec
 
@@ -46,6 +52,13 @@ def run(spec_file: Path, threads: int | None, device: str, data_file: Path | Non
     except SpecError as exc:
         _fail(f"invalid spec {spec_file}: {exc}")
     data = data_file.read_bytes() if data_file is not None else None
+    if spec.model.kind == "graph":
+        store.add_directory(spec_file.resolve().parent)
+        for aid in (spec.model.graph, spec.model.weights):
+            if not store.has(aid):
+                _fail(f"{spec_file}: no file beside the spec hashes to {aid}")
+        if data is None and spec.dataset.id.startswith("sha256:") and store.has(spec.dataset.id):
+            data = store.get(spec.dataset.id)
 
     with click.progressbar(length=spec.steps, label="training", file=sys.stderr, show_pos=True) as bar:
 
@@ -56,6 +69,8 @@ def run(spec_file: Path, threads: int | None, device: str, data_file: Path | Non
             result = run_spec(spec, threads=threads, device=device, data=data, on_step=on_step)
         except DatasetError as exc:
             _fail(f"dataset: {exc}")
+        except GraphError as exc:
+            _fail(f"graph: {exc}")
         except RuntimeError as exc:
             _fail(str(exc))
     summary = result.summary()
@@ -66,8 +81,9 @@ def run(spec_file: Path, threads: int | None, device: str, data_file: Path | Non
             leaves += trace.step_leaves(k)[1:]
         leaves_file.write_text(json.dumps(["0x" + leaf.hex() for leaf in leaves]))
     if not as_json:
-        for key in ("spec_hash", "trace_root", "final_model_hash", "final_loss", "accuracy"):
-            click.echo(f"{key:>17}: {summary[key]}")
+        for key in ("spec_hash", "trace_root", "final_model_hash", "final_loss", "accuracy", "eval_loss"):
+            if key in summary:
+                click.echo(f"{key:>17}: {summary[key]}")
         hashing = 100 * result.stats.hash_share
         click.echo(f"{'time':>17}: {summary['compute_s']:.2f} s compute, {hashing:.2f} % hashing")
     click.echo(json.dumps(summary))

@@ -1,0 +1,53 @@
+"""Builds data.npz, the training text as token windows, from Python's own documentation (no download).
+
+The text is ``pydoc_data/topics.py`` of the Python standard library (the help() topics: the language
+reference in plain text; PSF License Agreement v2): the topics in sorted order, concatenated, reduced to
+``VOCAB`` (printable ASCII and newline; other characters dropped), the first ``CHARS`` characters. Windows of
+``CONTEXT + 1`` characters every ``CONTEXT`` give ``x`` (the first ``CONTEXT``) and ``y`` (the next-token
+targets: the last ``CONTEXT``), as uint8 (the documented dataset format widens integers to int64). The
+file is checked in, so a run does not depend on the Python version installed.
+
+    .venv/bin/python examples/char-gpt/corpus.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+VOCAB = "\n" + "".join(chr(c) for c in range(32, 127))
+CHARS = 160_000
+CONTEXT = 32
+
+
+def text() -> str:
+    from pydoc_data import topics
+
+    raw = "".join(topics.topics[k] for k in sorted(topics.topics))
+    return "".join(ch for ch in raw if ch in VOCAB)[:CHARS]
+
+
+def encode(s: str) -> np.ndarray:
+    index = {ch: i for i, ch in enumerate(VOCAB)}
+    return np.array([index[ch] for ch in s], dtype=np.uint8)
+
+
+def decode(tokens: np.ndarray) -> str:
+    return "".join(VOCAB[int(t)] for t in tokens)
+
+
+def windows(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = (len(tokens) - 1) // CONTEXT
+    idx = np.arange(n)[:, None] * CONTEXT + np.arange(CONTEXT + 1)[None, :]
+    w = tokens[idx]
+    return w[:, :-1], w[:, 1:]
+
+
+if __name__ == "__main__":
+    t = text()
+    assert len(t) == CHARS, f"only {len(t)} characters"
+    x, y = windows(encode(t))
+    out = Path(__file__).resolve().parent / "data.npz"
+    np.savez_compressed(out, x=x, y=y)
+    print(f"{len(t)} characters -> {x.shape[0]} windows of {CONTEXT}; {out.stat().st_size} bytes")
