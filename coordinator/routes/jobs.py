@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -25,7 +26,8 @@ from coordinator.errors import (
     error_responses,
 )
 from coordinator.evaluations import evaluations, final_evaluation
-from coordinator.job_terms import deadline_from, ops_per_step, terms_of
+from coordinator.graph_jobs import model_facts
+from coordinator.job_terms import deadline_from, terms_of
 from coordinator.loss_plot import render_loss_png
 from coordinator.models import (
     Artifact,
@@ -37,6 +39,7 @@ from coordinator.models import (
     JobStatus,
     ProgressPoint,
     Spec,
+    Verification,
     utcnow,
 )
 from coordinator.pagination import decode_cursor, encode_cursor
@@ -144,7 +147,10 @@ def create_job(
     if ds.startswith("sha256:"):
         _check_dataset_fits(spec, ds, store)
     digest = spec_hash(spec)
-    n_params = spec.model.parameter_count
+    # graph specs: the artifacts, the allowlist, weights and data against the graph; the figures the chain needs
+    facts = model_facts(spec, store, store.path(ds.removeprefix("sha256:")).read_bytes()
+                        if ds.startswith("sha256:") else None)
+    n_params = facts.parameters
     collateral = _collateral(body, settings)
     if collateral > MAX_COLLATERAL:
         if body.collateral_wei is None:
@@ -174,7 +180,7 @@ def create_job(
         deadline_at=deadline_from(now, body.deadline_s),
         num_steps=spec.steps,
         checkpoint_every=spec.checkpoint_every,
-        ops_per_step=ops_per_step(spec),
+        ops_per_step=facts.ops_per_step,
         num_params=n_params,
         repops_version=settings.repops_version,
         status=JobStatus.AWAITING_FUNDING,
@@ -363,7 +369,7 @@ def get_plot(job_id: IdPath, session: ReadSessionDep) -> Response:
         select(ProgressPoint.step, ProgressPoint.loss).where(ProgressPoint.job_id == job_id).order_by(ProgressPoint.step)
     ).all()
     evals = [(e["step"], e["loss"], e["accuracy"]) for e in evaluations(session, job_id)]
-    png = render_loss_png([p.step for p in points], [p.loss for p in points], f"job {job_id} ({job.status})",
+    png = render_loss_png([p.step for p in points], [p.loss for p in points], f"job {job_id} ({job.status}, {job.verification})",
                           evals=evals, num_steps=job.num_steps)
     return Response(content=png, media_type="image/png")
 
@@ -552,10 +558,13 @@ def post_result_artifacts(
     responses=error_responses(400, 401, 404, 422),
 )
 def post_verification(
-    job_id: IdPath, body: VerificationCreate, user: CurrentUser, session: SessionDep
+    job_id: IdPath, body: VerificationCreate, user: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> JobEventPublic:
-    """Verifier-facing: a signed-in verifier records its decision about the job (the same one twice is kept once)."""
+    """Verifier-facing: a signed-in verifier records its decision about the job (the same one twice is kept once).
+    A decision of one of the coordinator's verifiers (AGORA_VERIFIERS) also moves the job's `verification`."""
     job = _get_job(session, job_id)
+    if user in {a.strip().lower() for a in settings.verifiers.split(",")}:
+        _note_verification(session, job, body.decision)
     data = {"decision": body.decision, "verifier": user, "reason": body.reason, "game_id": body.game_id}
     for known in session.execute(
         select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.kind == "verification")
@@ -566,6 +575,18 @@ def post_verification(
     event = timeline.record(session, job.id, "verifier", "verification", text, data)
     session.commit()
     return JobEventPublic.model_validate(event)
+
+
+def _note_verification(session: Session, job: Job, decision: str) -> None:
+    if job.verification == Verification.DISPUTED:
+        return  # a challenge outranks any agreement
+    if decision == "challenged":
+        job.verification = Verification.DISPUTED
+    elif decision == "agrees":
+        spec = session.get(Spec, job.spec_hash)
+        replicas = json.loads(spec.canonical_json).get("verification", {}).get("replicas", 1) if spec else 1
+        # The verifier re-runs every job that asks for two or more replicas, and a random share of the rest.
+        job.verification = Verification.REPLICATED if replicas >= 2 else Verification.SPOT_CHECKED
 
 
 @router.post(

@@ -4,9 +4,14 @@ files in both documented formats."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import save as st_save
+from safetensors.torch import save as st_save_torch
 
 from coordinator.models import Assignment, Job
 
@@ -67,3 +72,58 @@ def test_dataset_upload_takes_safetensors_images_and_held_out_splits(client, log
     lying = st_save({"x": np.zeros((3, 2), np.float32), "y": np.zeros(4, np.int64)})
     r = client.post("/v1/datasets", content=lying, headers=h)
     assert r.status_code == 422 and "one target row per example" in r.json()["error"]["message"]
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "digits-cnn"
+
+
+def _upload(client, h, data: bytes) -> str:
+    r = client.post("/v1/artifacts", content=data, headers={**h, "Content-Type": "application/octet-stream"})
+    assert r.status_code == 201, r.text
+    return "sha256:" + r.json()["sha256"]
+
+
+def test_graph_specs_are_checked_before_escrow(client, login, roles, row_counts):
+    from verde.program import build_program
+    from verde.spec import parse_spec
+
+    hc = login(roles.client)
+    spec = json.loads((EXAMPLE / "spec.json").read_text())
+    graph, weights = (EXAMPLE / "graph.json").read_bytes(), (EXAMPLE / "weights.safetensors").read_bytes()
+
+    def create(s: dict):
+        return client.post("/v1/jobs", json={"spec": s, "price_wei": 10, "deadline_s": 3600}, headers=hc)
+
+    before = row_counts()
+    r = create(spec)  # nothing uploaded yet
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_artifact", r.text
+    assert "model.graph" in r.json()["error"]["message"]
+    assert _upload(client, hc, graph) == spec["model"]["graph"]
+    r = create(spec)
+    assert r.status_code == 422 and "model.weights" in r.json()["error"]["message"]
+    assert _upload(client, hc, weights) == spec["model"]["weights"]
+
+    doc = json.loads(graph)
+    doc["nodes"][3]["op"] = "aten.cumsum.default"  # an op no provider may run
+    bad_graph = {**spec, "model": {**spec["model"], "graph": _upload(client, hc, json.dumps(doc).encode())}}
+    other_weights = st_save_torch({"fc.weight": torch.zeros(3, 3)})
+    bad_weights = {**spec, "model": {**spec["model"], "weights": _upload(client, hc, other_weights)}}
+    r = create(bad_graph)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_graph" and "cumsum" in r.text
+    r = create(bad_weights)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "weights_mismatch", r.text
+
+    wrong = st_save({"x": np.zeros((40, 3, 5, 5), np.float32), "y": np.zeros(40, np.int64)})
+    ds = client.post("/v1/datasets", content=wrong, headers={**hc, "Content-Type": "application/octet-stream"})
+    bad_data = {**spec, "dataset": {**spec["dataset"], "id": ds.json()["id"]}}
+    r = create(bad_data)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "dataset_mismatch", r.text
+    created = [k for k, v in row_counts().items() if v != before[k] and k not in ("artifacts", "datasets")]
+    assert created == []  # refused specs leave no job, spec or event behind
+
+    r = create(spec)
+    assert r.status_code == 201, r.text
+    job = r.json()["job"]
+    program = build_program(parse_spec(spec))
+    assert job["ops_per_step"] == program.n_ops > program.graph.n_nodes
+    assert job["num_params"] == program.graph.parameter_count == 3818
