@@ -139,10 +139,23 @@ class Job(Base):
     model_artifact: Mapped[str | None] = mapped_column(String(80), default=None)
     checkpoint_artifact: Mapped[str | None] = mapped_column(String(80), default=None)
     wait_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    # How far the result was checked (Verification); moved by listed verifiers' decisions and by challenges.
+    verification: Mapped[str] = mapped_column(String(16), default="unverified", server_default="unverified")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+
+
+class Verification:
+    """A job's `verification`: nobody re-ran it; a verifier re-ran it because the spec asked for replicas, or
+    because the spot-check draw picked it, and agreed; or its result was challenged."""
+
+    UNVERIFIED = "unverified"
+    REPLICATED = "replicated"
+    SPOT_CHECKED = "spot-checked"
+    DISPUTED = "disputed"
+    ALL = (UNVERIFIED, REPLICATED, SPOT_CHECKED, DISPUTED)
 
 
 class Dataset(Base):

@@ -20,6 +20,7 @@ from coordinator.models import (
     JobStatus,
     Provider,
     Spec,
+    Verification,
 )
 
 OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void"}
@@ -193,6 +194,7 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
         msg = f"deadline passed; client refunded, provider forfeited {a['forfeited']} wei"
     elif name == "JobChallenged":
         job.status = JobStatus.DISPUTED
+        job.verification = Verification.DISPUTED
         msg = f"result challenged by {str(a['challenger']).lower()} (dispute {a['gameId']})"
     elif name == "DisputeSettled":
         outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))

@@ -157,6 +157,10 @@ class JobPublic(_Out):
     trace_root: str | None
     final_model_hash: str | None
     wait_reason: str | None
+    verification: str = Field(
+        default="unverified",
+        description="unverified | replicated | spot-checked | disputed: how far the result was checked",
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
