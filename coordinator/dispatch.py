@@ -28,12 +28,15 @@ class CeleryDispatcher:
     def celery_app(self) -> Celery:
         app = Celery("agora-coordinator", broker=self.broker_url)
         if self.broker_url.startswith("filesystem://") and self.broker_dir is not None:
-            # kombu's filesystem transport: producers write to in/, consumers read in/ and move to processed/.
+            # kombu's filesystem transport: producers write to in/, consumers read in/ and move to processed/;
+            # its exchange tables go to control/ there too (kombu's default is ./control in the cwd).
             folder = str(self.broker_dir / "in")
+            (self.broker_dir / "control").mkdir(parents=True, exist_ok=True)
             app.conf.broker_transport_options = {
                 "data_folder_in": folder,
                 "data_folder_out": folder,
                 "processed_folder": str(self.broker_dir / "processed"),
+                "control_folder": str(self.broker_dir / "control"),
             }
         return app
 

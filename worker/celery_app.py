@@ -40,8 +40,10 @@ def transport_options(visibility_timeout_s: float, broker_url: str = "", broker_
     """
     if broker_url.startswith("filesystem://") and broker_dir:
         folder = os.path.join(broker_dir, "in")
+        control = os.path.join(broker_dir, "control")  # kombu's default is ./control in the cwd
+        os.makedirs(control, exist_ok=True)
         return {"data_folder_in": folder, "data_folder_out": folder,
-                "processed_folder": os.path.join(broker_dir, "processed")}
+                "processed_folder": os.path.join(broker_dir, "processed"), "control_folder": control}
     return {
         "visibility_timeout": visibility_timeout_s,
         "unacked_restore_interval": max(1, min(10, int(visibility_timeout_s // 3))),
