@@ -108,8 +108,9 @@ class Readers:
         if self.user == row.uploaded_by:
             return True
         dataset = self.session.get(Dataset, f"sha256:{digest}")
-        if dataset is not None:
-            return self._dataset(dataset.id)
+        if dataset is not None or row.kind in ("graph", "weights"):
+            # a job's model (graph, initial weights) is read like its data: by the parties of the jobs naming it
+            return self._dataset(f"sha256:{digest}")
         if row.kind == "checkpoint":
             return self._is_referee() or self._challenged(defender=row.uploaded_by)
         # Evidence and other blobs.

@@ -159,9 +159,9 @@ async def upload_artifact(
     kind: str = "blob",
 ) -> ArtifactPublic:
     """Store bytes (a checkpoint or model) content-addressed; returns their sha256. `kind` is a free label."""
-    if kind not in ("blob", "checkpoint", "model", "trace"):
+    if kind not in ("blob", "checkpoint", "model", "trace", "graph", "weights"):
         raise Unprocessable(
-            "kind must be one of blob, checkpoint, model, trace",
+            "kind must be one of blob, checkpoint, model, trace, graph, weights",
             details=[{"field": "query.kind", "message": "unknown kind"}],
         )
     data = await upload_bytes(request, settings.max_artifact_bytes)
