@@ -215,6 +215,16 @@ class CoordinatorClient:
                            headers={"Content-Type": "application/octet-stream"})
         return str(reply["sha256"])
 
+    def has_artifact(self, sha256: str) -> bool:
+        """Whether the coordinator stores these bytes (HEAD /v1/artifacts/{sha256}; no sign-in)."""
+        try:
+            self._send("HEAD", f"/v1/artifacts/{sha256.removeprefix('sha256:')}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def artifact(self, sha256: str) -> bytes:
         """Stored bytes, as this client's address may read them (coordinator/access.py): needs a key."""
         return self._send("GET", f"/v1/artifacts/{sha256.removeprefix('sha256:')}", auth=True).content

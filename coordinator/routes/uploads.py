@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -168,6 +168,18 @@ async def upload_artifact(
     row = _store_artifact(session, store, data, kind, user)
     session.commit()
     return ArtifactPublic.model_validate(row)
+
+
+@router.head("/artifacts/{sha256}", responses={200: {"description": "stored"}, **error_responses(404, 422)})
+def has_artifact(sha256: str, session: SessionDep, store: StoreDep) -> Response:
+    """Whether bytes with this sha256 are stored (no body, no sign-in): a client skips uploading what is here.
+    It tells only that a hash is known, never who may read it or what it is."""
+    digest = sha256.removeprefix("sha256:")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise Unprocessable("not a sha256 hex digest", details=[{"field": "path.sha256", "message": "64 hex chars"}])
+    if session.get(Artifact, digest) is None or not store.exists(digest):
+        raise NotFound(f"no artifact {digest}")
+    return Response(status_code=200)
 
 
 @router.get(
