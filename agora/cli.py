@@ -7,7 +7,7 @@ import importlib
 import click
 
 # group name -> module under agora.commands exposing a click group called `group`
-GROUPS = ["devnet", "jobs", "datasets", "model", "provider", "worker", "disputes", "contracts", "verde", "bench"]
+GROUPS = ["devnet", "jobs", "wallet", "datasets", "model", "provider", "worker", "disputes", "contracts", "verde", "bench"]
 
 
 class LazyGroup(click.Group):
