@@ -125,7 +125,7 @@ def convolution(x: Tensor, w: Tensor, bias: Tensor | None, stride, padding, dila
 def _fold_exact(cols64: Tensor, cg: int, kk: int, hw: tuple[int, int], kernel_hw, dil, pad, st) -> Tensor:
     """col2im of float64 columns (N × cg·kk × L) with every addition exact (shared grid per image channel)."""
     n, _, ll = cols64.shape
-    v = cols64.view(n, cg, kk * ll)
+    v = cols64.reshape(n, cg, kk * ll)
     e = exponent(absmax(v, 2, keepdim=True))
     bits = 52 - max(int(kk - 1).bit_length(), 0)
     q = round_to_grid_f64(v, e, min(bits, 51)).view(n, cg * kk, ll)
