@@ -85,12 +85,14 @@ def group() -> None:
 @click.option("--again", is_flag=True,
               help="post a second job even if you already have a live one with this spec and price")
 @click.option("--rpc", metavar="URL", help="chain RPC to send the escrow through (default: the devnet's / $AGORA_RPC_URL)")
+@click.option("--artifacts", "artifact_dirs", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+              metavar="DIR", help="also look here for the files the spec names by sha256 (default: the spec's folder)")
 @key_option
 @coordinator_option
 @json_option
 def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, watch: bool,
            idempotency_key: str | None, again: bool, rpc: str | None, key_file: Path | None,
-           coordinator: str | None, as_json: bool) -> None:
+           coordinator: str | None, as_json: bool, artifact_dirs: tuple[Path, ...] = ()) -> None:
     """Create a job from SPEC.json over REST, sign and send its escrow transaction (the price goes into the
     JobMarket contract), and print the job id. Signs in with the client's key (--key-file or $AGORA_CLIENT_KEY).
 
@@ -115,6 +117,7 @@ def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, w
     if balance < price_wei:
         raise CliError(f"{key.address} holds {ether(balance)}, less than the price {ether(price_wei)}: "
                        f"fund the client account first (on a devnet: `agora devnet fund {key.address} 10ether`)")
+    _upload_artifacts(api, spec, [spec_file.parent, *artifact_dirs], quiet=as_json)
     job = None
     if idempotency_key is None and not again:
         job = _live_twin(api, key.address, spec_hash(parse_spec(spec)), price_wei)
@@ -174,6 +177,20 @@ def _escrow(api: Any, sender: Any, ep: Any, job: dict[str, Any], quiet: bool) ->
             return found.tx_hash, found.block_number, False
     receipt = sender.transact(tx["to"], bytes.fromhex(tx["data"].removeprefix("0x")), int(tx["value"]))
     return receipt.tx_hash, receipt.block_number, True
+
+
+def _upload_artifacts(api: Any, spec: dict[str, Any], folders: list[Path], *, quiet: bool) -> None:
+    """Upload the graph, weights and dataset the spec names (found beside it by content) that the coordinator
+    lacks, before the job exists: a missing one stops the submit with nothing created."""
+    from agora.spec_artifacts import ArtifactNotFound, upload_missing
+
+    try:
+        done = upload_missing(api, spec, folders)
+    except ArtifactNotFound as exc:
+        raise CliError(str(exc)) from None
+    if not quiet:
+        for artifact, how in done:
+            click.echo(f"{artifact.field} {artifact.id[:19]}…: {how}")
 
 
 def _client(url: str | None, key: str | None = None):  # type: ignore[no-untyped-def]
@@ -238,7 +255,7 @@ def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool)
         _plot(api.loss_plot_png(job_id), plot)
     if as_json:
         echo_json({"job": job, "progress": {k: v for k, v in progress.items() if k != "points"}, "result": result,
-                   **({"plot": str(plot)} if plot else {})})
+                   "owed": owed(job), **({"plot": str(plot)} if plot else {})})
         return
     fields([
         ("job", f"{job['id']} (on-chain {job['chain_job_id'] if job['chain_job_id'] is not None else '-'})"),
@@ -248,12 +265,48 @@ def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool)
         ("deadline", when(job["deadline_at"])),
         ("steps", f"{progress.get('latest_step') or 0}/{job['num_steps']} (checkpoint every {job['checkpoint_every']})"),
         ("loss", f"{progress['latest_loss']:.4f}" if progress.get("latest_loss") is not None else None),
+        ("verification", _verification_text(job)),
         ("spec hash", job["spec_hash"]), ("trace root", job["trace_root"]),
         ("final model", job["final_model_hash"]),
         ("model artifact", (result or {}).get("model_artifact")),
+        ("owed to you", owed_text(job)),
     ])
     if plot is not None:
         click.echo(f"loss curve written to {plot}")
+
+
+VERIFICATION_TEXT = {
+    "unverified": "unverified — nobody re-ran it (the spot-check draw skipped it, or no verifier ran)",
+    "spot-checked": "spot-checked — a verifier re-ran it by random draw and agrees",
+    "replicated": "replicated — a verifier re-ran it as the spec asked and agrees",
+    "disputed": "disputed — a verifier challenged the result (`agora disputes list --job ID`)",
+}
+
+
+def _verification_text(job: dict[str, Any]) -> str:
+    v = str(job.get("verification") or "unverified")
+    return VERIFICATION_TEXT.get(v, v).replace("--job ID", f"--job {job['id']}")
+
+
+def owed(job: dict[str, Any]) -> dict[str, Any]:
+    """What the client is owed for `job` and how to get it (the price is refunded as a JobMarket credit)."""
+    status, price = job["status"], job["price_wei"]
+    if status in ("cancelled", "expired", "failed") and job.get("chain_job_id") is not None:
+        return {"wei": price, "as": "market credit", "how": "agora wallet withdraw"}
+    if status in ("open", "assigned"):
+        return {"wei": price, "as": "escrow, refundable", "how": f"agora jobs cancel {job['id']}"}
+    if status == "awaiting_funding":
+        return {"wei": "0", "as": "nothing escrowed", "how": f"agora jobs cancel {job['id']}"}
+    return {"wei": "0", "as": None, "how": None}
+
+
+def owed_text(job: dict[str, Any]) -> str | None:
+    o = owed(job)
+    if o["as"] == "market credit":
+        return f"{ether(o['wei'])} refunded to your JobMarket credit: collect it with `{o['how']}`"
+    if o["as"] == "escrow, refundable":
+        return f"nothing yet; `{o['how']}` refunds the {ether(o['wei'])} escrow while nobody has accepted the job"
+    return None
 
 
 def _maybe(fn: Any) -> Any:
@@ -272,6 +325,103 @@ def _plot(png: bytes, out: Path) -> None:
         out.write_bytes(png)
     except OSError as exc:
         raise CliError(f"cannot write {out} ({exc.strerror}): pick a writable path") from None
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@click.option("--rpc", metavar="URL", help="chain RPC to send the cancel through (default: the devnet's / $AGORA_RPC_URL)")
+@key_option
+@coordinator_option
+@json_option
+def cancel(job_id: int, rpc: str | None, key_file: Path | None, coordinator: str | None, as_json: bool) -> None:
+    """Cancel your job while nobody has accepted it: the escrowed price comes back as your JobMarket credit
+    (`agora wallet withdraw` collects it). An unfunded job is just dropped."""
+    from agora.devnet.state import endpoints
+    from chain.errors import ContractRevert
+    from chain.sender import Sender, make_web3
+    from client.api import ApiError
+
+    key = client_key(key_file)
+    ep = endpoints(coordinator=coordinator, rpc=rpc)
+    api = _client(coordinator_url(coordinator), key.private_key)
+    try:
+        reply = api.cancel(job_id)
+    except ApiError as exc:
+        if exc.code == "wrong_status":
+            raise CliError(f"job {job_id} cannot be cancelled: {exc.message} (only open or assigned jobs can; "
+                           "`agora jobs show` says what you are owed)") from None
+        raise
+    tx, receipt = reply.get("transaction"), None
+    if tx is not None:
+        if not ep.rpc:
+            raise CliError("no chain RPC: run `agora devnet up`, pass --rpc URL or set AGORA_RPC_URL")
+        sender = Sender(make_web3(ep.rpc), key.private_key)
+        try:
+            receipt = sender.transact(tx["to"], bytes.fromhex(tx["data"].removeprefix("0x")), int(tx["value"]))
+        except ContractRevert as exc:
+            raise CliError(f"job {job_id} could not be cancelled on-chain: {exc} (a provider may have accepted it "
+                           "just now)") from None
+    job = _wait_status(api, job_id, lambda s: s == "cancelled", timeout_s=20) or api.job(job_id)
+    if as_json:
+        echo_json({"job": job, "tx": receipt.tx_hash if receipt else None, "owed": owed(job)})
+        return
+    click.echo(f"job {job_id} {job['status']}" + (f" (tx {receipt.tx_hash})" if receipt else " (nothing was escrowed)"))
+    if owed_text(job):
+        click.echo(owed_text(job))
+
+
+@group.command()
+@click.argument("job_id", type=int)
+@click.option("--price", metavar="AMOUNT", help="a new price (default: the failed job's)")
+@click.option("--deadline", metavar="DURATION", help="a new deadline (default: the failed job's)")
+@click.option("--rpc", metavar="URL", help="chain RPC to send the escrow through (default: the devnet's / $AGORA_RPC_URL)")
+@key_option
+@coordinator_option
+@json_option
+def repost(job_id: int, price: str | None, deadline: str | None, rpc: str | None, key_file: Path | None,
+           coordinator: str | None, as_json: bool) -> None:
+    """Post a failed, expired or cancelled job of yours again: same spec, same price and deadline unless given.
+    Safe to run twice: the repost of one job is one job."""
+    from agora.devnet.state import endpoints
+    from chain.sender import Sender, make_web3
+
+    key = client_key(key_file)
+    ep = endpoints(coordinator=coordinator, rpc=rpc)
+    if not ep.rpc:
+        raise CliError("no chain RPC: run `agora devnet up`, pass --rpc URL or set AGORA_RPC_URL")
+    api = _client(coordinator_url(coordinator), key.private_key)
+    old = api.job(job_id)
+    if old["client"].lower() != key.address.lower():
+        raise CliError(f"job {job_id} belongs to {old['client']}, not to {key.address}: repost your own jobs")
+    if old["status"] not in ("failed", "expired", "cancelled"):
+        raise CliError(f"job {job_id} is {old['status']}: only a failed, expired or cancelled job is reposted")
+    spec = json.loads(api.spec_bytes(job_id))
+    price_wei = parse_amount(price) if price else int(old["price_wei"])
+    deadline_s = parse_duration(deadline) if deadline else _deadline_of(old)
+    sender = Sender(make_web3(ep.rpc), key.private_key)
+    balance = sender.w3.eth.get_balance(sender.address)
+    if balance < price_wei:
+        raise CliError(f"{key.address} holds {ether(balance)}, less than the price {ether(price_wei)}: "
+                       "`agora wallet withdraw` collects refunds, or fund the account")
+    created = api.create_job(spec, price_wei, deadline_s, idempotency_key=f"repost-of-{job_id}-{price_wei}-{deadline_s}")
+    new = created["job"]
+    tx_hash, _, sent = _escrow(api, sender, ep, new, as_json)
+    new = _wait_status(api, int(new["id"]), lambda s: s != "awaiting_funding", timeout_s=20) or api.job(new["id"])
+    if as_json:
+        echo_json({"job": new, "reposted_from": job_id, "escrow_tx": tx_hash, "escrowed_now": sent})
+        return
+    click.echo(f"job {job_id} reposted as job {new['id']} ({new['status']})"
+               + (f": escrowed {ether(price_wei)} in tx {tx_hash}" if sent else ": already escrowed"))
+
+
+def _deadline_of(job: dict[str, Any]) -> int:
+    """The time the client gave the job (deadline minus creation), at least the API's one minute."""
+    import datetime as dt
+
+    if not job.get("deadline_at"):
+        return 3600
+    took = dt.datetime.fromisoformat(job["deadline_at"]) - dt.datetime.fromisoformat(job["created_at"])
+    return max(60, round(took.total_seconds()))
 
 
 @group.command()

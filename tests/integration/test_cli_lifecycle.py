@@ -99,3 +99,28 @@ def test_a_submit_that_cannot_pay_creates_nothing(devnet: Path, chain: dict, tmp
     line = one_line_error(run(devnet, "jobs", "submit", str(_spec(tmp_path, 503)), "--price", "1000000ether"),
                           "less than the price")
     assert "collateral" not in line
+
+
+def test_cancel_shows_what_is_owed_and_wallet_withdraws_it(devnet: Path, chain: dict, tmp_path: Path) -> None:
+    w3, client = chain["w3"], chain["client"]
+    sub = json.loads(ok(devnet, "jobs", "submit", str(_spec(tmp_path, 504)), "--price", "0.5ether", "--json"))
+    job_id = sub["job"]["id"]
+    shown = ok(devnet, "jobs", "show", str(job_id))
+    assert f"agora jobs cancel {job_id}" in shown and "unverified" in shown
+    out = json.loads(ok(devnet, "jobs", "cancel", str(job_id), "--json"))
+    assert out["job"]["status"] == "cancelled" and out["owed"]["how"] == "agora wallet withdraw"
+    assert "refunded to your JobMarket credit" in ok(devnet, "jobs", "show", str(job_id))
+    status = json.loads(ok(devnet, "wallet", "status", "--json"))
+    assert int(status["market_credit_wei"]) >= ETHER // 2
+    assert job_id in [j["id"] for j in status["refunded_jobs"]]
+    before = w3.eth.get_balance(client)
+    paid = json.loads(ok(devnet, "wallet", "withdraw", "--json"))
+    assert int(paid["paid_wei"]) == int(status["market_credit_wei"])
+    assert w3.eth.get_balance(client) > before + ETHER // 2 - ETHER // 100  # the credit, less gas
+    one_line_error(run(devnet, "wallet", "withdraw"), "nothing to withdraw")
+    one_line_error(run(devnet, "jobs", "cancel", str(job_id)), "cannot be cancelled")
+    # A cancelled job is reposted with one command; running it twice is still one new job.
+    first = json.loads(ok(devnet, "jobs", "repost", str(job_id), "--json"))
+    second = json.loads(ok(devnet, "jobs", "repost", str(job_id), "--json"))
+    assert first["job"]["id"] == second["job"]["id"] != job_id and first["escrowed_now"] and not second["escrowed_now"]
+    assert first["job"]["spec_hash"] == sub["job"]["spec_hash"] and first["job"]["status"] == "open"
