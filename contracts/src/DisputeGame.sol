@@ -3,12 +3,12 @@ pragma solidity ^0.8.24;
 
 import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {IDisputeSettlement} from "./interfaces/IDisputeSettlement.sol";
-import {IStakeManager} from "./interfaces/IStakeManager.sol";
 import {Game} from "./libraries/Game.sol";
 
-/// @notice Verde-style refereed k-ary bisection between a job's defender and its challenger (PROTOCOL §6).
-/// @dev Thin contract: access, events, settlement. The rules live in libraries/Game.sol. Holds no ether:
-/// bonds stay in JobMarket, collateral in StakeManager; settlement slashes first, then reports once.
+/// @notice Verde-style refereed k-ary bisection between a job's defender and one of its challengers (PROTOCOL §6).
+/// @dev Thin contract: access, events, clocks' parameters. The rules live in libraries/Game.sol. Holds no ether
+/// and moves none: bonds and escrow stay in JobMarket, collateral in StakeManager, and the market settles every
+/// wei when the game reports its outcome (once). Many games may run on one job at once (one per challenge).
 contract DisputeGame is IDisputeGame {
     using Game for Game.State;
 
@@ -20,8 +20,12 @@ contract DisputeGame is IDisputeGame {
     error NotReferee(address caller);
     /// @dev No game with this id has been opened.
     error UnknownGame(uint256 gameId);
-    /// @dev Constructor parameters out of range.
-    error BadParameters(uint256 k, uint256 challengerRewardBps);
+    /// @dev Constructor parameters out of range (k in [2, 64], clocks ≥ 1 s and < 2^32, reward ≤ 100 %).
+    error BadParameters(uint256 k, uint256 clock, uint256 refereeTimeout, uint256 challengerRewardBps);
+    /// @dev Constructor: market and referee must be non-zero.
+    error ZeroAddress();
+    /// @dev moot(): the market still counts this game's submission as undecided.
+    error ChallengeStillLive(uint256 gameId);
 
     // ------------------------------------------------------------------ events
 
@@ -32,10 +36,13 @@ contract DisputeGame is IDisputeGame {
     event ElementsRevealed(
         uint256 indexed gameId, address indexed party, uint8 level, uint32 lo, uint32 hi, bytes32[] elements
     );
+    /// @dev The defender's first-round proof that its L[S] is keccak256(finalModelHash ‖ slotsHash).
+    event FinalBound(uint256 indexed gameId, bytes32 finalModelHash, bytes32 slotsHash);
     event RootCommitted(uint256 indexed gameId, address indexed party, uint8 level, bytes32 root);
     event OutputRevealed(uint256 indexed gameId, address indexed party, bytes32 outputHash);
     event RefereeRuled(uint256 indexed gameId, bytes32 outputHash);
     event GameTimedOut(uint256 indexed gameId, Game.Phase phase);
+    /// @dev `slashed` is the collateral the market slashed on this outcome (0 unless it proved the result wrong).
     event GameSettled(
         uint256 indexed gameId, uint256 indexed jobId, IDisputeSettlement.Outcome outcome, uint256 slashed
     );
@@ -43,12 +50,12 @@ contract DisputeGame is IDisputeGame {
     // ------------------------------------------------------------------ storage
 
     IDisputeSettlement public immutable market;
-    IStakeManager public immutable stakeManager;
-    address public immutable treasury;
     address public immutable referee;
     /// @dev Parts each interval is cut into per round (2 = plain bisection).
     uint256 public immutable k;
-    uint64 public immutable moveTimeout;
+    /// @dev Each party's total time budget for a whole game, in seconds (a chess clock).
+    uint32 public immutable clock;
+    /// @dev The referee's window, from both claims in to its ruling.
     uint64 public immutable refereeTimeout;
     uint16 public immutable challengerRewardBps;
 
@@ -57,21 +64,22 @@ contract DisputeGame is IDisputeGame {
 
     constructor(
         IDisputeSettlement market_,
-        IStakeManager stakeManager_,
-        address treasury_,
         address referee_,
         uint256 k_,
-        uint64 moveTimeout_,
+        uint32 clock_,
         uint64 refereeTimeout_,
         uint16 challengerRewardBps_
     ) {
-        if (k_ < 2 || k_ > 64 || challengerRewardBps_ > 10_000) revert BadParameters(k_, challengerRewardBps_);
+        // INVARIANT: roles exist; every clock is at least a second; the reward is a share.
+        if (address(market_) == address(0) || referee_ == address(0)) revert ZeroAddress();
+        if (
+            k_ < 2 || k_ > 64 || clock_ == 0 || refereeTimeout_ == 0 || refereeTimeout_ > type(uint32).max
+                || challengerRewardBps_ > 10_000
+        ) revert BadParameters(k_, clock_, refereeTimeout_, challengerRewardBps_);
         market = market_;
-        stakeManager = stakeManager_;
-        treasury = treasury_;
         referee = referee_;
         k = k_;
-        moveTimeout = moveTimeout_;
+        clock = clock_;
         refereeTimeout = refereeTimeout_;
         challengerRewardBps = challengerRewardBps_;
     }
@@ -89,7 +97,6 @@ contract DisputeGame is IDisputeGame {
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
-        uint96 collateral,
         uint96 bond
     ) external returns (uint256 gameId) {
         // INVARIANT: games exist only for challenges the market accepted (it holds the bond).
@@ -106,8 +113,8 @@ contract DisputeGame is IDisputeGame {
             numSteps,
             checkpointEvery,
             opsPerStep,
-            collateral,
-            uint64(block.timestamp) + moveTimeout
+            block.timestamp,
+            clock
         );
         // The bond stays in JobMarket; the game only reports it.
         emit GameOpened(gameId, jobId, defender, challenger, g.hi, bond);
@@ -117,19 +124,27 @@ contract DisputeGame is IDisputeGame {
 
     /// @notice Reveal this round's elements (`positions(gameId)`) with one multiproof (MerkleProof.verifyMulti);
     /// the second party of the round passes the first party's elements (from its ElementsRevealed event).
+    /// The defender's first-round reveal must use `revealFirst`.
     function reveal(
         uint256 gameId,
         bytes32[] calldata elements,
         bytes32[] calldata proofs,
         bytes32[] calldata otherElements
     ) external {
-        Game.State storage g = _live(gameId);
-        emit ElementsRevealed(gameId, msg.sender, g.level, g.lo, g.hi, elements);
-        Game.Clock memory c = _clock();
-        (uint8 bit, bool closes) = g.reveal(c, msg.sender, elements, proofs);
-        if (!closes) return;
-        IDisputeSettlement.Outcome outcome = g.closeRound(c, bit, elements, otherElements);
-        if (outcome != IDisputeSettlement.Outcome.None) _settle(gameId, g, outcome);
+        _reveal(gameId, elements, proofs, otherElements, false, 0);
+    }
+
+    /// @notice The first round's reveal with the caller's final slots hash: the defender proves its L[S] (the last
+    /// element) is keccak256(finalModelHash ‖ slotsHash) — its final state holds the model it reported. The
+    /// challenger may use it too (its slotsHash is ignored).
+    function revealFirst(
+        uint256 gameId,
+        bytes32[] calldata elements,
+        bytes32[] calldata proofs,
+        bytes32[] calldata otherElements,
+        bytes32 slotsHash
+    ) external {
+        _reveal(gameId, elements, proofs, otherElements, true, slotsHash);
     }
 
     /// @notice Commit the next level's root, proving leaf 0 = the agreed element and leaf n-1 = own element hi.
@@ -138,14 +153,14 @@ contract DisputeGame is IDisputeGame {
     {
         Game.State storage g = _live(gameId);
         emit RootCommitted(gameId, msg.sender, g.level + 1, finerRoot);
-        g.descend(msg.sender, finerRoot, firstProof, lastProof, block.timestamp, moveTimeout);
+        g.descend(msg.sender, finerRoot, firstProof, lastProof, block.timestamp);
     }
 
     /// @notice At the op level: reveal H(out_j) for the disputed operator j, checked against own chain.
     function revealOutput(uint256 gameId, bytes32 outputHash) external {
         Game.State storage g = _live(gameId);
         emit OutputRevealed(gameId, msg.sender, outputHash);
-        g.revealOutput(msg.sender, outputHash, block.timestamp, moveTimeout, refereeTimeout);
+        g.revealOutput(msg.sender, outputHash, block.timestamp, refereeTimeout);
     }
 
     /// @notice The referee posts the correct hash (H(out_j), or L[0] when the initial state is disputed).
@@ -157,21 +172,24 @@ contract DisputeGame is IDisputeGame {
         _settle(gameId, g, g.rule(correctHash, block.timestamp));
     }
 
-    /// @notice Phase ProveFinal (the challenger committed to the defender's own root, PROTOCOL §7): the defender
-    /// proves that the last segment leaf of its root is keccak256(finalModelHash ‖ slotsHash) and wins.
-    function proveFinal(uint256 gameId, bytes32 slotsHash, bytes32[] calldata proof) external {
-        Game.State storage g = _live(gameId);
-        _settle(gameId, g, g.proveFinal(msg.sender, slotsHash, proof, block.timestamp));
-    }
-
-    /// @notice Anyone, after a deadline: the silent party loses (in ProveFinal the defender); a silent referee
-    /// voids the game.
+    /// @notice Anyone, once a clock has run out: the party whose clock ran out without moving loses; a silent
+    /// referee voids the game.
     function timeout(uint256 gameId) external {
         Game.State storage g = _live(gameId);
         Game.Phase phase = g.phase;
         IDisputeSettlement.Outcome outcome = g.timeout(block.timestamp);
         emit GameTimedOut(gameId, phase);
         _settle(gameId, g, outcome);
+    }
+
+    /// @notice Anyone: ends a game whose submission another game already decided (or a Void discarded); the
+    /// challenger's bond goes back in full and nobody is slashed again.
+    function moot(uint256 gameId) external {
+        Game.State storage g = _live(gameId);
+        // INVARIANT: a game still judging the current submission plays on.
+        if (market.challengeLive(address(this), gameId)) revert ChallengeStillLive(gameId);
+        g.moot();
+        _settle(gameId, g, IDisputeSettlement.Outcome.Moot);
     }
 
     /// @notice Several moves of the caller in one transaction, in order (each a call of this contract, with
@@ -204,10 +222,30 @@ contract DisputeGame is IDisputeGame {
         return _games[gameId].levelLength();
     }
 
+    /// @notice Where slashed collateral goes: always the market's current treasury (no copy to drift).
+    function treasury() external view returns (address) {
+        return market.treasury();
+    }
+
     // ------------------------------------------------------------------ internal
 
-    function _clock() private view returns (Game.Clock memory) {
-        return Game.Clock(k, block.timestamp, moveTimeout, refereeTimeout);
+    function _reveal(
+        uint256 gameId,
+        bytes32[] calldata elements,
+        bytes32[] calldata proofs,
+        bytes32[] calldata otherElements,
+        bool bound,
+        bytes32 slotsHash
+    ) private {
+        Game.State storage g = _live(gameId);
+        emit ElementsRevealed(gameId, msg.sender, g.level, g.lo, g.hi, elements);
+        // A reveal that fails the binding reverts, taking this event with it.
+        if (!g.endsKnown && msg.sender == g.defender) emit FinalBound(gameId, g.agreed, slotsHash);
+        Game.Clock memory c = Game.Clock(k, block.timestamp, refereeTimeout, bound, slotsHash);
+        (uint8 bit, bool closes) = g.reveal(c, msg.sender, elements, proofs);
+        if (!closes) return;
+        IDisputeSettlement.Outcome outcome = g.closeRound(c, bit, elements, otherElements);
+        if (outcome != IDisputeSettlement.Outcome.None) _settle(gameId, g, outcome);
     }
 
     function _live(uint256 gameId) private view returns (Game.State storage g) {
@@ -216,23 +254,11 @@ contract DisputeGame is IDisputeGame {
         if (g.phase == Game.Phase.None) revert UnknownGame(gameId);
     }
 
-    /// @dev Called once per game: the library has already moved the phase to Settled, so no reentrant
-    /// call can settle again. Slashing precedes the market's callback (PROTOCOL §4).
+    /// @dev Called once per game: the library has already moved the phase to Settled, so no reentrant call can
+    /// settle again. The market moves every wei (slash, bonds, refunds) and returns what it slashed.
     function _settle(uint256 gameId, Game.State storage g, IDisputeSettlement.Outcome outcome) private {
         g.outcome = outcome;
-        uint256 collateral = g.collateral;
-        address defender = g.defender;
-        uint256 slashed;
-        if (outcome == IDisputeSettlement.Outcome.ChallengerWins) {
-            uint256 reward = (collateral * challengerRewardBps) / 10_000;
-            if (reward != 0) stakeManager.slash(defender, reward, g.challenger);
-            if (collateral - reward != 0) stakeManager.slash(defender, collateral - reward, treasury);
-            slashed = collateral;
-        } else if (outcome == IDisputeSettlement.Outcome.BothLose) {
-            if (collateral != 0) stakeManager.slash(defender, collateral, treasury);
-            slashed = collateral;
-        }
+        uint256 slashed = market.onDisputeSettled(gameId, outcome);
         emit GameSettled(gameId, g.jobId, outcome, slashed);
-        market.onDisputeSettled(g.jobId, outcome);
     }
 }

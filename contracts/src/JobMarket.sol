@@ -7,24 +7,29 @@ import {StakeManager} from "./StakeManager.sol";
 import {IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {JobWord} from "./libraries/JobWord.sol";
 
-/// @title JobMarket — job escrow and lifecycle for the Agora market
+/// @title JobMarket — job escrow, lifecycle and dispute settlement for the Agora market
 /// @notice For the Python client:
-/// - `postJob(...)` escrows msg.value as the price and emits `JobPosted(jobId, client, terms)`; the terms are not
+/// - `postJob(...)` escrows msg.value as the price and emits `JobPosted(jobId, client, terms)` with every term
+///   (a job posted without the coordinator is as visible, cancellable and refundable as any); the terms are not
 ///   stored, only keccak256(abi.encode(terms)). Every later call passes the same `JobTerms` struct (read it from
 ///   the event); calls on a Submitted job also pass the submitted (traceRoot, finalModelHash).
-/// - Lifecycle: Open → assign (matcher) → Assigned → accept (provider, locks collateral) → Running →
-///   submitResult (provider) → Submitted → finalize (anyone, after the challenge window) → Finalized;
-///   Submitted → challenge (anyone but the provider, with the bond) → Disputed → the game's onDisputeSettled →
-///   Finalized | Failed | Open (void). cancel (client, Open/Assigned) → Cancelled. expire (anyone): Assigned
-///   past acceptBy → Open; Open/Assigned/Running past the deadline → Expired (a Running provider forfeits
-///   forfeitBps of its collateral to the client, credited in StakeManager).
-/// - A provider's payout (price − fee; after a won dispute also the challenger's bond less the treasury cut) is
-///   credited in StakeManager next to its stake: `StakeManager.withdrawCredit()` pulls it.
+/// - Lifecycle: Open → assign (matcher) → Assigned → accept (provider, locks collateral) → Running (the provider
+///   posts `heartbeat` at least every livenessWindow; silence lets anyone `reclaimStalled`; `abandon` gives the
+///   job back) → submitResult → Submitted → finalize (anyone, after the challenge window, once no game is open)
+///   → Finalized. Anyone but the provider may `challenge` a Submitted/Disputed job until the window closes, any
+///   number of times: each challenge opens its own game (Disputed while any is open). A game that proves the
+///   result wrong fails the job (slash once, client refunded; every other game on it is then Moot); a Void
+///   discards the result (job Open again); a DefenderWins pays that bond to the provider. cancel (client,
+///   Open/Assigned) → Cancelled. expire (anyone): Assigned past acceptBy → Open; Open/Assigned/Running past the
+///   deadline → Expired (a Running provider forfeits forfeitBps of its collateral to the client).
+/// - A provider's payout (price − fee, and the bonds of challengers it beat, less the treasury cut) is credited
+///   in StakeManager next to its stake: `StakeManager.withdrawCredit()` pulls it.
 /// - Money moves only by pull: `creditOf(account)` and `withdraw()` here for refunds, returned bonds and the
-///   treasury (its credit includes the accrued protocol fees); provider payouts are pulled from StakeManager.
+///   treasury (its credit includes the accrued protocol fees); slashes and forfeits are credited in StakeManager.
 /// - Deployment is one transaction: the constructor deploys the StakeManager (`stakeManager()`), whose market is
 ///   this contract (immutable) and whose admin is this contract's deployer.
-/// - The admin (deployer) sets matcher, game, treasury and bounded parameters; it can never move escrow.
+/// - The admin (deployer) sets matcher, game, treasury and bounded parameters; it can never move escrow. A game
+///   settles through the record this market kept when it opened it, so `setGame` never strands a live game.
 /// Conservation: address(this).balance == Σ escrowed prices of live jobs + Σ open bonds + Σ credits + fees.
 contract JobMarket is IJobMarket {
     using JobWord for uint256;
@@ -34,17 +39,20 @@ contract JobMarket is IJobMarket {
     uint256 public constant MAX_TIMEOUT = 30 days;
     uint256 public constant MAX_PROTOCOL_FEE_BPS = 1_000;
     uint256 public constant MAX_DISPUTE_CUT_BPS = 5_000;
+    uint256 public constant MAX_BOND_BPS = 50_000;
     uint256 public constant BPS = 10_000;
 
     address public immutable admin;
     IStakeManager public immutable stakeManager;
 
     /// @dev postJob and finalize share this slot. nextJobId starts at 1 so postJob never pays a fresh write for
-    /// it, and protocol fees accrue here instead of in a fresh treasury credit slot.
+    /// it, protocol fees accrue here instead of in a fresh treasury credit slot, and postJob finds the
+    /// collateral floor in the slot it writes anyway.
     struct Hot {
         uint64 nextJobId;
         uint16 protocolFeeBps;
-        uint176 protocolFees;
+        uint128 protocolFees;
+        uint48 minCollateralGwei;
     }
 
     /// @dev assign reads matcher, acceptTimeout and minStake in one slot; submitResult reads challengeWindow.
@@ -53,6 +61,16 @@ contract JobMarket is IJobMarket {
         uint24 acceptTimeout;
         uint24 challengeWindow;
         uint48 minStakeGwei;
+    }
+
+    /// @dev Rates read off the happy path (expire, disputes, liveness), one slot.
+    struct Rates {
+        uint16 forfeitBps;
+        uint16 disputeCutBps;
+        uint16 bondBps;
+        uint16 stallForfeitBps;
+        uint16 abandonForfeitBps;
+        uint32 livenessWindow;
     }
 
     /// @dev A Finalized job has both words cleared (two storage refunds): with a job id below nextJobId,
@@ -64,14 +82,14 @@ contract JobMarket is IJobMarket {
 
     Hot internal _hot;
     Matching internal _matching;
-    uint16 public forfeitBps;
-    uint16 public disputeCutBps;
+    Rates internal _rates;
     address public game;
     uint96 public challengerBond;
     address public treasury;
 
     mapping(uint256 => Job) internal _jobs;
     mapping(uint256 => Dispute) internal _disputes;
+    mapping(address game => mapping(uint256 gameId => Challenge)) internal _challenges;
     mapping(address => uint256) internal _credits;
 
     constructor(Params memory params_, address matcher_, address treasury_, uint32 unbondingPeriod_) {
@@ -101,12 +119,22 @@ contract JobMarket is IJobMarket {
         if (p.minStake % JobWord.GWEI != 0 || p.minStake / JobWord.GWEI > type(uint48).max) {
             revert ParamOutOfBounds(8, p.minStake);
         }
+        if (p.bondBps > MAX_BOND_BPS) revert ParamOutOfBounds(9, p.bondBps);
+        // INVARIANT: every job's provider risks a non-zero collateral.
+        if (p.minCollateral == 0 || p.minCollateral % JobWord.GWEI != 0) revert ParamOutOfBounds(10, p.minCollateral);
+        if (p.livenessWindow == 0 || p.livenessWindow > MAX_TIMEOUT) revert ParamOutOfBounds(11, p.livenessWindow);
+        if (p.stallForfeitBps > BPS) revert ParamOutOfBounds(12, p.stallForfeitBps);
+        if (p.abandonForfeitBps > BPS) revert ParamOutOfBounds(13, p.abandonForfeitBps);
         _matching.acceptTimeout = uint24(p.acceptTimeout); // ≤ MAX_TIMEOUT < 2^24
         _matching.challengeWindow = uint24(p.challengeWindow);
         _matching.minStakeGwei = uint48(p.minStake / JobWord.GWEI);
         _hot.protocolFeeBps = p.protocolFeeBps;
-        forfeitBps = p.forfeitBps;
-        disputeCutBps = p.disputeCutBps;
+        // minCollateral is a uint96 of whole gwei: below 2^67 gwei, but the job word holds 48 bits of it.
+        if (p.minCollateral / JobWord.GWEI > JobWord.MAX_COLLATERAL_GWEI) revert ParamOutOfBounds(10, p.minCollateral);
+        _hot.minCollateralGwei = uint48(p.minCollateral / JobWord.GWEI);
+        _rates = Rates(
+            p.forfeitBps, p.disputeCutBps, p.bondBps, p.stallForfeitBps, p.abandonForfeitBps, p.livenessWindow
+        );
         challengerBond = p.challengerBond;
         emit ParamsSet(p);
     }
@@ -135,7 +163,9 @@ contract JobMarket is IJobMarket {
             // A Submitted job commits to its result too and a Finalized one keeps no commitment: name the status
             // (no terms-only call is valid in either) rather than blame the terms.
             Status s = _statusOf(jobId, word, stored);
-            if (s == Status.Submitted || s == Status.Finalized) revert WrongStatus(jobId, s);
+            if (s == Status.Submitted || s == Status.Disputed || s == Status.Finalized || s == Status.Failed) {
+                revert WrongStatus(jobId, s);
+            }
             // INVARIANT: a job is only ever acted on under the exact terms it was posted with.
             revert TermsMismatch(jobId, tHash, stored);
         }
@@ -149,8 +179,9 @@ contract JobMarket is IJobMarket {
     {
         Job storage j = _jobs[jobId];
         word = j.word;
-        // INVARIANT: result-bound calls happen only in Submitted (the commitment has the result in it only then).
-        if (word.status() != Status.Submitted) revert WrongStatus(jobId, _statusOf(jobId, word, j.commitment));
+        // INVARIANT: result-bound calls happen only in Submitted / Disputed (the commitment holds the result then).
+        Status s = word.status();
+        if (s != Status.Submitted && s != Status.Disputed) revert WrongStatus(jobId, _statusOf(jobId, word, j.commitment));
         tHash = JobWord.termsHash(terms);
         bytes32 given = JobWord.resultCommitment(tHash, traceRoot, finalModelHash);
         bytes32 stored = j.commitment;
@@ -176,23 +207,37 @@ contract JobMarket is IJobMarket {
 
     /// @dev Pays a finished job: clears its words (refunds), accrues the fee, and hands the payout to
     /// StakeManager together with the collateral unlock — one call, one slot write there.
-    function _payProvider(
-        uint256 jobId,
-        address provider,
-        uint256 price,
-        uint256 collateral,
-        uint256 extraFee,
-        uint256 extraPayout
-    ) internal returns (uint256 payout, uint256 fee) {
+    function _payProvider(uint256 jobId, address provider, uint256 price, uint256 collateral)
+        internal
+        returns (uint256 payout, uint256 fee)
+    {
         Job storage j = _jobs[jobId];
         j.word = 0;
         j.commitment = 0;
         Hot storage h = _hot;
         fee = JobWord.bps(price, h.protocolFeeBps);
-        payout = price - fee + extraPayout;
-        h.protocolFees += uint176(fee + extraFee);
+        payout = price - fee;
+        h.protocolFees += uint128(fee);
         stakeManager.release{value: payout}(provider, collateral);
-        emit JobFinalized(jobId, provider, payout, fee + extraFee);
+        emit JobFinalized(jobId, provider, payout, fee);
+    }
+
+    /// @dev The bond a challenge of `terms` must carry: griefing a job costs in proportion to what it locks.
+    function _bondFor(JobTerms calldata terms) internal view returns (uint256 bond) {
+        bond = JobWord.bps(uint256(terms.price) + terms.collateral, _rates.bondBps);
+        uint256 floor = challengerBond;
+        if (bond < floor) bond = floor;
+    }
+
+    /// @dev Gives a Running job back to Open: `forfeited` of the collateral to the client, the rest unlocked.
+    function _reopenRunning(uint256 jobId, address provider, JobTerms calldata terms, uint256 forfeitBps_)
+        internal
+        returns (uint256 forfeited)
+    {
+        delete _jobs[jobId].word;
+        forfeited = JobWord.bps(terms.collateral, forfeitBps_);
+        if (forfeited != 0) stakeManager.forfeit(provider, forfeited, terms.client);
+        if (terms.collateral != forfeited) stakeManager.unlock(provider, terms.collateral - forfeited);
     }
 
     /// @dev Split out of challenge() to keep the stack shallow; the bond is the one just stored.
@@ -203,12 +248,13 @@ contract JobMarket is IJobMarket {
         address provider,
         bytes32 traceRoot,
         bytes32 challengerRoot,
-        bytes32 finalModelHash
+        bytes32 finalModelHash,
+        uint256 bond
     ) internal returns (uint256) {
         // Static arguments only, so encoding them in two halves equals encoding them at once.
         bytes memory data = bytes.concat(
             abi.encodeWithSelector(IDisputeGame.open.selector, jobId, provider, msg.sender, traceRoot, challengerRoot),
-            abi.encode(finalModelHash, terms.numSteps, terms.checkpointEvery, terms.opsPerStep, terms.collateral, _disputes[jobId].bond)
+            abi.encode(finalModelHash, terms.numSteps, terms.checkpointEvery, terms.opsPerStep, bond)
         );
         (bool ok, bytes memory ret) = g.call(data);
         if (!ok) {
@@ -272,12 +318,15 @@ contract JobMarket is IJobMarket {
         if (collateral % JobWord.GWEI != 0 || collateral / JobWord.GWEI > JobWord.MAX_COLLATERAL_GWEI) {
             revert InvalidCollateral(collateral);
         }
+        Hot storage h = _hot;
+        // INVARIANT: the provider of every job risks at least the collateral floor.
+        uint256 floor = uint256(h.minCollateralGwei) * JobWord.GWEI;
+        if (collateral < floor) revert CollateralBelowFloor(collateral, floor);
         // INVARIANT: the deadline lies in the future.
         if (deadline <= block.timestamp) revert InvalidDeadline(deadline, block.timestamp);
         JobTerms memory terms = JobTerms(
             msg.sender, uint96(msg.value), specHash, numSteps, checkpointEvery, opsPerStep, collateral, deadline
         );
-        Hot storage h = _hot;
         jobId = h.nextJobId;
         h.nextJobId = uint64(jobId + 1);
         _jobs[jobId].commitment = keccak256(abi.encode(terms));
@@ -315,7 +364,8 @@ contract JobMarket is IJobMarket {
         if (msg.sender != provider) revert NotProvider(msg.sender, provider);
         uint256 acceptBy = word.timer();
         if (block.timestamp > acceptBy) revert AcceptWindowClosed(acceptBy, block.timestamp);
-        j.word = word.next(Status.Running, 0);
+        // The timer of a Running job is its last sign of life (accept counts as the first).
+        j.word = word.next(Status.Running, block.timestamp);
         stakeManager.lock(provider, word.collateral());
         emit JobAccepted(jobId, provider);
     }
@@ -345,9 +395,11 @@ contract JobMarket is IJobMarket {
     function finalize(uint256 jobId, JobTerms calldata terms, bytes32 traceRoot, bytes32 finalModelHash) external {
         (uint256 word,) = _loadSubmitted(jobId, terms, traceRoot, finalModelHash);
         uint256 challengeUntil = word.timer();
-        // INVARIANT: a result is paid only once its challenge window has closed without a challenge.
+        // INVARIANT: a result is paid only once its challenge window has closed...
         if (block.timestamp <= challengeUntil) revert ChallengeWindowOpen(challengeUntil, block.timestamp);
-        _payProvider(jobId, word.provider(), terms.price, terms.collateral, 0, 0);
+        // INVARIANT: ...and every game on it has settled for the defender (Disputed ⇔ a game is open).
+        if (word.status() == Status.Disputed) revert GamesOpen(jobId, _disputes[jobId].openGames);
+        _payProvider(jobId, word.provider(), terms.price, terms.collateral);
     }
 
     function cancel(uint256 jobId, JobTerms calldata terms) external {
@@ -371,7 +423,7 @@ contract JobMarket is IJobMarket {
             _jobs[jobId].word = word.next(Status.Expired, 0);
             _credit(terms.client, terms.price);
             if (s == Status.Running) {
-                forfeited = JobWord.bps(terms.collateral, forfeitBps);
+                forfeited = JobWord.bps(terms.collateral, _rates.forfeitBps);
                 if (forfeited != 0) stakeManager.forfeit(provider, forfeited, terms.client);
                 if (terms.collateral != forfeited) stakeManager.unlock(provider, terms.collateral - forfeited);
             }
@@ -393,67 +445,154 @@ contract JobMarket is IJobMarket {
         bytes32 finalModelHash,
         bytes32 challengerRoot
     ) external payable returns (uint256 gameId) {
-        (uint256 word, bytes32 tHash) = _loadSubmitted(jobId, terms, traceRoot, finalModelHash);
-        address provider = word.provider();
+        uint256 bond = _bondFor(terms);
         address g = game;
-        {
-            uint256 challengeUntil = word.timer();
-            // INVARIANT: a challenge comes inside the window, from someone else, with exactly the bond, and only
-            // once a game is registered. A challenger with the same root disputes the final model hash instead:
-            // the game opens in ProveFinal (PROTOCOL §7).
-            if (block.timestamp > challengeUntil) revert ChallengeWindowClosed(challengeUntil, block.timestamp);
-            if (msg.sender == provider) revert ProviderCannotChallenge(provider);
-            uint256 bond = challengerBond;
-            if (msg.value != bond) revert WrongBond(msg.value, bond);
-            if (g == address(0)) revert GameNotSet();
-
-            Job storage j = _jobs[jobId];
-            j.word = word.next(Status.Disputed, challengeUntil);
-            j.commitment = tHash; // a voided dispute reopens the job under its terms
-            _disputes[jobId] = Dispute({
-                challenger: msg.sender,
-                bond: uint96(bond),
-                client: terms.client,
-                price: terms.price,
-                game: g,
-                collateral: terms.collateral
-            });
-        }
-        gameId = _openGame(g, jobId, terms, provider, traceRoot, challengerRoot, finalModelHash);
+        (address provider, uint32 epoch) = _admitChallenge(jobId, terms, traceRoot, finalModelHash, bond, g);
+        gameId = _openGame(g, jobId, terms, provider, traceRoot, challengerRoot, finalModelHash, bond);
+        // INVARIANT: the record, not the current `game`, authorises this game's settlement (setGame strands nothing).
+        _challenges[g][gameId] = Challenge(msg.sender, uint96(bond), uint64(jobId), epoch);
         emit JobChallenged(jobId, msg.sender, gameId);
     }
 
-    function onDisputeSettled(uint256 jobId, Outcome outcome) external {
+    /// @dev challenge's checks and the job's dispute bookkeeping (split out to keep the stack shallow).
+    function _admitChallenge(
+        uint256 jobId,
+        JobTerms calldata terms,
+        bytes32 traceRoot,
+        bytes32 finalModelHash,
+        uint256 bond,
+        address g
+    ) internal returns (address provider, uint32 epoch) {
+        (uint256 word, bytes32 tHash) = _loadSubmitted(jobId, terms, traceRoot, finalModelHash);
+        provider = word.provider();
+        uint256 challengeUntil = word.timer();
+        // INVARIANT: anyone but the provider may challenge, any number of times, until the window closes (open
+        // games never close the door on the next challenger), with exactly the bond, once a game is registered.
+        if (block.timestamp > challengeUntil) revert ChallengeWindowClosed(challengeUntil, block.timestamp);
+        if (msg.sender == provider) revert ProviderCannotChallenge(provider);
+        if (msg.value != bond) revert WrongBond(msg.value, bond);
+        if (g == address(0)) revert GameNotSet();
+        Dispute storage d = _disputes[jobId];
+        uint32 open = d.openGames;
+        if (open == 0) {
+            _jobs[jobId].word = word.next(Status.Disputed, challengeUntil);
+            d.client = terms.client;
+            d.price = terms.price;
+            d.termsHash = tHash;
+        }
+        d.openGames = open + 1;
+        epoch = d.epoch;
+    }
+
+    function onDisputeSettled(uint256 gameId, Outcome outcome) external returns (uint256 slashed) {
+        Challenge memory c = _challenges[msg.sender][gameId];
+        // INVARIANT: only a game this market opened settles, once (the record is deleted here).
+        if (c.challenger == address(0)) revert UnknownChallenge(msg.sender, gameId);
+        if (outcome == Outcome.None) revert InvalidOutcome(outcome);
+        delete _challenges[msg.sender][gameId];
+        uint256 jobId = c.jobId;
+        Dispute storage d = _disputes[jobId];
         Job storage j = _jobs[jobId];
         uint256 word = j.word;
-        // INVARIANT: settlement happens once, for a Disputed job, from the game that was opened for it.
-        if (word.status() != Status.Disputed) revert WrongStatus(jobId, _statusOf(jobId, word, j.commitment));
-        Dispute memory d = _disputes[jobId];
-        if (msg.sender != d.game) revert NotGame(msg.sender, d.game);
-        if (outcome == Outcome.None) revert InvalidOutcome(outcome);
-        delete _disputes[jobId];
-        address provider = word.provider();
-
-        if (outcome == Outcome.DefenderWins) {
-            uint256 cut = JobWord.bps(d.bond, disputeCutBps);
-            _payProvider(jobId, provider, d.price, d.collateral, cut, d.bond - cut);
-        } else if (outcome == Outcome.ChallengerWins) {
-            // The game has slashed the collateral already; it stays gone.
-            j.word = word.next(Status.Failed, 0);
-            _credit(d.client, d.price);
-            _credit(d.challenger, d.bond);
-        } else if (outcome == Outcome.BothLose) {
-            j.word = word.next(Status.Failed, 0);
-            _credit(d.client, d.price);
-            _hot.protocolFees += uint176(d.bond);
-        } else {
-            // Void: nobody lied provably; bond back, collateral back, job Open again under the same terms.
-            delete j.word;
-            _credit(d.challenger, d.bond);
-            stakeManager.unlock(provider, d.collateral);
-            emit JobReopened(jobId);
+        bool live = c.epoch == d.epoch && word.status() == Status.Disputed;
+        if (!live) {
+            // INVARIANT: a game on a result already decided (or discarded) moves nothing but its own bond, in full.
+            _credit(c.challenger, c.bond);
+            emit ChallengeSettled(jobId, gameId, c.challenger, Outcome.Moot, 0);
+            return 0;
         }
-        emit DisputeSettled(jobId, outcome);
+        // INVARIANT: a live game cannot call itself moot.
+        if (outcome == Outcome.Moot) revert InvalidOutcome(outcome);
+        address provider = word.provider();
+        if (outcome == Outcome.DefenderWins) {
+            uint256 cut = JobWord.bps(c.bond, _rates.disputeCutBps);
+            _hot.protocolFees += uint128(cut);
+            stakeManager.release{value: c.bond - cut}(provider, 0);
+            uint32 open = d.openGames - 1;
+            d.openGames = open;
+            // The last open game settled: the result waits for the window again (finalize, or more challenges).
+            if (open == 0) j.word = word.next(Status.Submitted, word.timer());
+        } else {
+            // The submission is decided (or discarded): every other game on it is now moot.
+            d.openGames = 0;
+            d.epoch = c.epoch + 1;
+            if (outcome == Outcome.Void) {
+                // Nobody lied provably: bond back, collateral back, the result unpaid, job Open under its terms.
+                delete j.word;
+                j.commitment = d.termsHash;
+                _credit(c.challenger, c.bond);
+                stakeManager.unlock(provider, word.collateral());
+                emit JobReopened(jobId);
+            } else {
+                slashed = _failJob(j, word, d, c, outcome);
+            }
+            emit DisputeSettled(jobId, outcome);
+        }
+        emit ChallengeSettled(jobId, gameId, c.challenger, outcome, slashed);
+    }
+
+    /// @dev ChallengerWins / BothLose: the result is proven wrong. The collateral is slashed exactly once here
+    /// (ChallengerWins: the game's reward share to the challenger, the rest to the treasury; BothLose: all to the
+    /// treasury, and the bond too), the client refunded.
+    function _failJob(
+        Job storage j,
+        uint256 word,
+        Dispute storage d,
+        Challenge memory c,
+        Outcome outcome
+    ) internal returns (uint256 slashed) {
+        address provider = word.provider();
+        uint256 collateral = word.collateral();
+        j.word = word.next(Status.Failed, 0);
+        _credit(d.client, d.price);
+        address t = treasury;
+        if (outcome == Outcome.ChallengerWins) {
+            uint256 reward = JobWord.bps(collateral, IDisputeGame(msg.sender).challengerRewardBps());
+            if (reward != 0) slashed = stakeManager.slash(provider, reward, c.challenger);
+            if (collateral != reward) slashed += stakeManager.slash(provider, collateral - reward, t);
+            _credit(c.challenger, c.bond);
+        } else {
+            slashed = stakeManager.slash(provider, collateral, t);
+            _hot.protocolFees += uint128(c.bond);
+        }
+    }
+
+    // ------------------------------------------------------------------ external write: liveness
+
+    function heartbeat(uint256 jobId, uint32 step, bytes32 stateHash) external {
+        Job storage j = _jobs[jobId];
+        uint256 word = j.word;
+        // INVARIANT: only the provider of a Running job signs it alive.
+        if (word.status() != Status.Running) revert WrongStatus(jobId, _statusOf(jobId, word, j.commitment));
+        address provider = word.provider();
+        if (msg.sender != provider) revert NotProvider(msg.sender, provider);
+        j.word = word.next(Status.Running, block.timestamp);
+        emit Heartbeat(jobId, provider, step, stateHash);
+    }
+
+    function reclaimStalled(uint256 jobId, JobTerms calldata terms) external {
+        (uint256 word,) = _load(jobId, terms);
+        _expectStatus(jobId, word, Status.Running);
+        Rates memory r = _rates;
+        uint256 last = word.timer();
+        // INVARIANT: a provider loses a job for silence only after a full liveness window without a heartbeat,
+        // and only before the deadline (after it, expire's larger forfeit applies).
+        if (block.timestamp <= last + r.livenessWindow || block.timestamp > terms.deadline) {
+            revert NotStalled(jobId, last, r.livenessWindow, block.timestamp);
+        }
+        address provider = word.provider();
+        uint256 forfeited = _reopenRunning(jobId, provider, terms, r.stallForfeitBps);
+        emit JobStalled(jobId, provider, forfeited);
+    }
+
+    function abandon(uint256 jobId, JobTerms calldata terms, bytes32 reason) external {
+        (uint256 word,) = _load(jobId, terms);
+        // INVARIANT: only the provider of a Running job gives it back, and pays only the small abandon forfeit.
+        _expectStatus(jobId, word, Status.Running);
+        address provider = word.provider();
+        if (msg.sender != provider) revert NotProvider(msg.sender, provider);
+        uint256 forfeited = _reopenRunning(jobId, provider, terms, _rates.abandonForfeitBps);
+        emit JobAbandoned(jobId, provider, reason, forfeited);
     }
 
     function withdraw() external {
@@ -491,6 +630,23 @@ contract JobMarket is IJobMarket {
         return _disputes[jobId];
     }
 
+    function challengeOf(address game_, uint256 gameId) external view returns (Challenge memory) {
+        return _challenges[game_][gameId];
+    }
+
+    /// @notice True while the game still judges the job's current submission (it may then not end Moot).
+    function challengeLive(address game_, uint256 gameId) external view returns (bool) {
+        Challenge storage c = _challenges[game_][gameId];
+        if (c.challenger == address(0)) return false;
+        uint256 jobId = c.jobId;
+        return c.epoch == _disputes[jobId].epoch && _jobs[jobId].word.status() == Status.Disputed;
+    }
+
+    /// @notice The exact bond a challenge of the job with these terms must carry.
+    function bondFor(JobTerms calldata terms) external view returns (uint256) {
+        return _bondFor(terms);
+    }
+
     function creditOf(address account) external view returns (uint256) {
         return _credits[account] + (account == treasury ? _hot.protocolFees : 0);
     }
@@ -505,15 +661,29 @@ contract JobMarket is IJobMarket {
 
     function params() external view returns (Params memory) {
         Matching memory mt = _matching;
+        Rates memory r = _rates;
         return Params(
             mt.acceptTimeout,
             mt.challengeWindow,
             _hot.protocolFeeBps,
-            forfeitBps,
-            disputeCutBps,
+            r.forfeitBps,
+            r.disputeCutBps,
             challengerBond,
-            uint96(uint256(mt.minStakeGwei) * JobWord.GWEI)
+            uint96(uint256(mt.minStakeGwei) * JobWord.GWEI),
+            r.bondBps,
+            uint96(uint256(_hot.minCollateralGwei) * JobWord.GWEI),
+            r.livenessWindow,
+            r.stallForfeitBps,
+            r.abandonForfeitBps
         );
+    }
+
+    function forfeitBps() external view returns (uint16) {
+        return _rates.forfeitBps;
+    }
+
+    function disputeCutBps() external view returns (uint16) {
+        return _rates.disputeCutBps;
     }
 
     function minStake() external view returns (uint256) {

@@ -9,13 +9,14 @@ import {StakeAccount} from "./libraries/StakeAccount.sol";
 /// - providers `stake()` ETH, `requestUnstake(amount)` moves free → unbonding (and restarts the clock),
 ///   `withdrawUnstaked()` pays out all unbonding stake once `unbondingPeriod` seconds have passed;
 /// - JobMarket `lock`s collateral out of free stake on accept, `unlock`s it on finalize, `forfeit`s part of it
-///   when an accepted job misses its deadline; DisputeGame `slash`es (locked, then unbonding, then free);
+///   when an accepted job misses its deadline, stalls or is abandoned, and `slash`es (locked, then unbonding,
+///   then free) when a dispute game proves a result wrong. Only the market (immutable) moves stake, so no admin
+///   action (a new game address) can strand a live game's slash;
 /// - JobMarket pays a finished job's payout here with `release{value: payout}` (collateral unlocked, payout
 ///   credited next to the stake, in the slot the unlock writes anyway); whatever a slash or forfeit takes is
 ///   credited to its recipient; everyone pulls credit with `withdrawCredit()`;
 /// - JobMarket deploys it (market is immutable: saves a cold storage read on every lock and release);
-///   the admin (JobMarket's deployer) sets the game address and the unbonding period and can never move stake
-///   or credits. The minimum provider stake is a JobMarket parameter (checked in assign).
+///   the admin (JobMarket's deployer) sets the unbonding period and can never move stake or credits. The minimum provider stake is a JobMarket parameter (checked in assign).
 /// Conservation: address(this).balance == Σ free + Σ locked + Σ unbonding + Σ credits.
 contract StakeManager is IStakeManager {
     using StakeAccount for StakeAccount.Account;
@@ -28,7 +29,6 @@ contract StakeManager is IStakeManager {
     address public immutable admin;
     address public immutable market;
 
-    address public game;
     uint32 public unbondingPeriod;
 
     mapping(address => StakeAccount.Account) internal _accounts;
@@ -78,14 +78,6 @@ contract StakeManager is IStakeManager {
     }
 
     // ------------------------------------------------------------------ external write: admin
-
-    function setGame(address game_) external {
-        _onlyAdmin();
-        // INVARIANT: the slashing role is never the zero address.
-        if (game_ == address(0)) revert ZeroAddress();
-        game = game_;
-        emit GameSet(game_);
-    }
 
     function setUnbondingPeriod(uint32 period) external {
         _onlyAdmin();
@@ -151,10 +143,10 @@ contract StakeManager is IStakeManager {
         emit StakeForfeited(provider, amount, to);
     }
 
-    function slash(address provider, uint256 amount, address to) external {
-        // INVARIANT: only the dispute game can slash, and only after it has decided a dispute.
-        if (msg.sender != game) revert NotGame(msg.sender);
-        uint256 taken = _accounts[provider].slash(amount);
+    function slash(address provider, uint256 amount, address to) external returns (uint256 taken) {
+        // INVARIANT: only the market slashes, and only when a game it opened proved the provider's result wrong.
+        _onlyMarket();
+        taken = _accounts[provider].slash(amount);
         _credit(to, taken);
         emit StakeSlashed(provider, taken, to);
     }

@@ -18,8 +18,9 @@ contract DisputeGameTest is DisputeGameWorld {
     }
 
     /// @dev Honest outcome, to the wei, on both contracts.
-    function _assertHonestWon(bool liarIsDefender, IDisputeSettlement.Outcome o) internal view {
+    function _assertHonestWon(bool liarIsDefender, IDisputeSettlement.Outcome o) internal {
         assertEq(address(game).balance, 0, "game holds no ether");
+        if (!liarIsDefender && o == IDisputeSettlement.Outcome.DefenderWins) _finalizeAfterWindow(1);
         assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral released or slashed");
         if (liarIsDefender) {
             assertEq(uint256(o), uint256(IDisputeSettlement.Outcome.ChallengerWins), "outcome");
@@ -147,7 +148,7 @@ contract DisputeGameTest is DisputeGameWorld {
         _deploy(2);
         _setParties(true, 3, 2, HONEST, 0);
         (, uint256 id,) = _openGame();
-        vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
+        vm.warp(block.timestamp + CLOCK);
         game.timeout(id);
         assertEq(uint256(_st(id).outcome), uint256(IDisputeSettlement.Outcome.BothLose));
     }
@@ -166,7 +167,7 @@ contract DisputeGameTest is DisputeGameWorld {
         _deploy(2);
         _setParties(true, 3, 2, HONEST, 0);
         (, uint256 id,) = _openGame();
-        vm.warp(block.timestamp + MOVE_TIMEOUT + 1);
+        vm.warp(block.timestamp + CLOCK);
         vm.expectPartialRevert(Game.DeadlinePassed.selector);
         this.actExternal(id, true);
     }
@@ -189,7 +190,7 @@ contract DisputeGameTest is DisputeGameWorld {
         _setParties(true, 7, 4, HONEST, 0);
         (uint256 jobId, uint256 id,) = _openGame();
         _toReferee(id);
-        vm.warp(_st(id).deadline + 1);
+        vm.warp(_st(id).deadline);
         game.timeout(id);
         assertEq(uint256(_st(id).outcome), uint256(IDisputeSettlement.Outcome.Void));
         assertEq(sm.freeStakeOf(PROVIDER), 10 ether, "nothing slashed");
@@ -242,7 +243,7 @@ contract DisputeGameTest is DisputeGameWorld {
         _shape(16, 4, 6);
         _deploy(2);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.NotMarket.selector, address(this)));
-        game.open(1, PROVIDER, CHALLENGER, bytes32(uint256(1)), bytes32(uint256(2)), bytes32(0), 16, 4, 6, 1, 1);
+        game.open(1, PROVIDER, CHALLENGER, bytes32(uint256(1)), bytes32(uint256(2)), bytes32(0), 16, 4, 6, 1);
     }
 
     function test_move_byOutsider_reverts() public {
@@ -306,18 +307,5 @@ contract DisputeGameTest is DisputeGameWorld {
         vm.expectRevert(abi.encodeWithSelector(Game.NotParty.selector, REFEREE));
         vm.prank(REFEREE);
         game.multicall(calls);
-    }
-
-    function test_deadline_restartsForTheAnsweringParty() public {
-        _shape(16, 4, 6);
-        _deploy(2);
-        _setParties(true, 7, 4, HONEST, 0);
-        (, uint256 id,) = _openGame();
-        vm.warp(_st(id).deadline); // the defender opens at the last second
-        _act(id, pd);
-        assertEq(uint256(_st(id).deadline), block.timestamp + MOVE_TIMEOUT, "the challenger gets a full window");
-        vm.warp(block.timestamp + MOVE_TIMEOUT);
-        _act(id, pc); // still in time
-        assertEq(uint256(_st(id).moved), 0, "round closed");
     }
 }

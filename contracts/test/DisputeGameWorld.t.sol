@@ -7,7 +7,6 @@ import {JobMarket} from "../src/JobMarket.sol";
 import {DisputeGame} from "../src/DisputeGame.sol";
 import {Game} from "../src/libraries/Game.sol";
 import {IJobMarket} from "../src/interfaces/IJobMarket.sol";
-import {IStakeManager} from "../src/interfaces/IStakeManager.sol";
 import {IDisputeSettlement} from "../src/interfaces/IDisputeSettlement.sol";
 
 /// @notice Synthetic traces with the shape of PROTOCOL §2–3, and Merkle trees by verde/merkle.py's rule.
@@ -36,6 +35,9 @@ abstract contract DisputeGameWorld is TestBase {
         bytes32 fabFirst;
         bytes32 fabLast;
         bool badInit;
+        bool fakeFinal; // (defender) submits a finalModelHash its final state does not hold
+        bool noSlots; // (defender) reveals the first round without its slots hash
+        bool endsHonest; // L[0] and L[S] are the honest ones whatever the interior fault
     }
 
     uint256 internal S;
@@ -56,9 +58,12 @@ abstract contract DisputeGameWorld is TestBase {
     uint96 internal constant COLLATERAL = 2 ether;
     uint96 internal constant BOND = 0.1 ether;
     uint16 internal constant REWARD_BPS = 5000;
-    uint64 internal constant MOVE_TIMEOUT = 60;
+    /// @dev Each party's chess clock for a whole game.
+    uint32 internal constant CLOCK = 600;
     uint64 internal constant REFEREE_TIMEOUT = 120;
 
+    IJobMarket.JobTerms internal jobTerms; // the last job _openGame ran
+    bytes32 internal submittedRoot;
     Party internal pd; // defender
     Party internal pc; // challenger
     bytes32[] internal firstElements; // the round's first mover's reveal, passed back by the second
@@ -67,25 +72,20 @@ abstract contract DisputeGameWorld is TestBase {
 
     function _deploy(uint256 k) internal {
         // JobMarket deploys its StakeManager (admin: this test, market: the JobMarket).
-        market = new JobMarket(IJobMarket.Params(30, 600, 250, 5000, 1000, BOND, 1 ether), MATCHER, TREASURY, 60);
+        market = new JobMarket(_marketParams(), MATCHER, TREASURY, 60);
         sm = StakeManager(address(market.stakeManager()));
-        game = new DisputeGame(
-            IDisputeSettlement(address(market)),
-            IStakeManager(address(sm)),
-            TREASURY,
-            REFEREE,
-            k,
-            MOVE_TIMEOUT,
-            REFEREE_TIMEOUT,
-            REWARD_BPS
-        );
-        sm.setGame(address(game));
+        game = new DisputeGame(IDisputeSettlement(address(market)), REFEREE, k, CLOCK, REFEREE_TIMEOUT, REWARD_BPS);
         market.setGame(address(game));
         vm.deal(CLIENT, 100 ether);
         vm.deal(PROVIDER, 100 ether);
         vm.deal(CHALLENGER, 100 ether);
         vm.prank(PROVIDER);
         sm.stake{value: 10 ether}();
+    }
+
+    /// @dev A flat bond (bondBps 0) so the world's accounting stays simple; the scaled bond has its own tests.
+    function _marketParams() internal pure returns (IJobMarket.Params memory) {
+        return IJobMarket.Params(30, 600, 250, 5000, 1000, BOND, 1 ether, 0, 0.01 ether, 3600, 2000, 100);
     }
 
     /// @dev Runs a job to Submitted with the defender's root and challenges it with the challenger's.
@@ -104,10 +104,24 @@ abstract contract DisputeGameWorld is TestBase {
         market.accept(jobId);
         bytes32 rootD = _root(_leaves(pd, 0, 0));
         bytes32 rootC = _root(_leaves(pc, 0, 0));
+        bytes32 reported = _reportedModel();
+        jobTerms = terms;
+        submittedRoot = rootD;
         vm.prank(PROVIDER);
-        market.submitResult(jobId, terms, rootD, keccak256("model"), uint32(S));
+        market.submitResult(jobId, terms, rootD, reported, uint32(S));
         vm.prank(CHALLENGER);
-        gameId = market.challenge{value: BOND}(jobId, terms, rootD, keccak256("model"), rootC);
+        gameId = market.challenge{value: BOND}(jobId, terms, rootD, reported, rootC);
+    }
+
+    /// @dev After a DefenderWins the result is paid once the challenge window has passed (anyone may finalize).
+    function _finalizeAfterWindow(uint256 jobId) internal {
+        vm.warp(block.timestamp + 601);
+        market.finalize(jobId, jobTerms, submittedRoot, _reportedModel());
+    }
+
+    /// @dev The finalModelHash the defender submits: its own final model unless it fakes one.
+    function _reportedModel() internal view returns (bytes32) {
+        return pd.fakeFinal ? keccak256(abi.encode("fake-model", pd.salt)) : _model(pd);
     }
 
     function _party(address who, uint256 faultStep, uint256 faultOp, bytes32 salt)
@@ -123,9 +137,27 @@ abstract contract DisputeGameWorld is TestBase {
 
     // ------------------------------------------------------------------ trace model
 
+    function _bad(Party storage p, uint256 s, uint256 j) internal view returns (bool) {
+        return p.faultStep != 0 && (s > p.faultStep || (s == p.faultStep && j >= p.faultOp));
+    }
+
+    /// @dev The final state's two parts (PROTOCOL §1): L[S] = keccak256(modelHash ‖ slotsHash).
+    function _model(Party storage p) internal view returns (bytes32) {
+        if (p.endsHonest) return keccak256("model-good");
+        return _bad(p, S, N) ? keccak256(abi.encode("model-bad", p.salt)) : keccak256("model-good");
+    }
+
+    function _slots(Party storage p) internal view returns (bytes32) {
+        if (p.endsHonest) return keccak256("slots-good");
+        return _bad(p, S, N) ? keccak256(abi.encode("slots-bad", p.salt)) : keccak256("slots-good");
+    }
+
     function _out(Party storage p, uint256 s, uint256 j) internal view returns (bytes32) {
-        bool bad = p.faultStep != 0 && (s > p.faultStep || (s == p.faultStep && j >= p.faultOp));
-        if (bad) return keccak256(abi.encode("bad", p.salt, s, j));
+        if (s == S && j == N) {
+            if (p.endsHonest) return keccak256(abi.encodePacked(keccak256("model-good"), keccak256("slots-good")));
+            return keccak256(abi.encodePacked(_model(p), _slots(p)));
+        }
+        if (_bad(p, s, j)) return keccak256(abi.encode("bad", p.salt, s, j));
         return keccak256(abi.encode("good", s, j));
     }
 
@@ -272,6 +304,7 @@ abstract contract DisputeGameWorld is TestBase {
         bytes32[] memory el = new bytes32[](pos.length);
         for (uint256 i; i < pos.length; ++i) el[i] = leaves[pos[i]];
         bytes32[] memory other = g.moved == 0 ? new bytes32[](0) : firstElements;
+        if (!g.endsKnown) return abi.encodeCall(DisputeGame.revealFirst, (id, el, _multiproof(leaves, pos), other, _slots(p)));
         return abi.encodeCall(DisputeGame.reveal, (id, el, _multiproof(leaves, pos), other));
     }
 
@@ -292,26 +325,46 @@ abstract contract DisputeGameWorld is TestBase {
             if (bad.length != 0) bad[uint256(p.salt) % bad.length] ^= bytes32(uint256(1));
             else badEl[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.BadProof.selector);
-            vm.prank(p.addr);
-            game.reveal(id, badEl, bad, other);
+            _send(id, p, g, badEl, bad, other);
         }
         if (special && p.strategy == EQUIVOCATE && !first) {
             bytes32[] memory wrong = new bytes32[](other.length);
             for (uint256 i; i < other.length; ++i) wrong[i] = other[i];
             wrong[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.OtherElementsMismatch.selector);
-            vm.prank(p.addr);
-            game.reveal(id, el, proofs, wrong);
+            _send(id, p, g, el, proofs, wrong);
         }
-        vm.prank(p.addr);
-        game.reveal(id, el, proofs, other);
+        bool defFirstRound = !g.endsKnown && _bit(p) == 1;
+        if (defFirstRound && (p.fakeFinal || p.noSlots)) {
+            // A defender whose final state does not hold the reported model cannot make its first move.
+            if (p.noSlots) vm.expectPartialRevert(Game.FinalNotBound.selector);
+            else vm.expectPartialRevert(Game.FinalNotInRoot.selector);
+            _send(id, p, g, el, proofs, other);
+            p.strategy = SILENT; // nothing else it can do: its clock decides
+            p.at = 0;
+            return;
+        }
+        _send(id, p, g, el, proofs, other);
         if (first) firstElements = el;
         if (special && p.strategy == EQUIVOCATE && first) {
             el[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.AlreadyMoved.selector);
-            vm.prank(p.addr);
-            game.reveal(id, el, proofs, other);
+            _send(id, p, g, el, proofs, other);
         }
+    }
+
+    /// @dev `p`'s reveal: revealFirst with its slots hash in the game's first round (plain reveal when it has none).
+    function _send(
+        uint256 id,
+        Party storage p,
+        Game.State memory g,
+        bytes32[] memory el,
+        bytes32[] memory proofs,
+        bytes32[] memory other
+    ) internal {
+        vm.prank(p.addr);
+        if (!g.endsKnown && !p.noSlots) game.revealFirst(id, el, proofs, other, _slots(p));
+        else game.reveal(id, el, proofs, other);
     }
 
     function _descend(uint256 id, Party storage p, Game.State memory g, bool special) internal {
@@ -359,8 +412,9 @@ abstract contract DisputeGameWorld is TestBase {
     }
 
     /// @dev The referee recomputes with the honest trace: H(out_j) of step index, or L[0].
-    function _correctHash(Game.State memory g) internal pure returns (bytes32) {
+    function _correctHash(Game.State memory g) internal view returns (bytes32) {
         if (g.level == 0) return keccak256("init");
+        if (g.index == S && g.hi == N) return keccak256(abi.encodePacked(keccak256("model-good"), keccak256("slots-good")));
         return keccak256(abi.encode("good", uint256(g.index), uint256(g.hi)));
     }
 
@@ -387,7 +441,9 @@ abstract contract DisputeGameWorld is TestBase {
                 b = _act(id, pc);
             }
             if (!a || !b) {
-                vm.warp(_st(id).deadline + 1);
+                g = _st(id);
+                if (g.phase == Game.Phase.Settled) continue;
+                vm.warp(g.deadline);
                 game.timeout(id);
             }
         }

@@ -180,7 +180,7 @@ contract JobMarketTest is MarketFixture {
         assertEq(_world(0), before, "unchanged");
         assertEq(abi.encode(market.params()), abi.encode(_params()), "params unchanged");
 
-        p = IJobMarket.Params(1, 1, 1000, 10_000, 5000, 1 wei, 0);
+        p = IJobMarket.Params(1, 1, 1000, 10_000, 5000, 1 wei, 0, 50_000, 1 gwei, 1, 10_000, 10_000);
         vm.prank(ADMIN);
         market.setParams(p);
         assertEq(abi.encode(market.params()), abi.encode(p), "set at the bounds");
@@ -267,6 +267,8 @@ contract JobMarketTest is MarketFixture {
         market.postJob{value: 1}(SPEC, 1000, 100, 40, tooBig, dl);
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidDeadline.selector, block.timestamp, block.timestamp));
         market.postJob{value: 1}(SPEC, 1000, 100, 40, COLLATERAL, uint40(block.timestamp));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.CollateralBelowFloor.selector, 0, MIN_COLLATERAL));
+        market.postJob{value: 1}(SPEC, 1000, 100, 40, 0, dl);
         vm.stopPrank();
         assertEq(_world(1), before, "unchanged");
         assertEq(_status(1), uint256(IJobMarket.Status.None));
@@ -646,35 +648,33 @@ contract JobMarketTest is MarketFixture {
         assertEq(gameId, 1);
         assertEq(_status(id), uint256(IJobMarket.Status.Disputed));
         IJobMarket.Dispute memory d = market.disputeOf(id);
-        assertEq(d.challenger, CHALLENGER);
-        assertEq(d.bond, BOND);
         assertEq(d.client, CLIENT);
         assertEq(d.price, PRICE);
-        assertEq(d.game, address(game));
-        assertEq(d.collateral, COLLATERAL);
-        (
-            uint256 jobId,
-            address defender,
-            address challenger,
-            bytes32 dRoot,
-            bytes32 cRoot,
-            uint32 s,
-            uint32 c,
-            uint32 n,
-            uint96 coll,
-            uint96 bond
-        ) = game.opened(gameId);
+        assertEq(d.termsHash, _hash(t));
+        assertEq(d.openGames, 1, "one game open");
+        IJobMarket.Challenge memory c = market.challengeOf(address(game), gameId);
+        assertEq(c.challenger, CHALLENGER);
+        assertEq(c.bond, BOND);
+        assertEq(c.jobId, id);
+        assertTrue(market.challengeLive(address(game), gameId), "live");
+        _assertOpened(gameId, id);
+        assertEq(game.finalModelHashOf(gameId), MODEL, "the game learns the reported model hash");
+        assertEq(address(market).balance, PRICE + BOND, "price and bond escrowed");
+        // a job with an open game cannot be finalized, even after the window
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.GamesOpen.selector, id, 1));
+        market.finalize(id, t, TRACE, MODEL);
+    }
+
+    function _assertOpened(uint256 gameId, uint256 id) internal view {
+        (uint256 jobId, address defender, address challenger, bytes32 dRoot, bytes32 cRoot,,,,) = game.opened(gameId);
         assertEq(jobId, id);
         assertEq(defender, PROVIDER);
         assertEq(challenger, CHALLENGER);
         assertEq(dRoot, TRACE);
         assertEq(cRoot, OTHER_ROOT);
-        assertEq(abi.encode(s, c, n, coll, bond), abi.encode(uint32(1000), uint32(100), uint32(40), COLLATERAL, BOND));
-        assertEq(address(market).balance, PRICE + BOND, "price and bond escrowed");
-        // a disputed job cannot be finalized
-        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
-        _expectWrongStatus(id, IJobMarket.Status.Disputed);
-        market.finalize(id, t, TRACE, MODEL);
+        (,,,,, uint32 s, uint32 cp, uint32 n, uint96 bond) = game.opened(gameId);
+        assertEq(abi.encode(s, cp, n, bond), abi.encode(uint32(1000), uint32(100), uint32(40), BOND));
     }
 
     function test_challenge_reverts() public {
@@ -729,28 +729,40 @@ contract JobMarketTest is MarketFixture {
         uint256 g = _challenge(id, t, CHALLENGER);
         uint256 fee = uint256(PRICE) * FEE_BPS / 10_000;
         uint256 cut = uint256(BOND) * CUT_BPS / 10_000;
-        vm.expectEmit(true, true, false, true);
-        emit JobFinalized(id, PROVIDER, PRICE - fee + BOND - cut, fee + cut);
-        vm.expectEmit(true, false, false, true);
-        emit DisputeSettled(id, IDisputeSettlement.Outcome.DefenderWins);
-        game.settle(g, IDisputeSettlement.Outcome.DefenderWins, TREASURY);
-        assertEq(_status(id), uint256(IJobMarket.Status.Finalized));
-        assertEq(sm.creditOf(PROVIDER), PRICE - fee + BOND - cut, "price less fee, bond less cut");
-        assertEq(market.creditOf(TREASURY), fee + cut);
+        game.settle(g, IDisputeSettlement.Outcome.DefenderWins);
+        // The bond is the provider's at once; the result itself waits for the window (no early pay).
+        assertEq(_status(id), uint256(IJobMarket.Status.Submitted), "back to Submitted, not paid");
+        assertEq(sm.creditOf(PROVIDER), BOND - cut, "bond less cut");
+        assertEq(market.creditOf(TREASURY), cut);
         assertEq(market.creditOf(CHALLENGER), 0, "bond lost");
+        assertEq(sm.lockedStakeOf(PROVIDER), COLLATERAL, "collateral still locked");
+        assertEq(market.disputeOf(id).openGames, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.ChallengeWindowOpen.selector, block.timestamp + CHALLENGE_WINDOW, block.timestamp)
+        );
+        market.finalize(id, t, TRACE, MODEL);
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        vm.expectEmit(true, true, false, true);
+        emit JobFinalized(id, PROVIDER, PRICE - fee, fee);
+        market.finalize(id, t, TRACE, MODEL);
+        assertEq(sm.creditOf(PROVIDER), PRICE - fee + BOND - cut, "price less fee, bond less cut");
         assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral unlocked");
         assertEq(address(market).balance, fee + cut);
-        assertEq(market.disputeOf(id).challenger, address(0), "dispute cleared");
     }
 
     function test_settle_challengerWins() public {
         (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
         uint256 g = _challenge(id, t, CHALLENGER);
-        game.settle(g, IDisputeSettlement.Outcome.ChallengerWins, CHALLENGER);
+        vm.expectEmit(true, false, false, true);
+        emit DisputeSettled(id, IDisputeSettlement.Outcome.ChallengerWins);
+        uint256 slashed = game.settle(g, IDisputeSettlement.Outcome.ChallengerWins);
+        uint256 reward = uint256(COLLATERAL) * REWARD_BPS / 10_000;
+        assertEq(slashed, COLLATERAL, "slashed once, all of it");
         assertEq(_status(id), uint256(IJobMarket.Status.Failed));
         assertEq(market.creditOf(CLIENT), PRICE, "client refunded");
         assertEq(market.creditOf(CHALLENGER), BOND, "bond back");
-        assertEq(sm.creditOf(CHALLENGER), COLLATERAL, "slashed collateral (by the game)");
+        assertEq(sm.creditOf(CHALLENGER), reward, "reward share");
+        assertEq(sm.creditOf(TREASURY), COLLATERAL - reward, "the rest to treasury");
         assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral gone, not unlocked");
         assertEq(sm.freeStakeOf(PROVIDER), 5 ether - COLLATERAL);
         assertEq(address(market).balance, PRICE + BOND);
@@ -759,12 +771,12 @@ contract JobMarketTest is MarketFixture {
     function test_settle_bothLose() public {
         (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
         uint256 g = _challenge(id, t, CHALLENGER);
-        game.settle(g, IDisputeSettlement.Outcome.BothLose, TREASURY);
+        game.settle(g, IDisputeSettlement.Outcome.BothLose);
         assertEq(_status(id), uint256(IJobMarket.Status.Failed));
         assertEq(market.creditOf(CLIENT), PRICE, "client refunded");
         assertEq(market.creditOf(CHALLENGER), 0, "bond lost");
         assertEq(market.creditOf(TREASURY), BOND, "bond to treasury");
-        assertEq(sm.creditOf(TREASURY), COLLATERAL, "collateral to treasury (by the game)");
+        assertEq(sm.creditOf(TREASURY), COLLATERAL, "collateral to treasury");
         assertEq(sm.freeStakeOf(PROVIDER), 5 ether - COLLATERAL);
     }
 
@@ -773,51 +785,337 @@ contract JobMarketTest is MarketFixture {
         uint256 g = _challenge(id, t, CHALLENGER);
         vm.expectEmit(true, false, false, false);
         emit JobReopened(id);
-        game.settle(g, IDisputeSettlement.Outcome.Void, TREASURY);
+        game.settle(g, IDisputeSettlement.Outcome.Void);
         assertEq(_status(id), uint256(IJobMarket.Status.Open));
         assertEq(market.creditOf(CHALLENGER), BOND, "bond back");
         assertEq(sm.lockedStakeOf(PROVIDER), 0, "collateral unlocked");
         assertEq(sm.freeStakeOf(PROVIDER), 5 ether);
+        assertEq(sm.creditOf(PROVIDER), 0, "the voided result is not paid");
         assertEq(market.creditOf(CLIENT), 0, "price stays escrowed");
         (IJobMarket.Status s,,, bytes32 c) = market.jobOf(id);
         assertEq(uint256(s), uint256(IJobMarket.Status.Open));
         assertEq(c, _hash(t), "reopened under the same terms");
-        // the matcher can run it again
+        // the matcher can run it again; the re-submission gets a fresh window and can be challenged again
         _assign(id, t, PROVIDER);
         _accept(id, PROVIDER);
         _submit(id, t, PROVIDER);
+        uint256 g2 = _challenge(id, t, CHALLENGER);
+        assertTrue(market.challengeLive(address(game), g2), "the new submission is judged again");
+        game.settle(g2, IDisputeSettlement.Outcome.DefenderWins);
         vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
         market.finalize(id, t, TRACE, MODEL);
         assertEq(_status(id), uint256(IJobMarket.Status.Finalized));
     }
 
-    function test_settle_reverts() public {
+    function test_onDisputeSettled_reverts() public {
         (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
-        // not disputed yet
+        // no such game
         vm.prank(address(game));
-        _expectWrongStatus(id, IJobMarket.Status.Submitted);
-        market.onDisputeSettled(id, IDisputeSettlement.Outcome.DefenderWins);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.UnknownChallenge.selector, address(game), 1));
+        market.onDisputeSettled(1, IDisputeSettlement.Outcome.DefenderWins);
         uint256 g = _challenge(id, t, CHALLENGER);
         bytes32 before = _world(id);
         vm.prank(CHALLENGER);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotGame.selector, CHALLENGER, address(game)));
-        market.onDisputeSettled(id, IDisputeSettlement.Outcome.ChallengerWins);
-        // a game registered later cannot settle a dispute opened by the earlier one
-        vm.prank(ADMIN);
-        market.setGame(address(0x6A));
-        vm.prank(address(0x6A));
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotGame.selector, address(0x6A), address(game)));
-        market.onDisputeSettled(id, IDisputeSettlement.Outcome.Void);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.UnknownChallenge.selector, CHALLENGER, g));
+        market.onDisputeSettled(g, IDisputeSettlement.Outcome.ChallengerWins);
         vm.prank(address(game));
         vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidOutcome.selector, IDisputeSettlement.Outcome.None));
-        market.onDisputeSettled(id, IDisputeSettlement.Outcome.None);
+        market.onDisputeSettled(g, IDisputeSettlement.Outcome.None);
+        vm.prank(address(game));
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.InvalidOutcome.selector, IDisputeSettlement.Outcome.Moot));
+        market.onDisputeSettled(g, IDisputeSettlement.Outcome.Moot);
         assertEq(_world(id), before, "unchanged");
         // exactly once
-        game.settle(g, IDisputeSettlement.Outcome.Void, TREASURY);
+        game.settle(g, IDisputeSettlement.Outcome.Void);
         before = _world(id);
-        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongStatus.selector, id, IJobMarket.Status.Open));
-        game.settle(g, IDisputeSettlement.Outcome.DefenderWins, TREASURY);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.UnknownChallenge.selector, address(game), g));
+        game.settle(g, IDisputeSettlement.Outcome.DefenderWins);
         assertEq(_world(id), before, "unchanged");
+    }
+
+    /// @dev Regression (hole 5): on the old contracts a game address change made StakeManager.slash revert for
+    /// every game still open on the old address, so a liar losing there could never be slashed.
+    function test_setGame_liveGamesOnTheOldGameStillSettle() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 g = _challenge(id, t, CHALLENGER);
+        StubGame g2 = new StubGame(market);
+        vm.prank(ADMIN);
+        market.setGame(address(g2));
+        // the new game cannot settle the old one's game ...
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.UnknownChallenge.selector, address(g2), g));
+        g2.settle(g, IDisputeSettlement.Outcome.Void);
+        // ... and the old one still slashes
+        assertEq(game.settle(g, IDisputeSettlement.Outcome.ChallengerWins), COLLATERAL, "slashed");
+        assertEq(_status(id), uint256(IJobMarket.Status.Failed));
+    }
+
+    // ------------------------------------------------------------------ many challengers (hole 1)
+
+    /// @dev Regression (hole 1): on the old contracts the second challenge of a result reverted WrongStatus, and a
+    /// DefenderWins paid the provider at once: a provider's own second key could challenge first, lose on purpose
+    /// and be paid in the submit block. Now anyone may challenge until the window closes and nothing is paid early.
+    function test_challenge_secondChallengerStillGetsIn() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 sybil = _challenge(id, t, PROVIDER2); // the provider's second key, same block
+        uint256 honest = _challenge(id, t, CHALLENGER); // same block too
+        assertEq(market.disputeOf(id).openGames, 2);
+        game.settle(sybil, IDisputeSettlement.Outcome.DefenderWins); // loses on purpose
+        assertEq(_status(id), uint256(IJobMarket.Status.Disputed), "still disputed: the honest game is open");
+        assertEq(sm.creditOf(PROVIDER), BOND - uint256(BOND) * CUT_BPS / 10_000, "only the sybil's bond so far");
+        // still challengeable by a third party inside the window
+        uint256 third = _challenge(id, t, address(0x7777));
+        game.settle(honest, IDisputeSettlement.Outcome.ChallengerWins);
+        assertEq(_status(id), uint256(IJobMarket.Status.Failed), "the honest challenger proved it wrong");
+        assertEq(market.creditOf(CLIENT), PRICE, "client refunded, the price never paid out");
+        assertFalse(market.challengeLive(address(game), third), "the third game is moot");
+        // the moot game returns its bond in full and slashes nothing more
+        uint256 smBefore = address(sm).balance;
+        assertEq(game.settle(third, IDisputeSettlement.Outcome.ChallengerWins), 0, "no second slash");
+        assertEq(market.creditOf(address(0x7777)), BOND, "moot bond back in full");
+        assertEq(address(sm).balance, smBefore, "no stake moved");
+    }
+
+    function test_challenge_revertsAfterWindowEvenWithGamesOpen() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        _challenge(id, t, CHALLENGER);
+        uint256 until = block.timestamp + CHALLENGE_WINDOW;
+        vm.warp(until + 1);
+        vm.deal(PROVIDER2, BOND);
+        vm.prank(PROVIDER2);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ChallengeWindowClosed.selector, until, until + 1));
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+    }
+
+    function test_finalize_revertsWhileAnyGameOpen() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 a = _challenge(id, t, CHALLENGER);
+        uint256 b = _challenge(id, t, PROVIDER2);
+        game.settle(a, IDisputeSettlement.Outcome.DefenderWins);
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.GamesOpen.selector, id, 1));
+        market.finalize(id, t, TRACE, MODEL);
+        game.settle(b, IDisputeSettlement.Outcome.DefenderWins);
+        market.finalize(id, t, TRACE, MODEL);
+        uint256 fee = uint256(PRICE) * FEE_BPS / 10_000;
+        uint256 cut = uint256(BOND) * CUT_BPS / 10_000;
+        assertEq(sm.creditOf(PROVIDER), PRICE - fee + 2 * (BOND - cut), "price and both lost bonds");
+    }
+
+    function test_settle_voidMootsTheOtherGames() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        uint256 a = _challenge(id, t, CHALLENGER);
+        uint256 b = _challenge(id, t, PROVIDER2);
+        game.settle(a, IDisputeSettlement.Outcome.Void);
+        assertEq(_status(id), uint256(IJobMarket.Status.Open), "result discarded");
+        assertFalse(market.challengeLive(address(game), b));
+        // the job is re-run and challenged again: the old game stays moot under the new submission
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        _submit(id, t, PROVIDER);
+        uint256 c = _challenge(id, t, CHALLENGER);
+        assertFalse(market.challengeLive(address(game), b), "an old-epoch game is moot");
+        assertEq(game.settle(b, IDisputeSettlement.Outcome.ChallengerWins), 0, "moot: nothing slashed");
+        assertEq(market.creditOf(PROVIDER2), BOND);
+        assertEq(_status(id), uint256(IJobMarket.Status.Disputed), "the new game still judges");
+        game.settle(c, IDisputeSettlement.Outcome.ChallengerWins);
+        assertEq(_status(id), uint256(IJobMarket.Status.Failed));
+    }
+
+    /// @dev Regression (hole 6): the old bond was flat (0.01 ETH locked a job of any size for days). Now it is
+    /// max(floor, (price + collateral) * bondBps / 1e4).
+    function test_bondFor_scalesWithWhatTheChallengeLocks() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        assertEq(market.bondFor(t), BOND, "bondBps 0: the floor");
+        IJobMarket.Params memory p = _params();
+        p.bondBps = 1000; // 10 %
+        vm.prank(ADMIN);
+        market.setParams(p);
+        uint256 expected = (uint256(PRICE) + COLLATERAL) * 1000 / 10_000;
+        assertEq(market.bondFor(t), expected, "10 % of price + collateral");
+        vm.deal(CHALLENGER, 10 ether);
+        vm.prank(CHALLENGER);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.WrongBond.selector, BOND, expected));
+        market.challenge{value: BOND}(id, t, TRACE, MODEL, OTHER_ROOT);
+        vm.prank(CHALLENGER);
+        market.challenge{value: expected}(id, t, TRACE, MODEL, OTHER_ROOT);
+    }
+
+    // ------------------------------------------------------------------ collateral floor (hole 7)
+
+    /// @dev Regression (hole 7): the old market accepted collateral 0, so cheating risked nothing.
+    function test_postJob_collateralBelowFloor_reverts() public {
+        vm.deal(CLIENT, 1 ether);
+        vm.prank(CLIENT);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.CollateralBelowFloor.selector, MIN_COLLATERAL - 1 gwei, MIN_COLLATERAL)
+        );
+        market.postJob{value: 1}(SPEC, 1000, 100, 40, MIN_COLLATERAL - 1 gwei, uint40(block.timestamp + 1 days));
+    }
+
+    function test_setParams_boundsNewFields() public {
+        vm.startPrank(ADMIN);
+        IJobMarket.Params memory p = _params();
+        p.bondBps = 50_001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 9, 50_001));
+        market.setParams(p);
+        p = _params();
+        p.minCollateral = 0;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 10, 0));
+        market.setParams(p);
+        p.minCollateral = 1 gwei + 1;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 10, 1 gwei + 1));
+        market.setParams(p);
+        p = _params();
+        p.livenessWindow = 0;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 11, 0));
+        market.setParams(p);
+        p = _params();
+        p.stallForfeitBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 12, 10_001));
+        market.setParams(p);
+        p = _params();
+        p.abandonForfeitBps = 10_001;
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.ParamOutOfBounds.selector, 13, 10_001));
+        market.setParams(p);
+        vm.stopPrank();
+    }
+
+    // ------------------------------------------------------------------ liveness (issue 11)
+
+    event Heartbeat(uint256 indexed jobId, address indexed provider, uint32 step, bytes32 stateHash);
+    event JobStalled(uint256 indexed jobId, address indexed provider, uint256 forfeited);
+    event JobAbandoned(uint256 indexed jobId, address indexed provider, bytes32 reason, uint256 forfeited);
+
+    function _running() internal returns (uint256 id, IJobMarket.JobTerms memory t) {
+        (id, t) = _postDefault();
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+    }
+
+    function test_heartbeat_refreshesTheLivenessTimer() public {
+        (uint256 id,) = _running();
+        vm.warp(block.timestamp + LIVENESS);
+        vm.expectEmit(true, true, false, true);
+        emit Heartbeat(id, PROVIDER, 40, keccak256("L40"));
+        vm.prank(PROVIDER);
+        market.heartbeat(id, 40, keccak256("L40"));
+        (,, uint256 timer,) = market.jobOf(id);
+        assertEq(timer, block.timestamp, "last sign of life");
+    }
+
+    function test_heartbeat_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _postDefault();
+        vm.prank(PROVIDER);
+        _expectWrongStatus(id, IJobMarket.Status.Open);
+        market.heartbeat(id, 0, 0);
+        _assign(id, t, PROVIDER);
+        _accept(id, PROVIDER);
+        vm.prank(PROVIDER2);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotProvider.selector, PROVIDER2, PROVIDER));
+        market.heartbeat(id, 0, 0);
+    }
+
+    /// @dev Regression (issue 11 item 2): a silent provider used to keep its job Running until the deadline.
+    function test_reclaimStalled_silentProviderForfeitsAndJobReopens() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _running();
+        uint256 accepted = block.timestamp;
+        vm.warp(accepted + LIVENESS);
+        vm.expectRevert(
+            abi.encodeWithSelector(IJobMarket.NotStalled.selector, id, accepted, LIVENESS, accepted + LIVENESS)
+        );
+        market.reclaimStalled(id, t);
+        vm.warp(accepted + LIVENESS + 1);
+        uint256 forfeited = uint256(COLLATERAL) * STALL_BPS / 10_000;
+        vm.expectEmit(true, true, false, true);
+        emit JobStalled(id, PROVIDER, forfeited);
+        vm.prank(STRANGER_KEY);
+        market.reclaimStalled(id, t);
+        assertEq(_status(id), uint256(IJobMarket.Status.Open), "back to the matcher");
+        assertEq(sm.creditOf(CLIENT), forfeited, "the client is compensated");
+        assertEq(sm.lockedStakeOf(PROVIDER), 0, "the rest unlocked");
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - forfeited);
+        // another provider takes it over and is paid once
+        _stake(PROVIDER2, 5 ether);
+        _assign(id, t, PROVIDER2);
+        _accept(id, PROVIDER2);
+        _submit(id, t, PROVIDER2);
+        vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+        market.finalize(id, t, TRACE, MODEL);
+        assertEq(sm.creditOf(PROVIDER2), PRICE - uint256(PRICE) * FEE_BPS / 10_000);
+    }
+
+    address internal constant STRANGER_KEY = address(0x5757);
+
+    function test_reclaimStalled_heartbeatKeepsTheJob() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _running();
+        vm.warp(block.timestamp + LIVENESS);
+        vm.prank(PROVIDER);
+        market.heartbeat(id, 10, keccak256("L10"));
+        vm.warp(block.timestamp + LIVENESS);
+        vm.expectPartialRevert(IJobMarket.NotStalled.selector);
+        market.reclaimStalled(id, t);
+    }
+
+    function test_reclaimStalled_pastDeadline_isExpireNotStall() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _running();
+        vm.warp(t.deadline + 1);
+        vm.expectPartialRevert(IJobMarket.NotStalled.selector);
+        market.reclaimStalled(id, t);
+        market.expire(id, t);
+        assertEq(_status(id), uint256(IJobMarket.Status.Expired));
+    }
+
+    function test_reclaimStalled_notRunning_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _toSubmitted();
+        vm.warp(block.timestamp + LIVENESS + 1);
+        _expectWrongStatus(id, IJobMarket.Status.Submitted);
+        market.reclaimStalled(id, t);
+    }
+
+    /// @dev Issue 11 item 3: a provider that finds a job impossible after accepting gives it back for the small
+    /// documented forfeit, far below the stall and deadline forfeits.
+    function test_abandon_returnsJobForSmallForfeit() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _running();
+        uint256 forfeited = uint256(COLLATERAL) * ABANDON_BPS / 10_000;
+        vm.expectEmit(true, true, false, true);
+        emit JobAbandoned(id, PROVIDER, bytes32("shape-mismatch"), forfeited);
+        vm.prank(PROVIDER);
+        market.abandon(id, t, bytes32("shape-mismatch"));
+        assertEq(_status(id), uint256(IJobMarket.Status.Open));
+        assertEq(sm.creditOf(CLIENT), forfeited);
+        assertEq(sm.freeStakeOf(PROVIDER), 5 ether - forfeited);
+        assertLt(ABANDON_BPS, STALL_BPS, "abandoning costs less than going silent");
+        // the client may now cancel and get its whole price back
+        vm.prank(CLIENT);
+        market.cancel(id, t);
+        assertEq(market.creditOf(CLIENT), PRICE);
+    }
+
+    function test_abandon_reverts() public {
+        (uint256 id, IJobMarket.JobTerms memory t) = _running();
+        vm.prank(PROVIDER2);
+        vm.expectRevert(abi.encodeWithSelector(IJobMarket.NotProvider.selector, PROVIDER2, PROVIDER));
+        market.abandon(id, t, 0);
+        _submit(id, t, PROVIDER);
+        vm.prank(PROVIDER);
+        _expectWrongStatus(id, IJobMarket.Status.Submitted);
+        market.abandon(id, t, 0);
+    }
+
+    /// @dev Issue 11 item 1: a job posted straight to the contract (no coordinator) is fully described by its
+    /// event and refundable by its client.
+    function test_postJob_rawPostIsVisibleAndRefundable() public {
+        IJobMarket.JobTerms memory t = _terms(CLIENT, PRICE, COLLATERAL, uint40(block.timestamp + 1 days));
+        vm.deal(CLIENT, PRICE);
+        vm.expectEmit(true, true, false, true);
+        emit JobPosted(1, CLIENT, t); // every term in the event: an indexer can rebuild the job
+        vm.prank(CLIENT);
+        uint256 id = market.postJob{value: PRICE}(SPEC, 1000, 100, 40, COLLATERAL, t.deadline);
+        vm.prank(CLIENT);
+        market.cancel(id, t);
+        vm.prank(CLIENT);
+        market.withdraw();
+        assertEq(CLIENT.balance, PRICE, "the whole price back");
     }
 
     // ------------------------------------------------------------------ withdraw / views
@@ -868,7 +1166,7 @@ contract JobMarketTest is MarketFixture {
     function testFuzz_happyPath_conservesValue(uint96 price, uint16 feeBps, uint48 collGwei, uint32 wait) public {
         price = uint96(bound(price, 1, 1_000_000 ether));
         feeBps = uint16(bound(feeBps, 0, 1000));
-        uint256 coll = bound(collGwei, 0, 4 ether / 1e9) * 1e9;
+        uint256 coll = bound(collGwei, MIN_COLLATERAL / 1e9, 4 ether / 1e9) * 1e9;
         IJobMarket.Params memory p = _params();
         p.protocolFeeBps = feeBps;
         vm.prank(ADMIN);
@@ -905,12 +1203,16 @@ contract JobMarketTest is MarketFixture {
         vm.prank(CHALLENGER);
         uint256 g = market.challenge{value: p.challengerBond}(id, t, TRACE, MODEL, OTHER_ROOT);
         IDisputeSettlement.Outcome outcome = IDisputeSettlement.Outcome(bound(o, 1, 4));
-        game.settle(g, outcome, CHALLENGER);
+        game.settle(g, outcome);
+        if (outcome == IDisputeSettlement.Outcome.DefenderWins) {
+            vm.warp(block.timestamp + CHALLENGE_WINDOW + 1);
+            market.finalize(id, t, TRACE, MODEL);
+        }
 
         uint256 mCredits = market.creditOf(CLIENT) + market.creditOf(CHALLENGER) + market.creditOf(TREASURY);
         uint256 escrow = outcome == IDisputeSettlement.Outcome.Void ? price : 0;
         assertEq(address(market).balance, mCredits + escrow, "market holds credits (+ escrow if reopened)");
-        uint256 sCredits = sm.creditOf(PROVIDER) + sm.creditOf(CHALLENGER);
+        uint256 sCredits = sm.creditOf(PROVIDER) + sm.creditOf(CHALLENGER) + sm.creditOf(TREASURY);
         assertEq(
             address(sm).balance, sm.freeStakeOf(PROVIDER) + sm.lockedStakeOf(PROVIDER) + sCredits, "stake conservation"
         );

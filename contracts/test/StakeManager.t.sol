@@ -39,8 +39,6 @@ contract StakeManagerTest is TestBase {
 
     function setUp() public {
         sm = new StakeManager(ADMIN, address(this), UNBONDING);
-        vm.prank(ADMIN);
-        sm.setGame(GAME);
         vm.deal(P, 100 ether);
         vm.deal(Q, 100 ether);
         vm.deal(address(this), 100 ether);
@@ -52,7 +50,7 @@ contract StakeManagerTest is TestBase {
     function _state(address a) internal view returns (bytes32) {
         (uint256 u, uint256 r) = sm.unbondingOf(a);
         return keccak256(
-            abi.encode(sm.freeStakeOf(a), sm.lockedStakeOf(a), u, r, sm.creditOf(a), address(sm).balance, sm.game())
+            abi.encode(sm.freeStakeOf(a), sm.lockedStakeOf(a), u, r, sm.creditOf(a), address(sm).balance)
         );
     }
 
@@ -76,7 +74,6 @@ contract StakeManagerTest is TestBase {
     function test_constructor_setsRolesAndPeriod() public view {
         assertEq(sm.admin(), ADMIN);
         assertEq(sm.market(), address(this));
-        assertEq(sm.game(), GAME);
         assertEq(sm.unbondingPeriod(), UNBONDING);
     }
 
@@ -88,20 +85,6 @@ contract StakeManagerTest is TestBase {
         uint256 tooLong = sm.MAX_UNBONDING_PERIOD() + 1;
         vm.expectRevert(abi.encodeWithSelector(IStakeManager.UnbondingPeriodTooLong.selector, tooLong, tooLong - 1));
         new StakeManager(ADMIN, address(this), uint32(tooLong));
-    }
-
-    function test_setGame_adminOnly() public {
-        bytes32 before = _state(P);
-        vm.prank(P);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotAdmin.selector, P));
-        sm.setGame(address(0x1234));
-        assertEq(_state(P), before, "unchanged");
-        vm.prank(ADMIN);
-        vm.expectRevert(IStakeManager.ZeroAddress.selector);
-        sm.setGame(address(0));
-        vm.prank(ADMIN);
-        sm.setGame(address(0x1234));
-        assertEq(sm.game(), address(0x1234));
     }
 
     function test_setUnbondingPeriod_adminOnlyAndBounded() public {
@@ -125,7 +108,7 @@ contract StakeManagerTest is TestBase {
         sm.lock(P, 1 ether);
         vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotMarket.selector, ADMIN));
         sm.forfeit(P, 1 ether, ADMIN);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotGame.selector, ADMIN));
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotMarket.selector, ADMIN));
         sm.slash(P, 1 ether, ADMIN);
         vm.expectRevert(abi.encodeWithSelector(IStakeManager.NothingToWithdraw.selector, ADMIN));
         sm.withdrawCredit();
@@ -355,13 +338,11 @@ contract StakeManagerTest is TestBase {
         sm.lock(P, 2 ether);
         vm.prank(P);
         sm.requestUnstake(3 ether); // free 5, locked 2, unbonding 3
-        vm.prank(GAME);
         sm.slash(P, 4 ether, TREASURY);
         (uint256 u,) = sm.unbondingOf(P);
         assertEq(sm.lockedStakeOf(P), 0, "locked first");
         assertEq(u, 1 ether, "then unbonding");
         assertEq(sm.freeStakeOf(P), 5 ether, "free untouched");
-        vm.prank(GAME);
         sm.slash(P, 3 ether, TREASURY);
         (u,) = sm.unbondingOf(P);
         assertEq(u, 0);
@@ -374,7 +355,6 @@ contract StakeManagerTest is TestBase {
         _stake(P, 1 ether);
         vm.expectEmit(true, true, false, true);
         emit StakeSlashed(P, 1 ether, Q);
-        vm.prank(GAME);
         sm.slash(P, 5 ether, Q);
         assertEq(sm.creditOf(Q), 1 ether);
         assertEq(sm.freeStakeOf(P), 0);
@@ -385,7 +365,6 @@ contract StakeManagerTest is TestBase {
         _stake(P, 2 ether);
         vm.prank(P);
         sm.requestUnstake(2 ether);
-        vm.prank(GAME);
         sm.slash(P, 2 ether, Q);
         vm.warp(block.timestamp + UNBONDING);
         vm.prank(P);
@@ -393,15 +372,17 @@ contract StakeManagerTest is TestBase {
         sm.withdrawUnstaked();
     }
 
-    function test_slash_revertsForNonGame() public {
+    /// @dev Regression (hole 5): slashing was the current game's right, so `setGame` stranded every live game on
+    /// the old address. Now only the (immutable) market slashes, for any game it opened.
+    function test_slash_revertsForNonMarket() public {
         _stake(P, 2 ether);
         bytes32 before = _state(P);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotGame.selector, address(this)));
-        sm.slash(P, 1 ether, Q); // the market may not slash
-        vm.prank(P);
-        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotGame.selector, P));
-        sm.slash(P, 1 ether, Q);
         vm.prank(GAME);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotMarket.selector, GAME));
+        sm.slash(P, 1 ether, Q); // a game may not slash directly
+        vm.prank(P);
+        vm.expectRevert(abi.encodeWithSelector(IStakeManager.NotMarket.selector, P));
+        sm.slash(P, 1 ether, Q);
         vm.expectRevert(IStakeManager.ZeroAddress.selector);
         sm.slash(P, 1 ether, address(0));
         assertEq(_state(P), before, "unchanged");
@@ -440,7 +421,6 @@ contract StakeManagerTest is TestBase {
         _stake(P, st);
         sm.lock(P, lk);
         uint256 amount = bound(a, 0, 2000 ether);
-        vm.prank(GAME);
         sm.slash(P, amount, Q);
         uint256 taken = amount < st ? amount : st;
         assertEq(sm.creditOf(Q), taken, "credited what was taken");

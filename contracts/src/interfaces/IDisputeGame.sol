@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @notice What JobMarket needs from the dispute game: open a game for a challenged job.
+/// @notice What JobMarket needs from the dispute game: open a game for a challenge, and its reward share.
 interface IDisputeGame {
-    /// @dev Called only by JobMarket.challenge, after it has moved the job to Disputed and holds the bond.
-    /// The game learns the sequence lengths of every level from (numSteps, checkpointEvery, opsPerStep).
-    /// `finalModelHash` is the submitted result's; when the roots agree the game opens in ProveFinal
-    /// (PROTOCOL §7) and the defender must prove its last segment leaf is keccak256(finalModelHash ‖ slotsHash).
+    /// @dev Called only by JobMarket.challenge, which holds the bond. The game learns the sequence lengths of
+    /// every level from (numSteps, checkpointEvery, opsPerStep). `finalModelHash` is the submitted result's: in
+    /// the first round the defender must prove its L[S] is keccak256(finalModelHash ‖ slotsHash) (PROTOCOL §7).
     function open(
         uint256 jobId,
         address defender,
@@ -17,7 +16,9 @@ interface IDisputeGame {
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
-        uint96 collateral,
         uint96 bond
     ) external returns (uint256 gameId);
+
+    /// @dev Share (basis points) of a slashed collateral that goes to the winning challenger.
+    function challengerRewardBps() external view returns (uint16);
 }

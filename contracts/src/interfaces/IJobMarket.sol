@@ -41,18 +41,31 @@ interface IJobMarket is IDisputeSettlement {
         uint16 protocolFeeBps; // cut of the price credited to the treasury on finalize
         uint16 forfeitBps; // share of collateral a provider loses when it accepted and missed the deadline
         uint16 disputeCutBps; // treasury's cut of a losing challenger's bond
-        uint96 challengerBond; // exact msg.value a challenge must carry
+        uint96 challengerBond; // the least bond a challenge carries (see bondBps)
         uint96 minStake; // wei a provider must have bonded (free + locked) to be assigned; a whole number of gwei
+        uint16 bondBps; // bond = max(challengerBond, (price + collateral) * bondBps / 1e4): griefing costs what it locks
+        uint96 minCollateral; // collateral floor per job (> 0, a whole number of gwei): cheating must risk something
+        uint32 livenessWindow; // seconds a Running job may go without a heartbeat before anyone may reclaim it
+        uint16 stallForfeitBps; // share of collateral a stalled (silent) provider forfeits to the client
+        uint16 abandonForfeitBps; // share of collateral a provider forfeits to the client when it abandons a job
     }
 
-    /// @dev What settlement needs of a challenged job (onDisputeSettled carries no terms).
+    /// @dev A job's dispute state (one per job; settlement carries no terms). `epoch` counts the submissions that
+    /// were discarded (failed or voided): a game opened under an older epoch is moot.
     struct Dispute {
-        address challenger;
-        uint96 bond;
         address client;
         uint96 price;
-        address game;
-        uint96 collateral;
+        bytes32 termsHash; // restores the commitment when a Void reopens the job
+        uint32 openGames; // games on the current submission that have not settled
+        uint32 epoch;
+    }
+
+    /// @dev One challenge = one game (keyed by the game contract and its game id).
+    struct Challenge {
+        address challenger;
+        uint96 bond;
+        uint64 jobId;
+        uint32 epoch;
     }
 
     // ------------------------------------------------------------------ errors
@@ -65,8 +78,8 @@ interface IJobMarket is IDisputeSettlement {
     error NotClient(address caller, address client);
     /// @dev Only the assigned provider may accept / submit.
     error NotProvider(address caller, address provider);
-    /// @dev Only the game that was opened for the dispute may settle it.
-    error NotGame(address caller, address game);
+    /// @dev onDisputeSettled: the caller opened no such game through this market (or it has settled already).
+    error UnknownChallenge(address game, uint256 gameId);
     /// @dev assign: the provider must be a non-zero address.
     error InvalidProvider(address provider);
     /// @dev The provider may not challenge its own result.
@@ -83,6 +96,8 @@ interface IJobMarket is IDisputeSettlement {
     error InvalidJobShape(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
     /// @dev postJob: collateral must be a whole number of gwei below 2^48 gwei (it is packed into the job word).
     error InvalidCollateral(uint256 collateral);
+    /// @dev postJob: collateral below the floor (a job whose provider risks nothing invites cheating).
+    error CollateralBelowFloor(uint256 collateral, uint256 minCollateral);
     /// @dev postJob: the deadline must lie in the future.
     error InvalidDeadline(uint40 deadline, uint256 timestamp);
     /// @dev assign: the provider's free stake does not cover the job's collateral.
@@ -99,8 +114,12 @@ interface IJobMarket is IDisputeSettlement {
     error ChallengeWindowOpen(uint256 challengeUntil, uint256 timestamp);
     /// @dev challenge: the challenge window has closed.
     error ChallengeWindowClosed(uint256 challengeUntil, uint256 timestamp);
-    /// @dev challenge: msg.value must equal the challenger bond.
+    /// @dev challenge: msg.value must equal the job's bond (`bondFor(terms)`).
     error WrongBond(uint256 sent, uint256 required);
+    /// @dev finalize: games on the result are still open; it is paid only once every one has settled.
+    error GamesOpen(uint256 jobId, uint256 openGames);
+    /// @dev reclaimStalled: the provider's last heartbeat is recent enough.
+    error NotStalled(uint256 jobId, uint256 lastHeartbeat, uint256 livenessWindow, uint256 timestamp);
     /// @dev challenge: no dispute game is registered yet (or the registered address answered no game id).
     error GameNotSet();
     /// @dev expire: nothing has timed out yet for this job.
@@ -112,7 +131,8 @@ interface IJobMarket is IDisputeSettlement {
     /// @dev withdraw: the ETH transfer failed (the credit is restored).
     error TransferFailed(address to, uint256 amount);
     /// @dev An admin parameter is outside its bounds (which: 1 acceptTimeout, 2 challengeWindow, 3 protocolFeeBps,
-    /// 4 forfeitBps, 5 disputeCutBps, 6 challengerBond, 7 zero address, 8 minStake).
+    /// 4 forfeitBps, 5 disputeCutBps, 6 challengerBond, 7 zero address, 8 minStake, 9 bondBps, 10 minCollateral,
+    /// 11 livenessWindow, 12 stallForfeitBps, 13 abandonForfeitBps).
     error ParamOutOfBounds(uint8 which, uint256 value);
 
     // ------------------------------------------------------------------ events
@@ -129,9 +149,22 @@ interface IJobMarket is IDisputeSettlement {
     /// lost to the client (Running only; it is credited in StakeManager).
     event JobExpired(uint256 indexed jobId, address indexed provider, uint256 refund, uint256 forfeited);
     event JobChallenged(uint256 indexed jobId, address indexed challenger, uint256 gameId);
+    /// @dev One game on the job settled (every outcome, Moot included); `slashed` is the collateral it took.
+    event ChallengeSettled(
+        uint256 indexed jobId, uint256 indexed gameId, address indexed challenger, Outcome outcome, uint256 slashed
+    );
+    /// @dev The job's submission was decided by a game: ChallengerWins / BothLose (job Failed) or Void (job Open
+    /// again). Not emitted for DefenderWins (the job stays Submitted until finalize) nor Moot.
     event DisputeSettled(uint256 indexed jobId, Outcome outcome);
-    /// @dev A dispute was voided: bond back, collateral unlocked, job Open again.
+    /// @dev A dispute was voided: bonds back, collateral unlocked, job Open again.
     event JobReopened(uint256 indexed jobId);
+    /// @dev The Running job's provider is alive; `step` / `stateHash` is its latest checkpoint (0 / 0: none yet).
+    event Heartbeat(uint256 indexed jobId, address indexed provider, uint32 step, bytes32 stateHash);
+    /// @dev The provider was silent longer than the liveness window: it forfeited `forfeited` to the client and
+    /// the job is Open again for matching.
+    event JobStalled(uint256 indexed jobId, address indexed provider, uint256 forfeited);
+    /// @dev The provider gave the job back (`reason`: a code or evidence hash); the job is Open again.
+    event JobAbandoned(uint256 indexed jobId, address indexed provider, bytes32 reason, uint256 forfeited);
     event Credited(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
     event ParamsSet(Params params);
@@ -169,6 +202,9 @@ interface IJobMarket is IDisputeSettlement {
         bytes32 finalModelHash,
         bytes32 challengerRoot
     ) external payable returns (uint256 gameId);
+    function heartbeat(uint256 jobId, uint32 step, bytes32 stateHash) external;
+    function reclaimStalled(uint256 jobId, JobTerms calldata terms) external;
+    function abandon(uint256 jobId, JobTerms calldata terms, bytes32 reason) external;
     function withdraw() external;
 
     function jobStatus(uint256 jobId) external view returns (Status);

@@ -9,10 +9,8 @@ interface IStakeManager {
 
     /// @dev Only the admin (deployer) may set roles and parameters.
     error NotAdmin(address caller);
-    /// @dev lock / unlock / forfeit are JobMarket-only.
+    /// @dev lock / unlock / release / forfeit / slash are JobMarket-only.
     error NotMarket(address caller);
-    /// @dev slash is DisputeGame-only.
-    error NotGame(address caller);
     /// @dev An amount must be non-zero.
     error ZeroAmount();
     /// @dev A role address or credit recipient must be non-zero.
@@ -48,7 +46,6 @@ interface IStakeManager {
     event StakeForfeited(address indexed provider, uint256 amount, address indexed to);
     event Credited(address indexed account, uint256 amount);
     event CreditWithdrawn(address indexed account, uint256 amount);
-    event GameSet(address game);
     event UnbondingPeriodSet(uint256 period);
 
     // ------------------------------------------------------------------ functions
@@ -64,11 +61,12 @@ interface IStakeManager {
     function unlock(address provider, uint256 amount) external;
     /// @dev JobMarket only: unlocks `unlockAmount` and credits msg.value (the job payout) to the provider.
     function release(address provider, uint256 unlockAmount) external payable;
-    /// @dev JobMarket only: takes `amount` of locked stake and credits it to `to` (missed deadline).
+    /// @dev JobMarket only: takes `amount` of locked stake and credits it to `to` (missed deadline, stall, abandon).
     function forfeit(address provider, uint256 amount, address to) external;
-    /// @dev DisputeGame only: takes `amount` from the provider (locked first, then unbonding, then free)
-    /// and credits it to `to` (pulled later with withdrawCredit).
-    function slash(address provider, uint256 amount, address to) external;
+    /// @dev JobMarket only (on a game's proof that the result was wrong): takes up to `amount` from the provider
+    /// (locked first, then unbonding, then free), credits it to `to` (pulled later with withdrawCredit) and
+    /// returns what it took.
+    function slash(address provider, uint256 amount, address to) external returns (uint256 taken);
 
     function freeStakeOf(address provider) external view returns (uint256);
     function lockedStakeOf(address provider) external view returns (uint256);

@@ -11,7 +11,10 @@ import {IDisputeSettlement} from "../interfaces/IDisputeSettlement.sol";
 /// points with Merkle proofs against its own root; the second reveal narrows the interval to the first
 /// sub-interval where agreement turns into disagreement. At hi = lo + 1 both descend (commit the finer
 /// root, prove first leaf = agreed, last leaf = own hi) or, at the op level, reveal H(out_hi) for the
-/// referee. The contract wires access, events and settlement; every rule lives here.
+/// referee. In the first round the defender's L[S] must come with the slotsHash that binds it to the submitted
+/// finalModelHash (PROTOCOL §7). Time is a chess clock: each party has one budget for the whole game, charged
+/// from the start of each round until its own move (PROTOCOL §6 "Clocks"). The contract wires access, events
+/// and settlement; every rule lives here.
 library Game {
     using MerkleProof for bytes32;
 
@@ -28,11 +31,11 @@ library Game {
         Descend, // hi = lo + 1 below the op level: both commit the finer level's root
         Reveal, // hi = lo + 1 at the op level: both reveal H(out_hi)
         Referee, // the referee posts the correct hash
-        Settled,
-        ProveFinal // same roots: the defender proves L[S] = keccak256(finalModelHash ‖ slotsHash) (PROTOCOL §7)
+        Settled
     }
 
-    /// @dev Packed so that a move touches few words: slot 0 is the round, slot 1 the clock, slot 2 the terms.
+    /// @dev Packed so that a move touches few words: slot 0 is the round, slot 1 the deadline, slot 2 the terms
+    /// and the clocks.
     struct State {
         // slot 0
         address defender;
@@ -44,19 +47,22 @@ library Game {
         uint32 hi;
         // slot 1
         address challenger;
-        uint40 deadline;
+        uint40 deadline; // from this time on timeout() settles (a party's clock ran out, or the referee's window)
         uint32 index; // segment index at level 1, step number s (1-based) at level 2
         IDisputeSettlement.Outcome outcome; // None until settled
         // slot 2
         uint32 numSteps;
         uint32 checkpointEvery;
         uint32 opsPerStep;
-        uint96 collateral;
         uint64 jobId;
+        uint32 clockDefender; // seconds left on each party's chess clock
+        uint32 clockChallenger;
+        uint32 roundStart; // when the current round / phase began (both owed clocks run from here)
         // slots 3..
         bytes32 rootDefender; // each party's root for the current level
         bytes32 rootChallenger;
-        bytes32 agreed; // element lo, equal for both; in ProveFinal the submitted finalModelHash
+        // element lo, equal for both; until the first round closes, the submitted finalModelHash
+        bytes32 agreed;
         // Each party's element hi; once the party has revealed its output (or, on an initial-state dispute, from
         // the first round on) the hash it claims the referee must find — the same word, so no fresh slot.
         bytes32 hiDefender;
@@ -72,9 +78,9 @@ library Game {
     error WrongPhase(Phase current, Phase expected);
     /// @dev The party has already moved in this round or phase.
     error AlreadyMoved(address party);
-    /// @dev The move came after its deadline; only timeout() may follow.
+    /// @dev The move came when the party's clock (or the referee's window) had run out; only timeout() may follow.
     error DeadlinePassed(uint64 deadline, uint256 nowTs);
-    /// @dev timeout() before the deadline.
+    /// @dev timeout() before any clock has run out.
     error DeadlineNotPassed(uint64 deadline, uint256 nowTs);
     /// @dev The reveal does not hold one element per required position.
     error WrongElementCount(uint256 given, uint256 expected);
@@ -90,9 +96,9 @@ library Game {
     error OutputNotInChain(bytes32 outputHash, bytes32 own);
     /// @dev The job terms make an empty level.
     error BadTerms(uint32 numSteps, uint32 checkpointEvery, uint32 opsPerStep);
-    /// @dev proveFinal from the challenger: only the defender has something to prove.
-    error NotDefender(address caller);
-    /// @dev proveFinal: the defender's last segment leaf is not keccak256(finalModelHash ‖ slotsHash).
+    /// @dev The defender's first-round reveal came without its final slots hash (use revealFirst).
+    error FinalNotBound(bytes32 finalModelHash);
+    /// @dev revealFirst: the defender's L[S] is not keccak256(finalModelHash ‖ slotsHash).
     error FinalNotInRoot(bytes32 finalModelHash, bytes32 slotsHash);
     /// @dev The job id does not fit the 64 bits the game stores (JobMarket's ids are uint64).
     error JobIdTooLarge(uint256 jobId);
@@ -110,8 +116,8 @@ library Game {
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
-        uint96 collateral,
-        uint64 deadline
+        uint256 nowTs,
+        uint32 clock
     ) internal {
         // INVARIANT: every level has at least two leaves, so the interval [0, n-1] is never empty.
         if (numSteps == 0 || checkpointEvery == 0 || opsPerStep == 0) {
@@ -123,25 +129,25 @@ library Game {
         g.challenger = challenger;
         g.phase = Phase.Bisect;
         g.hi = uint32(segmentCount(numSteps, checkpointEvery));
-        g.deadline = uint40(deadline);
-        g.collateral = collateral;
         g.numSteps = numSteps;
         g.checkpointEvery = checkpointEvery;
         g.opsPerStep = opsPerStep;
         g.jobId = uint64(jobId);
+        g.clockDefender = clock;
+        g.clockChallenger = clock;
+        g.roundStart = uint32(nowTs);
+        g.deadline = uint40(nowTs + clock);
         g.rootDefender = defenderRoot;
         g.rootChallenger = challengerRoot;
-        if (defenderRoot == challengerRoot) {
-            // Bisection cannot separate equal roots; what is disputed is the final model hash, which only the
-            // defender's last segment leaf can bind (PROTOCOL §7). The word is written only on this path.
-            g.phase = Phase.ProveFinal;
-            g.agreed = finalModelHash;
-        }
+        // Until the first round closes `agreed` holds what the defender's L[S] must bind (PROTOCOL §7). Equal
+        // roots need no special case: the defender proves the binding in its first reveal or loses on its clock.
+        g.agreed = finalModelHash;
     }
 
     // ------------------------------------------------------------------ moves
 
-    /// @notice A party reveals its elements for this round (see `positions`) with one multiproof.
+    /// @notice A party reveals its elements for this round (see `positions`) with one multiproof. In the game's
+    /// first round the defender must pass `c.bound` with the `c.slotsHash` of its final state.
     /// @return bit the caller's party bit; `closes` true when the caller is the round's second mover, who must
     /// then call `closeRound` in the same transaction.
     function reveal(
@@ -154,10 +160,16 @@ library Game {
         bit = _enter(g, sender, Phase.Bisect, c.nowTs);
         Round memory r = _round(g, c.k);
         _verifyElements(r, bit == DEFENDER_BIT ? g.rootDefender : g.rootChallenger, elements, proofs);
+        if (r.ends && bit == DEFENDER_BIT) {
+            bytes32 fmh = g.agreed;
+            // INVARIANT: the defender's committed final state holds the model it reported, or it cannot move.
+            if (!c.bound) revert FinalNotBound(fmh);
+            if (_hashPair(fmh, c.slotsHash) != elements[elements.length - 1]) revert FinalNotInRoot(fmh, c.slotsHash);
+        }
+        _charge(g, bit, c.nowTs);
         if (g.moved == 0) {
-            g.moved = bit;
             g.pending = keccak256(abi.encodePacked(elements));
-            _restartClock(g, c.nowTs + c.moveTimeout);
+            _firstMove(g, bit);
             return (bit, false);
         }
         return (bit, true);
@@ -188,8 +200,7 @@ library Game {
         bytes32 finerRoot,
         bytes32[] calldata firstProof,
         bytes32[] calldata lastProof,
-        uint256 nowTs,
-        uint64 moveTimeout
+        uint256 nowTs
     ) internal {
         uint8 bit = _enter(g, sender, Phase.Descend, nowTs);
         (uint256 n, uint32 index) = finerLevel(g);
@@ -200,26 +211,21 @@ library Game {
         if (!MerkleProof.verify(finerRoot, n, n - 1, own, lastProof)) revert LastLeafNotOwn(own);
         if (bit == DEFENDER_BIT) g.rootDefender = finerRoot;
         else g.rootChallenger = finerRoot;
+        _charge(g, bit, nowTs);
         if (g.moved == 0) {
-            g.moved = bit;
-            _restartClock(g, nowTs + moveTimeout);
+            _firstMove(g, bit);
             return;
         }
         g.level += 1;
         g.index = index;
-        _narrow(g, 0, n - 1, nowTs + moveTimeout);
+        _narrow(g, 0, n - 1, nowTs);
     }
 
     /// @notice At the op level with hi = lo + 1 = j: reveal H(out_j), checked against the party's chain
     /// (PROTOCOL §2: keccak256(c[j-1] ‖ h) == c[j] for j < N, h == c[N] for j == N).
-    function revealOutput(
-        State storage g,
-        address sender,
-        bytes32 outputHash,
-        uint256 nowTs,
-        uint64 moveTimeout,
-        uint64 refereeTimeout
-    ) internal {
+    function revealOutput(State storage g, address sender, bytes32 outputHash, uint256 nowTs, uint64 refereeTimeout)
+        internal
+    {
         uint8 bit = _enter(g, sender, Phase.Reveal, nowTs);
         bytes32 own = bit == DEFENDER_BIT ? g.hiDefender : g.hiChallenger;
         bytes32 chained = g.hi < g.opsPerStep ? _hashPair(g.agreed, outputHash) : outputHash;
@@ -227,14 +233,12 @@ library Game {
         if (chained != own) revert OutputNotInChain(outputHash, own);
         if (bit == DEFENDER_BIT) g.hiDefender = outputHash;
         else g.hiChallenger = outputHash;
+        _charge(g, bit, nowTs);
         if (g.moved == 0) {
-            g.moved = bit;
-            _restartClock(g, nowTs + moveTimeout);
+            _firstMove(g, bit);
             return;
         }
-        g.moved = 0;
-        g.phase = Phase.Referee;
-        g.deadline = uint40(nowTs + refereeTimeout);
+        _toReferee(g, nowTs, refereeTimeout);
     }
 
     /// @notice The referee's hash decides: the matching party wins, neither matching means both lose.
@@ -243,47 +247,38 @@ library Game {
         // INVARIANT: the referee rules once, only after both claims are in.
         if (p != Phase.Referee) revert WrongPhase(p, Phase.Referee);
         // INVARIANT: a late ruling is void; the game can then only time out.
-        if (nowTs > g.deadline) revert DeadlinePassed(g.deadline, nowTs);
+        if (nowTs >= g.deadline) revert DeadlinePassed(g.deadline, nowTs);
         g.phase = Phase.Settled;
         if (correct == g.hiDefender) return IDisputeSettlement.Outcome.DefenderWins;
         if (correct == g.hiChallenger) return IDisputeSettlement.Outcome.ChallengerWins;
         return IDisputeSettlement.Outcome.BothLose;
     }
 
-    /// @notice ProveFinal: the defender proves with one Merkle proof that leaf n-1 of its segment root
-    /// (n = ceil(S/C) + 1) is keccak256(finalModelHash ‖ slotsHash), i.e. that the final state it committed to
-    /// holds the model it reported. Success settles for the defender; there is no other move in this phase.
-    function proveFinal(State storage g, address sender, bytes32 slotsHash, bytes32[] calldata proof, uint256 nowTs)
-        internal
-        returns (IDisputeSettlement.Outcome)
-    {
-        uint8 bit = _enter(g, sender, Phase.ProveFinal, nowTs);
-        // INVARIANT: only the defender's root carries the reported result; the challenger cannot settle here.
-        if (bit != DEFENDER_BIT) revert NotDefender(sender);
-        uint256 n = segmentCount(g.numSteps, g.checkpointEvery) + 1;
-        bytes32 leaf = _hashPair(g.agreed, slotsHash);
-        // INVARIANT: the reported final model hash is paid only if the committed final state holds it.
-        if (!MerkleProof.verify(g.rootDefender, n, n - 1, leaf, proof)) revert FinalNotInRoot(g.agreed, slotsHash);
-        g.phase = Phase.Settled;
-        return IDisputeSettlement.Outcome.DefenderWins;
-    }
-
-    /// @notice After a deadline: the party that did not move loses (both silent: both lose); a silent
-    /// referee voids the game.
+    /// @notice Once a clock has run out: the party whose clock ran out without moving loses (both: both lose);
+    /// a silent referee voids the game.
     function timeout(State storage g, uint256 nowTs) internal returns (IDisputeSettlement.Outcome) {
         Phase p = g.phase;
         // INVARIANT: only a live game can time out, and so it settles at most once.
         if (p == Phase.None || p == Phase.Settled) revert WrongPhase(p, Phase.Bisect);
-        // INVARIANT: nobody loses before their clock has run out.
-        if (nowTs <= g.deadline) revert DeadlineNotPassed(g.deadline, nowTs);
+        // INVARIANT: nobody loses before its own clock (or the referee's window) has run out.
+        if (nowTs < g.deadline) revert DeadlineNotPassed(g.deadline, nowTs);
         g.phase = Phase.Settled;
         if (p == Phase.Referee) return IDisputeSettlement.Outcome.Void;
-        // ProveFinal owes a move of the defender alone: its silence means it cannot prove its final hash.
-        if (p == Phase.ProveFinal) return IDisputeSettlement.Outcome.ChallengerWins;
+        uint256 elapsed = nowTs - g.roundStart;
         uint8 moved = g.moved;
-        if (moved == DEFENDER_BIT) return IDisputeSettlement.Outcome.DefenderWins;
-        if (moved == CHALLENGER_BIT) return IDisputeSettlement.Outcome.ChallengerWins;
-        return IDisputeSettlement.Outcome.BothLose;
+        bool outD = moved & DEFENDER_BIT == 0 && elapsed >= g.clockDefender;
+        bool outC = moved & CHALLENGER_BIT == 0 && elapsed >= g.clockChallenger;
+        if (outD && outC) return IDisputeSettlement.Outcome.BothLose;
+        if (outD) return IDisputeSettlement.Outcome.ChallengerWins;
+        return IDisputeSettlement.Outcome.DefenderWins;
+    }
+
+    /// @notice Ends a game whose result another game already decided (the market says it is no longer live).
+    function moot(State storage g) internal {
+        Phase p = g.phase;
+        // INVARIANT: only a live game becomes moot, once.
+        if (p == Phase.None || p == Phase.Settled) revert WrongPhase(p, Phase.Bisect);
+        g.phase = Phase.Settled;
     }
 
     // ------------------------------------------------------------------ views
@@ -338,8 +333,9 @@ library Game {
     struct Clock {
         uint256 k;
         uint256 nowTs;
-        uint256 moveTimeout;
-        uint256 refereeTimeout;
+        uint64 refereeTimeout;
+        bool bound; // the reveal came through revealFirst, with the caller's final slots hash
+        bytes32 slotsHash;
     }
 
     /// @dev One round's geometry, in memory to keep the stack shallow.
@@ -392,13 +388,11 @@ library Game {
                 // They disagree on the initial state itself: the referee rules on L[0].
                 g.hiDefender = eD[0];
                 g.hiChallenger = eC[0];
-                g.phase = Phase.Referee;
-                g.moved = 0;
-                g.deadline = uint40(c.nowTs + c.refereeTimeout);
+                _toReferee(g, c.nowTs, c.refereeTimeout);
                 return IDisputeSettlement.Outcome.None;
             }
             if (eD[last] == eC[last]) {
-                // Same final state: the challenge disputes nothing.
+                // Same final state, and the defender proved it holds the reported model: nothing is disputed.
                 g.phase = Phase.Settled;
                 return IDisputeSettlement.Outcome.DefenderWins;
             }
@@ -418,7 +412,7 @@ library Game {
             g.hiChallenger = eC[off + j - 1];
         }
         uint256 w = r.hi - r.lo;
-        _narrow(g, r.lo + ((j - 1) * w) / m, r.lo + (j * w) / m, c.nowTs + c.moveTimeout);
+        _narrow(g, r.lo + ((j - 1) * w) / m, r.lo + (j * w) / m, c.nowTs);
         return IDisputeSettlement.Outcome.None;
     }
 
@@ -433,22 +427,49 @@ library Game {
         else revert NotParty(sender);
         // INVARIANT: a party moves at most once per round, so it cannot equivocate within a round.
         if (g.moved & bit != 0) revert AlreadyMoved(sender);
-        // INVARIANT: a move after the deadline is void; the silent side has already lost.
-        if (nowTs > g.deadline) revert DeadlinePassed(g.deadline, nowTs);
+        // INVARIANT: a party moves only while its own clock runs (time since the round began < its budget).
+        uint256 left = bit == DEFENDER_BIT ? g.clockDefender : g.clockChallenger;
+        uint256 start = g.roundStart;
+        if (nowTs >= start + left) revert DeadlinePassed(uint64(start + left), nowTs);
     }
 
-    /// @dev After a phase's first move the other party gets a full move timeout to answer, so a first mover
-    /// cannot squeeze it by moving at the last second.
-    function _restartClock(State storage g, uint256 deadline) private {
-        g.deadline = uint40(deadline);
+    /// @dev Charges the mover the time since the round began (a same-transaction follow-up move costs nothing).
+    /// Both owed clocks run from the round's start, so a round lasts at most as long as its slower mover spent,
+    /// and a whole game at most the sum of both budgets.
+    function _charge(State storage g, uint8 bit, uint256 nowTs) private {
+        uint256 elapsed = nowTs - g.roundStart;
+        if (elapsed == 0) return;
+        // _enter checked elapsed < the mover's clock, so the clock stays ≥ 1.
+        if (bit == DEFENDER_BIT) g.clockDefender -= uint32(elapsed);
+        else g.clockChallenger -= uint32(elapsed);
     }
 
-    /// @dev Sets the new interval and the phase it implies; resets the round.
-    function _narrow(State storage g, uint256 lo, uint256 hi, uint256 deadline) private {
+    /// @dev The round's first move: the other party's clock alone now decides when timeout() may settle. A first
+    /// mover cannot squeeze the other by moving late: the other could have moved first, and is charged only its own
+    /// time.
+    function _firstMove(State storage g, uint8 bit) private {
+        g.moved = bit;
+        uint256 other = bit == DEFENDER_BIT ? g.clockChallenger : g.clockDefender;
+        g.deadline = uint40(uint256(g.roundStart) + other);
+    }
+
+    /// @dev Both claims are in: the referee's window (not a party's clock) starts now.
+    function _toReferee(State storage g, uint256 nowTs, uint64 refereeTimeout) private {
+        g.moved = 0;
+        g.phase = Phase.Referee;
+        g.roundStart = uint32(nowTs);
+        g.deadline = uint40(nowTs + refereeTimeout);
+    }
+
+    /// @dev Sets the new interval and the phase it implies; starts a new round (both clocks run again).
+    function _narrow(State storage g, uint256 lo, uint256 hi, uint256 nowTs) private {
         g.lo = uint32(lo);
         g.hi = uint32(hi);
         g.moved = 0;
-        g.deadline = uint40(deadline);
+        g.roundStart = uint32(nowTs);
+        uint256 dl = g.clockDefender;
+        uint256 cl = g.clockChallenger;
+        g.deadline = uint40(nowTs + (dl < cl ? dl : cl));
         if (hi == lo + 1) g.phase = g.level == OPS ? Phase.Reveal : Phase.Descend;
         else g.phase = Phase.Bisect;
     }

@@ -8,12 +8,12 @@ import {IJobMarket} from "../../src/interfaces/IJobMarket.sol";
 import {IDisputeGame} from "../../src/interfaces/IDisputeGame.sol";
 import {IDisputeSettlement} from "../../src/interfaces/IDisputeSettlement.sol";
 
-/// @notice A stand-in dispute game: records what JobMarket opened and settles on command, slashing first
-/// the way the real game does (ChallengerWins / BothLose).
+/// @notice A stand-in dispute game: records what JobMarket opened and reports outcomes on command (the market
+/// does every slash and payment itself).
 contract StubGame is IDisputeGame {
     JobMarket public immutable market;
-    StakeManager public immutable sm;
     uint256 public games;
+    uint16 public challengerRewardBps = 5000;
 
     struct Opened {
         uint256 jobId;
@@ -24,7 +24,6 @@ contract StubGame is IDisputeGame {
         uint32 numSteps;
         uint32 checkpointEvery;
         uint32 opsPerStep;
-        uint96 collateral;
         uint96 bond;
     }
 
@@ -33,7 +32,6 @@ contract StubGame is IDisputeGame {
 
     constructor(JobMarket market_) {
         market = market_;
-        sm = StakeManager(address(market_.stakeManager()));
     }
 
     function open(
@@ -46,33 +44,19 @@ contract StubGame is IDisputeGame {
         uint32 numSteps,
         uint32 checkpointEvery,
         uint32 opsPerStep,
-        uint96 collateral,
         uint96 bond
     ) external returns (uint256 gameId) {
         require(msg.sender == address(market), "StubGame: not market");
         gameId = ++games;
         finalModelHashOf[gameId] = finalModelHash;
         opened[gameId] = Opened(
-            jobId,
-            defender,
-            challenger,
-            defenderRoot,
-            challengerRoot,
-            numSteps,
-            checkpointEvery,
-            opsPerStep,
-            collateral,
-            bond
+            jobId, defender, challenger, defenderRoot, challengerRoot, numSteps, checkpointEvery, opsPerStep, bond
         );
     }
 
-    /// @dev Settles game `gameId`; for a losing defender slashes its collateral to `slashTo` first.
-    function settle(uint256 gameId, IDisputeSettlement.Outcome outcome, address slashTo) external {
-        Opened memory o = opened[gameId];
-        if (outcome == IDisputeSettlement.Outcome.ChallengerWins || outcome == IDisputeSettlement.Outcome.BothLose) {
-            sm.slash(o.defender, o.collateral, slashTo);
-        }
-        market.onDisputeSettled(o.jobId, outcome);
+    /// @dev Reports game `gameId`'s outcome to the market; returns what the market slashed.
+    function settle(uint256 gameId, IDisputeSettlement.Outcome outcome) external returns (uint256) {
+        return market.onDisputeSettled(gameId, outcome);
     }
 }
 
@@ -98,6 +82,12 @@ abstract contract MarketFixture is TestBase {
     uint96 internal constant BOND = 0.1 ether;
     uint96 internal constant MIN_STAKE = 1 ether;
     uint32 internal constant UNBONDING = 60;
+    uint16 internal constant BOND_BPS = 0; // flat bond in most unit tests; the scaled bond has its own tests
+    uint96 internal constant MIN_COLLATERAL = 0.01 ether;
+    uint32 internal constant LIVENESS = 120;
+    uint16 internal constant STALL_BPS = 2000;
+    uint16 internal constant ABANDON_BPS = 100;
+    uint16 internal constant REWARD_BPS = 5000;
 
     uint96 internal constant PRICE = 1 ether;
     uint96 internal constant COLLATERAL = 2 ether;
@@ -107,7 +97,20 @@ abstract contract MarketFixture is TestBase {
     bytes32 internal constant OTHER_ROOT = keccak256("challenger trace");
 
     function _params() internal pure returns (IJobMarket.Params memory) {
-        return IJobMarket.Params(ACCEPT_TIMEOUT, CHALLENGE_WINDOW, FEE_BPS, FORFEIT_BPS, CUT_BPS, BOND, MIN_STAKE);
+        return IJobMarket.Params(
+            ACCEPT_TIMEOUT,
+            CHALLENGE_WINDOW,
+            FEE_BPS,
+            FORFEIT_BPS,
+            CUT_BPS,
+            BOND,
+            MIN_STAKE,
+            BOND_BPS,
+            MIN_COLLATERAL,
+            LIVENESS,
+            STALL_BPS,
+            ABANDON_BPS
+        );
     }
 
     function _deployMarket() internal {
@@ -115,10 +118,8 @@ abstract contract MarketFixture is TestBase {
         market = new JobMarket(_params(), MATCHER, TREASURY, UNBONDING);
         sm = StakeManager(address(market.stakeManager()));
         game = new StubGame(market);
-        vm.startPrank(ADMIN);
-        sm.setGame(address(game));
+        vm.prank(ADMIN);
         market.setGame(address(game));
-        vm.stopPrank();
     }
 
     function _stake(address provider, uint256 amount) internal {
@@ -168,9 +169,10 @@ abstract contract MarketFixture is TestBase {
         internal
         returns (uint256 gameId)
     {
-        vm.deal(challenger, challenger.balance + BOND);
+        uint256 bond = market.bondFor(t);
+        vm.deal(challenger, challenger.balance + bond);
         vm.prank(challenger);
-        gameId = market.challenge{value: BOND}(jobId, t, TRACE, MODEL, OTHER_ROOT);
+        gameId = market.challenge{value: bond}(jobId, t, TRACE, MODEL, OTHER_ROOT);
     }
 
     /// @dev Posts a job and runs it to Submitted with PROVIDER (who must have stake).

@@ -27,10 +27,22 @@ contract MarketHandler is TestBase {
         IJobMarket.JobTerms terms;
         IJobMarket.Status status;
         address provider;
-        uint256 gameId;
+        uint256 openGames; // games on the current submission
+    }
+
+    /// @dev Every game the handler opened and has not settled: job index, bond, and the submission it judges.
+    struct ModelGame {
+        uint256 job;
+        uint256 bond;
+        uint256 epoch;
+        bool settled;
     }
 
     ModelJob[] internal _jobs;
+    mapping(uint256 => uint256) internal _epoch; // per job index: discarded submissions
+    mapping(uint256 => ModelGame) internal _games; // by gameId
+    uint256 internal _gameCount;
+    uint256 public slashings; // results proven wrong (each must slash exactly once)
 
     // ghost sums
     uint256 public escrow; // prices of jobs not yet paid out or refunded
@@ -182,7 +194,7 @@ contract MarketHandler is TestBase {
         calls++;
         address who = clients[c % 2];
         uint96 p = uint96(bound(price, 1, 10 ether));
-        uint96 coll = uint96(bound(collGwei, 0, 8 ether / 1e9) * 1e9);
+        uint96 coll = uint96(bound(collGwei, 0.01 ether / 1e9, 8 ether / 1e9) * 1e9);
         uint40 deadline = uint40(block.timestamp + bound(life, 1, 400));
         vm.deal(who, who.balance + p);
         vm.prank(who);
@@ -293,11 +305,12 @@ contract MarketHandler is TestBase {
     function challenge(uint256 j, uint256 x) external {
         calls++;
         if (x % 3 != 0) return; // most results go unchallenged, so finalize gets its turn
-        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Submitted);
+        IJobMarket.Status want = (x >> 8) % 2 == 0 ? IJobMarket.Status.Submitted : IJobMarket.Status.Disputed;
+        (bool ok, uint256 i) = _job(j, want);
         if (!ok) return;
         ModelJob storage m = _jobs[i];
         address who = challengers[x % 2];
-        uint256 bond = market.challengerBond();
+        uint256 bond = market.bondFor(m.terms);
         vm.deal(who, who.balance + bond);
         vm.prank(who);
         try market.challenge{value: bond}(
@@ -305,42 +318,99 @@ contract MarketHandler is TestBase {
         ) returns (
             uint256 gameId
         ) {
-            assertTrue(m.status == IJobMarket.Status.Submitted, "challenge only a Submitted job");
+            assertTrue(
+                m.status == IJobMarket.Status.Submitted || m.status == IJobMarket.Status.Disputed,
+                "challenge only a Submitted / Disputed job"
+            );
             m.status = IJobMarket.Status.Disputed;
+            m.openGames++;
             reached[IJobMarket.Status.Disputed]++;
-            m.gameId = gameId;
+            _games[gameId] = ModelGame(i, bond, _epoch[i], false);
+            _gameCount = gameId;
             marketIn += bond;
             bonds += bond;
         } catch {}
     }
 
-    function settle(uint256 j, uint256 o) external {
+    function settle(uint256 g, uint256 o) external {
         calls++;
-        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Disputed);
-        if (!ok) return;
-        ModelJob storage m = _jobs[i];
-        if (m.status != IJobMarket.Status.Disputed) return;
+        if (_gameCount == 0) return;
+        uint256 gameId = g % _gameCount + 1;
+        ModelGame storage mg = _games[gameId];
+        if (mg.settled) return;
+        mg.settled = true;
+        ModelJob storage m = _jobs[mg.job];
         IDisputeSettlement.Outcome outcome = IDisputeSettlement.Outcome(bound(o, 1, 4));
-        IJobMarket.Dispute memory d = market.disputeOf(_id(i));
-        game.settle(m.gameId, outcome, outcome == IDisputeSettlement.Outcome.BothLose ? treasury : d.challenger);
-        bonds -= d.bond;
-        reached[IJobMarket.Status.Failed]++;
-        lockedOf[m.provider] -= m.terms.collateral; // released, or slashed by the game
+        bool live = mg.epoch == _epoch[mg.job] && m.status == IJobMarket.Status.Disputed;
+        uint256 slashed = game.settle(gameId, outcome);
+        bonds -= mg.bond;
+        if (!live) {
+            assertEq(slashed, 0, "a moot game never slashes");
+            return; // bond credited back in full (a market credit)
+        }
         if (outcome == IDisputeSettlement.Outcome.DefenderWins) {
-            uint256 fee = uint256(m.terms.price) * market.params().protocolFeeBps / 10_000;
-            uint256 cut = uint256(d.bond) * market.disputeCutBps() / 10_000;
-            uint256 payout = m.terms.price - fee + d.bond - cut;
-            marketOut += payout;
-            smIn += payout;
-            escrow -= m.terms.price;
-            m.status = IJobMarket.Status.Finalized;
-        } else if (outcome == IDisputeSettlement.Outcome.Void) {
+            uint256 cut = mg.bond * market.disputeCutBps() / 10_000;
+            marketOut += mg.bond - cut;
+            smIn += mg.bond - cut;
+            m.openGames--;
+            if (m.openGames == 0) m.status = IJobMarket.Status.Submitted;
+            assertEq(slashed, 0, "no slash for the defender");
+            return;
+        }
+        _epoch[mg.job]++;
+        m.openGames = 0;
+        lockedOf[m.provider] -= m.terms.collateral; // unlocked (Void) or slashed (failed)
+        if (outcome == IDisputeSettlement.Outcome.Void) {
             m.status = IJobMarket.Status.Open;
             m.provider = address(0);
+            assertEq(slashed, 0, "a void slashes nobody");
         } else {
+            reached[IJobMarket.Status.Failed]++;
             escrow -= m.terms.price;
             m.status = IJobMarket.Status.Failed;
+            slashings++;
+            assertEq(slashed, m.terms.collateral, "the collateral is slashed exactly once, in full");
         }
+    }
+
+    // ------------------------------------------------------------------ liveness
+
+    function heartbeat(uint256 j) external {
+        calls++;
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Running);
+        if (!ok) return;
+        ModelJob storage m = _jobs[i];
+        vm.prank(m.provider == address(0) ? STRANGER : m.provider);
+        try market.heartbeat(_id(i), 1, keccak256("ckpt")) {
+            assertTrue(m.status == IJobMarket.Status.Running, "heartbeat only while Running");
+        } catch {}
+    }
+
+    function reclaimStalled(uint256 j) external {
+        calls++;
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Running);
+        if (!ok) return;
+        ModelJob storage m = _jobs[i];
+        try market.reclaimStalled(_id(i), m.terms) {
+            assertTrue(m.status == IJobMarket.Status.Running, "reclaim only a Running job");
+            lockedOf[m.provider] -= m.terms.collateral; // forfeited part to the client, the rest unlocked
+            m.status = IJobMarket.Status.Open;
+            m.provider = address(0);
+        } catch {}
+    }
+
+    function abandon(uint256 j) external {
+        calls++;
+        (bool ok, uint256 i) = _job(j, IJobMarket.Status.Running);
+        if (!ok) return;
+        ModelJob storage m = _jobs[i];
+        vm.prank(m.provider == address(0) ? STRANGER : m.provider);
+        try market.abandon(_id(i), m.terms, bytes32("bad-input")) {
+            assertTrue(m.status == IJobMarket.Status.Running, "abandon only a Running job");
+            lockedOf[m.provider] -= m.terms.collateral;
+            m.status = IJobMarket.Status.Open;
+            m.provider = address(0);
+        } catch {}
     }
 
     function warp(uint256 dt) external {
@@ -395,7 +465,7 @@ contract MarketHandler is TestBase {
         if (!ok) return;
         address who = actors()[a % 9];
         vm.prank(who);
-        try market.onDisputeSettled(_id(i), IDisputeSettlement.Outcome(bound(o, 1, 4))) {
+        try market.onDisputeSettled(i + 1, IDisputeSettlement.Outcome(bound(o, 1, 5))) {
             wrongRoleSucceeded = true;
         } catch {}
     }
