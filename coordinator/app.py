@@ -13,7 +13,18 @@ from coordinator.etags import ETagMiddleware
 from coordinator.limits import BodyLimit, RateLimiter
 from coordinator.metrics import Metrics, MetricsMiddleware
 from coordinator.read_model import JobReader
-from coordinator.routes import auth, console, dev_signin, disputes, health, jobs, market, providers, uploads
+from coordinator.routes import (
+    auth,
+    console,
+    dev_signin,
+    disputes,
+    estimate,
+    health,
+    jobs,
+    market,
+    providers,
+    uploads,
+)
 from coordinator.settings import Settings
 
 
@@ -49,7 +60,7 @@ def create_app(settings: Settings | None = None, *, chain: ChainGateway | None =
     app.state.metrics = Metrics()
     app.state.signin_limiter = RateLimiter(settings.signin_burst, settings.signin_per_s)
     install_error_handlers(app)
-    for module in (auth, uploads, jobs, providers, disputes, health, dev_signin, market):
+    for module in (auth, uploads, estimate, jobs, providers, disputes, health, dev_signin, market):
         app.include_router(module.router)
     console.mount(app)  # after the API: the console owns only / and /assets
     overhead = uploads.MULTIPART_OVERHEAD

@@ -95,6 +95,8 @@ def test_graph_specs_are_checked_before_escrow(client, login, roles, row_counts)
         return client.post("/v1/jobs", json={"spec": s, "price_wei": 10, "deadline_s": 3600}, headers=hc)
 
     before = row_counts()
+    r = client.post("/v1/jobs/estimate", json={"spec": spec, "price_wei": 10**16})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_artifact"
     r = create(spec)  # nothing uploaded yet
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_artifact", r.text
     assert "model.graph" in r.json()["error"]["message"]
@@ -121,9 +123,14 @@ def test_graph_specs_are_checked_before_escrow(client, login, roles, row_counts)
     created = [k for k, v in row_counts().items() if v != before[k] and k not in ("artifacts", "datasets")]
     assert created == []  # refused specs leave no job, spec or event behind
 
+    est = client.post("/v1/jobs/estimate", json={"spec": spec, "price_wei": 10**16})
+    assert est.status_code == 200, est.text
+    assert row_counts()["jobs"] == before["jobs"]  # an estimate creates nothing
     r = create(spec)
     assert r.status_code == 201, r.text
     job = r.json()["job"]
+    assert est.json()["collateral_wei"] != "0" and est.json()["ops_per_step"] == job["ops_per_step"]
+    assert est.json()["parameters"] == 3818 and est.json()["step_bytes"] > 4 * 3818
     program = build_program(parse_spec(spec))
     assert job["ops_per_step"] == program.n_ops > program.graph.n_nodes
     assert job["num_params"] == program.graph.parameter_count == 3818
