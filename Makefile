@@ -22,6 +22,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 	node_modules/.bin/forge test
 	.venv/bin/pytest -q
 
@@ -33,3 +34,4 @@ test-contracts: setup
 
 lint: setup
 	.venv/bin/ruff check .
+	.venv/bin/mypy

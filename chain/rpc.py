@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from eth_typing import URI
 from web3 import Web3
 from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint
@@ -77,6 +78,7 @@ class BoundedHTTPProvider(HTTPProvider):
         super().__init__(endpoint_uri, request_kwargs={"timeout": policy.timeout_s},
                          exception_retry_configuration=None)
         self.policy = policy
+        self._endpoint = URI(endpoint_uri)
         self._clock = clock
         self._sleep = sleep
 
@@ -91,7 +93,7 @@ class BoundedHTTPProvider(HTTPProvider):
             kwargs = dict(self.get_request_kwargs())
             kwargs["timeout"] = max(0.05, min(p.timeout_s, remaining))
             try:
-                return self._request_session_manager.make_post_request(self.endpoint_uri, request_data, **kwargs)
+                return self._request_session_manager.make_post_request(self._endpoint, request_data, **kwargs)
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status < 500:
