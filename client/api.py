@@ -158,6 +158,13 @@ class CoordinatorClient:
     def report_progress(self, job_id: int, step: int, loss: float) -> dict[str, Any]:
         return dict(self._json("POST", f"/v1/jobs/{job_id}/progress", auth=True, json={"step": step, "loss": loss}))
 
+    def estimate_job(self, spec: dict[str, Any], price_wei: int, collateral_wei: int | None = None) -> dict[str, Any]:
+        """What a job would need (POST /v1/jobs/estimate): parameters, opsPerStep, step memory, collateral."""
+        body: dict[str, Any] = {"spec": spec, "price_wei": str(price_wei)}
+        if collateral_wei is not None:
+            body["collateral_wei"] = str(collateral_wei)
+        return dict(self._json("POST", "/v1/jobs/estimate", json=body))
+
     def report_progress_batch(self, job_id: int, points: list[tuple[int, float]],
                               evals: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Many steps' losses (and held-out evaluations: {step, loss, accuracy}) in one request."""

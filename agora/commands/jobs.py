@@ -522,3 +522,12 @@ def model_hash(data: bytes) -> str | None:
         return "0x" + params_hash(load_state(data).state).hex()
     except (CheckpointError, ValueError, RuntimeError, EOFError):
         return None
+
+
+def _register_estimate() -> None:
+    from agora.commands.job_estimate import estimate  # its own module; it uses this one's helpers
+
+    group.add_command(estimate)
+
+
+_register_estimate()
