@@ -136,9 +136,9 @@ def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
 
 
 def _nudge(t: Tensor | tuple, delta: float) -> Tensor | tuple:
-    if isinstance(t, tuple):  # a multi-output node: nudge its first tensor
+    if isinstance(t, (tuple, list)):  # a multi-output node: nudge its first tensor
         first = next(i for i, v in enumerate(t) if v is not None)
-        return t[:first] + (_nudge(t[first], delta),) + t[first + 1:]
+        return (*t[:first], _nudge(t[first], delta), *t[first + 1:])
     t = t.clone()
     flat = t.view(-1)
     i = int(torch.argmax(flat))
@@ -176,7 +176,7 @@ def output_hash(out: Tensor | State | tuple) -> bytes:
     ``keccak256(H(t_1) ‖ … ‖ H(t_k))`` with 32 zero bytes where it returns none."""
     if isinstance(out, dict):
         return state_hash(out)
-    if isinstance(out, tuple):
+    if isinstance(out, (tuple, list)):  # split and friends return lists
         return keccak256(b"".join(_NO_TENSOR if t is None else tensor_hash(t) for t in out))
     return tensor_hash(out)
 

@@ -4,7 +4,8 @@ The text is ``pydoc_data/topics.py`` of the Python standard library (the help() 
 reference in plain text; PSF License Agreement v2): the topics in sorted order, concatenated, reduced to
 ``VOCAB`` (printable ASCII and newline; other characters dropped), the first ``CHARS`` characters. Windows of
 ``CONTEXT + 1`` characters every ``CONTEXT`` give ``x`` (the first ``CONTEXT``) and ``y`` (the next-token
-targets: the last ``CONTEXT``), as uint8 (the documented dataset format widens integers to int64). The
+targets: the last ``CONTEXT``); the last ``HELD_OUT`` windows are the held-out split (``x_test``/``y_test``: a
+stretch of text the model never trains on). All as uint8 (the documented dataset format widens integers to int64). The
 file is checked in, so a run does not depend on the Python version installed.
 
     .venv/bin/python examples/char-gpt/corpus.py
@@ -19,6 +20,7 @@ import numpy as np
 VOCAB = "\n" + "".join(chr(c) for c in range(32, 127))
 CHARS = 160_000
 CONTEXT = 32
+HELD_OUT = 256
 
 
 def text() -> str:
@@ -49,5 +51,6 @@ if __name__ == "__main__":
     assert len(t) == CHARS, f"only {len(t)} characters"
     x, y = windows(encode(t))
     out = Path(__file__).resolve().parent / "data.npz"
-    np.savez_compressed(out, x=x, y=y)
-    print(f"{len(t)} characters -> {x.shape[0]} windows of {CONTEXT}; {out.stat().st_size} bytes")
+    n = x.shape[0] - HELD_OUT
+    np.savez_compressed(out, x=x[:n], y=y[:n], x_test=x[n:], y_test=y[n:])
+    print(f"{len(t)} characters -> {n} + {HELD_OUT} held-out windows of {CONTEXT}; {out.stat().st_size} bytes")
