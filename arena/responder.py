@@ -100,6 +100,11 @@ class Responder:
             return Action.WAITING
         if not moves:
             return Action.WAITING
+        first = moves[0]
+        if isinstance(first, Reveal) and first.slots_hash is not None and self._binds_in_first_round() and \
+                keccak256(state.agreed + first.slots_hash) != first.elements[-1]:
+            # Our final state does not hold the reported model: revealFirst would revert; only the clock decides.
+            return Action.WAITING
         if len(moves) == 1:
             fn, args = self._call(moves[0])
             r = self.game.contract.transact(fn, *args)
@@ -107,6 +112,14 @@ class Responder:
             r = self.game.multicall([self.game.contract.calldata(*self._call_flat(m)) for m in moves])
         self.receipts.append(r)
         return Action.MOVED
+
+    def _binds_in_first_round(self) -> bool:
+        """Whether this DisputeGame takes the defender's final-state binding with its first reveal (revealFirst)."""
+        try:
+            self.game.contract.calldata("revealFirst", 0, [], [], [], b"\x00" * 32)
+        except AttributeError:
+            return False
+        return True
 
     def _can_prove_final(self, state: GameState, move: ProveFinal) -> bool:
         tree = self.trees.tree(SEGMENTS, 0)
@@ -120,6 +133,8 @@ class Responder:
         """The DisputeGame function and arguments of one solver move."""
         g = self.game_id
         if isinstance(move, Reveal):
+            if move.slots_hash is not None and self._binds_in_first_round():
+                return "revealFirst", (g, move.elements, move.proofs, move.other_elements, move.slots_hash)
             return "reveal", (g, move.elements, move.proofs, move.other_elements)
         if isinstance(move, Descend):
             return "descend", (g, move.finer_root, move.first_proof, move.last_proof)

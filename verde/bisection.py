@@ -215,11 +215,15 @@ def verify_multiproof(root: bytes, n: int, indices: Sequence[int], leaves: Seque
 
 @dataclass(frozen=True)
 class Reveal:
-    """DisputeGame.reveal arguments: own elements, their multiproof, and the first mover's elements (or [])."""
+    """DisputeGame.reveal arguments: own elements, their multiproof, and the first mover's elements (or []).
+
+    ``slots_hash`` is set on the defender's first-round reveal (DisputeGame.revealFirst): the slotsHash of its
+    final state, which with the submitted finalModelHash must give its L[S] (PROTOCOL §7)."""
 
     elements: list[bytes]
     proofs: list[bytes]
     other_elements: list[bytes]
+    slots_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,11 @@ def next_move(view: GameView, role: Role, trees: TreeCache) -> Move | None:
         elements = [tree.leaf(p) for p in pos]
         proofs = multiproof(tree, pos)
         other = list(view.other_elements) if view.has_moved(role.other) else []
-        return Reveal(elements, proofs, other)
+        slots = None
+        if role is Role.DEFENDER and view.level == SEGMENTS and not view.ends_known:
+            final_slots = getattr(trees.source, "final_slots_hash", None)
+            slots = final_slots() if final_slots is not None else None
+        return Reveal(elements, proofs, other, slots)
     if view.phase == Phase.DESCEND:
         level, index = view.shape.finer(view.level, view.lo, view.index)
         tree = trees.tree(level, index)
