@@ -21,6 +21,7 @@ from arena.evidence import STATE, EvidenceBoard
 from chain.dispute_game import GamePhase, GameState
 from chain.errors import ChainError
 from client.api import ApiError
+from client.job_inputs import fetch_job_inputs
 from verde.checkpoint import CheckpointError, load_state
 from verde.interpreter import State
 from verde.spec import JobSpec
@@ -67,7 +68,7 @@ class RefereeService:
             except SpecMismatch as exc:
                 log.error("job %d: refusing the coordinator's spec: %s", chain_job_id, exc)
                 return None
-            data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+            data = fetch_job_inputs(self.ctx.api, spec)  # the dataset; a graph job's graph and weights too
             self._specs[chain_job_id] = (spec, data)
         return self._specs[chain_job_id]
 

@@ -26,6 +26,7 @@ from arena.topics import event_topic
 from chain.errors import ChainError, ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
+from client.job_inputs import fetch_job_inputs
 from verde.runner import RunResult, run_spec
 from verde.spec import JobSpec, parse_spec
 from verifier.chain_context import ChainContext, find_job
@@ -125,7 +126,7 @@ class VerifierService:
             future: Future[RunResult] = Future()
             future.set_result(self._reruns[cid])
         else:
-            data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+            data = fetch_job_inputs(self.ctx.api, spec)  # the dataset; a graph job's graph and weights too
             fault = self.settings.fault
             future = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
                                          fault=fault.verde_fault(spec) if fault else None)
@@ -220,7 +221,7 @@ class VerifierService:
                 self._games_seen = gid - 1  # the coordinator does not know the job yet: look again
                 return
             spec = parse_spec(self.ctx.api.spec_bytes(job_id))
-            data = self.ctx.api.dataset_bytes(spec.dataset.id) if spec.dataset.id.startswith("sha256:") else None
+            data = fetch_job_inputs(self.ctx.api, spec)
             fault = self.settings.fault
             self._rebuilding[gid] = self._runner.submit(run_spec, spec, data=data, device=self.settings.device,
                                                         fault=fault.verde_fault(spec) if fault else None)

@@ -16,6 +16,7 @@ from typing import Any
 from chain.errors import ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
+from client.job_inputs import fetch_job_inputs
 from verde.checkpoint import dump_state
 from verde.evaluation import evaluate
 from verde.interpreter import Interpreter, RunStats, State
@@ -112,9 +113,7 @@ class JobRunner:
         return parse_spec(raw), raw
 
     def _dataset(self, spec: JobSpec) -> bytes | None:
-        if spec.dataset.id.startswith("sha256:"):
-            return self.ctx.api.dataset_bytes(spec.dataset.id)
-        return None
+        return fetch_job_inputs(self.ctx.api, spec)  # the dataset; a graph job's graph and weights too
 
     def _train_and_submit(self, job_id: int, cid: int, ws: JobWorkspace, how: str,
                           lease: JobLease | None = None) -> RunOutcome:
