@@ -143,10 +143,13 @@ class CoordinatorClient:
         return self._send("GET", f"/v1/jobs/{job_id}/spec", auth=True).content
 
     def create_job(self, spec: dict[str, Any], price_wei: int, deadline_s: int, *,
-                   collateral_wei: int | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+                   collateral_wei: int | None = None, idempotency_key: str | None = None,
+                   device: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"spec": spec, "price_wei": str(price_wei), "deadline_s": deadline_s}
         if collateral_wei is not None:
             body["collateral_wei"] = str(collateral_wei)
+        if device is not None:
+            body["device"] = device
         # A key of our own when none is given, so that the retries below can never create the job twice.
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return dict(self._json("POST", "/v1/jobs", auth=True, json=body, headers=headers))

@@ -93,6 +93,11 @@ class JobCreate(BaseModel):
         le=UINT96_MAX,
         description="provider collateral; default: the coordinator's policy",
     )
+    device: Literal["cpu", "cuda"] | None = Field(
+        default=None,
+        description="run only on a provider offering this device (RepOps gives the same bits on any, so it is a "
+        "matching preference, not part of the hashed spec); null: any",
+    )
 
     @field_validator("price_wei", "collateral_wei", mode="before")
     @classmethod
@@ -157,6 +162,7 @@ class JobPublic(_Out):
     trace_root: str | None
     final_model_hash: str | None
     wait_reason: str | None
+    device: str | None = Field(default=None, description="the device the client asked for; null: any")
     verification: str = Field(
         default="unverified",
         description="unverified | replicated | spot-checked | disputed: how far the result was checked",

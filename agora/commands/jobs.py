@@ -82,6 +82,8 @@ def group() -> None:
 @click.option("--collateral", metavar="AMOUNT", help="provider collateral (default: the coordinator's policy)")
 @click.option("--watch", is_flag=True, help="then follow the job with a live progress bar until it ends")
 @click.option("--idempotency-key", metavar="KEY", help="retry-safe submission: the same key never makes two jobs")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
+              help="run only on a provider with this device (default: any; the result is the same bits)")
 @click.option("--again", is_flag=True,
               help="post a second job even if you already have a live one with this spec and price")
 @click.option("--rpc", metavar="URL", help="chain RPC to send the escrow through (default: the devnet's / $AGORA_RPC_URL)")
@@ -91,7 +93,7 @@ def group() -> None:
 @coordinator_option
 @json_option
 def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, watch: bool,
-           idempotency_key: str | None, again: bool, rpc: str | None, key_file: Path | None,
+           idempotency_key: str | None, device: str | None, again: bool, rpc: str | None, key_file: Path | None,
            coordinator: str | None, as_json: bool, artifact_dirs: tuple[Path, ...] = ()) -> None:
     """Create a job from SPEC.json over REST, sign and send its escrow transaction (the price goes into the
     JobMarket contract), and print the job id. Signs in with the client's key (--key-file or $AGORA_CLIENT_KEY).
@@ -126,7 +128,7 @@ def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, w
                        "(pass --again to post another)")
     if job is None:
         created = api.create_job(spec, price_wei, deadline_s, collateral_wei=collateral_wei,
-                                 idempotency_key=idempotency_key or str(uuid.uuid4()))
+                                 idempotency_key=idempotency_key or str(uuid.uuid4()), device=device)
         job = created["job"]
     receipt = _escrow(api, sender, ep, job, as_json)
     # The indexer turns awaiting_funding into open once it has seen JobPosted; wait briefly so `show` agrees.

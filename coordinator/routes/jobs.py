@@ -183,6 +183,7 @@ def create_job(
         ops_per_step=facts.ops_per_step,
         num_params=n_params,
         repops_version=settings.repops_version,
+        device=body.device,
         status=JobStatus.AWAITING_FUNDING,
         created_at=now,
         updated_at=now,

@@ -124,3 +124,58 @@ def test_cancel_shows_what_is_owed_and_wallet_withdraws_it(devnet: Path, chain: 
     second = json.loads(ok(devnet, "jobs", "repost", str(job_id), "--json"))
     assert first["job"]["id"] == second["job"]["id"] != job_id and first["escrowed_now"] and not second["escrowed_now"]
     assert first["job"]["spec_hash"] == sub["job"]["spec_hash"] and first["job"]["status"] == "open"
+
+
+def test_worker_start_uses_the_devnet_and_the_matcher_honours_its_options(
+    devnet: Path, chain: dict, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from test_cli import AGORA, REPO
+
+    from client.api import CoordinatorClient
+
+    key = tmp_path / "provider.key"
+    acct = Account.create()
+    key.write_text(acct.key.hex() + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    env.update(AGORA_DEVNET_DIR=str(devnet), AGORA_WORKER_DIR=str(tmp_path / "ws"), AGORA_HEARTBEAT_S="1")
+    # No --coordinator/--rpc/--broker: the running devnet's, like every other command.
+    proc = subprocess.Popen([AGORA, "worker", "start", "--key-file", str(key), "--max-params", "1000"], env=env,
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        api = CoordinatorClient(chain["status"]["coordinator"])
+        seen: dict = {}
+        for _ in range(120):
+            try:
+                seen = api.provider(acct.address)
+            except Exception:  # noqa: BLE001 - not heard of yet
+                seen = {}
+            if seen.get("alive"):
+                break
+            time.sleep(0.5)
+        assert seen.get("alive") and seen["max_params"] == 1000 and seen["devices"] == ["cpu"], seen
+        cuda = json.loads(ok(devnet, "jobs", "submit", str(_spec(tmp_path, 505)), "--price", "0.01ether",
+                             "--device", "cuda", "--json"))["job"]
+        big = json.loads(ok(devnet, "jobs", "submit", str(_spec(tmp_path, 506)), "--price", "0.01ether",
+                            "--json"))["job"]
+        assert cuda["device"] == "cuda"
+        reasons: dict[int, str] = {}
+        for _ in range(60):
+            reasons = {j: api.job(j).get("wait_reason") or "" for j in (cuda["id"], big["id"])}
+            if all(reasons.values()):
+                break
+            time.sleep(0.5)
+        assert "no live provider offers a cuda device" in reasons[cuda["id"]], reasons
+        assert "can hold" in reasons[big["id"]] and "largest: 1000" in reasons[big["id"]], reasons
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
