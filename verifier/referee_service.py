@@ -44,13 +44,15 @@ class Ruling:
 
 
 class RefereeService:
-    def __init__(self, settings: VerifierSettings, grace_s: float = 5.0) -> None:
+    def __init__(self, settings: VerifierSettings, grace_s: float = 5.0, *, ctx: ChainContext | None = None,
+                 board: EvidenceBoard | None = None, replays: ReplayPool | None = None) -> None:
+        """`ctx`, `board` and `replays` are built from `settings` unless given (tests pass their own)."""
         self.settings = settings
-        self.ctx = ChainContext(settings)
-        self.board = EvidenceBoard(self.ctx.api, settings.broker_url)
+        self.ctx = ctx if ctx is not None else ChainContext(settings)
+        self.board = board if board is not None else EvidenceBoard(self.ctx.api, settings.broker_url)
         self.grace_s = grace_s
         self.rulings: dict[int, Ruling] = {}
-        self.replays = ReplayPool()
+        self.replays = replays if replays is not None else ReplayPool()
         self._open: set[int] = set()
         self._seen = 0
         self._waiting_since: dict[int, float] = {}

@@ -10,6 +10,7 @@ with every op output kept, and answers ``H(out_j)``. Each game's replay runs in 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -64,9 +65,10 @@ def nearest_start(s: int, agreed: dict[int, bytes], offered: list[tuple[int, Sta
 class ReplayPool:
     """One background replay per game; `poll(game_id)` returns its result once done, never waiting for it."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 2, replay: Callable[..., ReplayResult] = replay_op) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agora-referee-replay")
         self._jobs: dict[int, Future[ReplayResult]] = {}
+        self._replay = replay
 
     def running(self, game_id: int) -> bool:
         return game_id in self._jobs
@@ -75,7 +77,7 @@ class ReplayPool:
               start_state: State | None) -> None:
         if game_id not in self._jobs:
             log.info("game %d: replaying step %d op %d myself from step %d", game_id, s, j, start_step)
-            self._jobs[game_id] = self._pool.submit(replay_op, spec, data, s, j, start_step, start_state)
+            self._jobs[game_id] = self._pool.submit(self._replay, spec, data, s, j, start_step, start_state)
 
     def poll(self, game_id: int) -> ReplayResult | None:
         """The finished replay (dropped from the pool), None while it runs; re-raises a replay's error."""
