@@ -320,7 +320,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO)
     settings = Settings()
     chain = ChainGateway.from_settings(settings.rpc_url, settings.chain_id, settings.deployment_file)
-    Matcher(make_session_factory(make_engine(settings.database_url)), chain, settings).run_forever()
+    from coordinator.metrics import process_metrics
+
+    Matcher(make_session_factory(make_engine(settings.database_url)), chain, settings,
+          metrics=process_metrics("matcher")).run_forever()
 
 
 if __name__ == "__main__":

@@ -337,6 +337,8 @@ class Devnet:
             "AGORA_SIWE_URI": coordinator,
             # The devnet verifier may read every job's spec and dataset to re-run it (coordinator/access.py).
             "AGORA_VERIFIERS": acct["verifier"].address,
+            # API, indexer and matcher write their metrics here and the API's /metrics serves them all.
+            "PROMETHEUS_MULTIPROC_DIR": str(self._fresh_metrics_dir()),
         })
         services = ["anvil"]
         self.supervisor.start(
@@ -472,6 +474,15 @@ class Devnet:
         except OSError:
             return ""
         return "\n".join("    " + ln for ln in text.rstrip().splitlines()[-lines:])
+
+    def _fresh_metrics_dir(self) -> Path:
+        """An empty folder for prometheus_client's multiprocess files (stale ones would mix in a dead run)."""
+        import shutil
+
+        folder = self.root / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
 
     def _wait(self, name: str, ready: Callable[[], bool], timeout_s: float, also: list[str] | None = None) -> None:
         """Polls `ready` until true; fails early (with the log's tail) when the service or a sibling exits."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select, text
 
 from coordinator.dependencies import ChainDep, SessionDep
@@ -47,4 +47,4 @@ def metrics(request: Request, session: SessionDep) -> Response:
     m = request.app.state.metrics
     for status, n in session.execute(select(Job.status, func.count()).group_by(Job.status)).all():
         m.jobs.labels(status).set(n)
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(m.exposition(), media_type=CONTENT_TYPE_LATEST)
