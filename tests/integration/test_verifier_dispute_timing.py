@@ -16,10 +16,9 @@ from verde.spec import parse_spec
 from verde.trace import referee_output_hash, verify_op_inputs
 
 try:
-    from test_worker_stack import REDIS_URL, SPEC, Stack, post_job, stack, start_worker
+    from test_worker_stack import SPEC, Stack, post_job, stack, start_worker
 except ImportError:  # collected as a package module
     from tests.integration.test_worker_stack import (  # type: ignore[no-redef]
-        REDIS_URL,
         SPEC,
         Stack,
         post_job,
@@ -63,7 +62,7 @@ def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):
     s, j = int(ruling[1]), int(ruling[2])
     # The referee's work again, on the inputs a party handed over, timed best-of-5: on this shared 2-core machine
     # a single few-millisecond sample is mostly scheduler noise.
-    given = EvidenceBoard(api, REDIS_URL).providers(game.address, gid, parse_spec(JOB))[0](s, j)
+    given = EvidenceBoard(api, stack.env["AGORA_BROKER_URL"]).providers(game.address, gid, parse_spec(JOB))[0](s, j)
     st = game.state(gid)
     samples = []
     for _ in range(5):

@@ -7,6 +7,10 @@ verifier and a referee (`python -m verifier …`).
    client and hashing to the on-chain finalModelHash.
 2. A job whose run crashes mid-way is resumed from its last checkpoint by the next delivery of its task and
    commits exactly the trace an uninterrupted run would.
+
+Each test stands on its own (stakes what it needs, stops what it starts, even when it fails) and waits on
+conditions, never on how fast this machine is: how many progress points arrive depends on load (the reporter
+batches, and thins what piles up), so only their shape is asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ try:
         PRICE,
         SPEC,
         Stack,
+        ensure_staked,
         job_status,
         post_job,
         stack,
@@ -35,6 +40,7 @@ except ImportError:  # collected as a package module
         PRICE,
         SPEC,
         Stack,
+        ensure_staked,
         job_status,
         post_job,
         stack,
@@ -48,30 +54,34 @@ __all__ = ["stack"]
 def test_honest_job_is_trained_submitted_verified_and_paid(stack: Stack):
     a = stack.anvil.accounts
     provider, client = a[3], a[2]
-    start_worker(stack, provider, "worker-honest")
+    ensure_staked(stack, provider)
     stake = StakeManager.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
     market = JobMarket.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
     credit_before = stake.credit_of(provider.address)
-    api, job_id = post_job(stack, client, SPEC)
+    start_worker(stack, provider, "worker-honest", stake=False)
+    try:
+        api, job_id = post_job(stack, client, SPEC)
+        stack.wait("job submitted", lambda: job_status(api, job_id) in ("submitted", "finalized"),
+                   timeout_s=300, describe=lambda: (api.job(job_id), api.events(job_id)))
+        cid = int(api.job(job_id)["chain_job_id"])
+        # Progress arrives in batches that race the submit; wait for the last step rather than expect it.
+        stack.wait("progress to the last step", lambda: api.progress(job_id)["latest_step"] == SPEC["steps"],
+                   timeout_s=60, describe=lambda: api.progress(job_id))
+        steps = [p["step"] for p in api.progress(job_id)["points"]]
+        assert steps and steps == sorted(set(steps)) and steps[-1] == SPEC["steps"]
 
-    stack.wait("job submitted", lambda: job_status(api, job_id) in ("submitted", "finalized"), timeout_s=90,
-               describe=lambda: (api.job(job_id), api.events(job_id)))
-    cid = int(api.job(job_id)["chain_job_id"])
-    progress = api.progress(job_id)
-    assert progress["latest_step"] == SPEC["steps"]  # progress streamed to the end
-    assert len(progress["points"]) >= SPEC["steps"] // 5
+        stack.wait("job finalized", lambda: job_status(api, job_id) == "finalized",
+                   timeout_s=CHALLENGE_WINDOW_S + 300)
+        assert market.status(cid) == JobStatus.FINALIZED
+        fee = PRICE * market.params().protocol_fee_bps // 10_000
+        assert stake.credit_of(provider.address) - credit_before == PRICE - fee  # paid to the wei
 
-    stack.wait("job finalized", lambda: job_status(api, job_id) == "finalized",
-               timeout_s=CHALLENGE_WINDOW_S + 60)
-    assert market.status(cid) == JobStatus.FINALIZED
-    fee = PRICE * market.params().protocol_fee_bps // 10_000
-    assert stake.credit_of(provider.address) - credit_before == PRICE - fee  # paid to the wei
-
-    result = api.result(job_id)
-    model = load_state(api.model_bytes(job_id)).state
-    assert "0x" + params_hash(model).hex() == result["final_model_hash"]  # the model is what was committed
-    assert "agrees" in stack.log("verifier", 100_000)  # the verifier re-ran it and found nothing wrong
-    stack.stop("worker-honest")
+        result = api.result(job_id)
+        model = load_state(api.model_bytes(job_id)).state
+        assert "0x" + params_hash(model).hex() == result["final_model_hash"]  # the model is what was committed
+        stack.wait("the verifier's verdict", lambda: "agrees" in stack.log("verifier", 100_000), timeout_s=120)
+    finally:
+        stack.stop("worker-honest")
 
 
 class CrashAt:
@@ -105,7 +115,10 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(stack: Stack, tmp_path
 
     a = stack.anvil.accounts
     provider, client = a[3], a[2]
-    StakeManager.connect(stack.deployment, stack.anvil.rpc_url, provider.private_key)  # staked by the first test
+    ensure_staked(stack, provider)  # whether or not another test staked it
+    # No worker process of this provider may consume its queue here: this test drives the runner by hand.
+    stack.wait("no worker process of the provider", lambda: not any(
+        n.startswith("worker") and p.poll() is None for n, p in stack.procs.items()), timeout_s=30)
     settings = WorkerSettings(private_key=provider.private_key, coordinator_url=stack.coordinator_url,
                               rpc_url=stack.anvil.rpc_url, deployment_file=stack.deployment.path,
                               broker_url=stack.env["AGORA_BROKER_URL"], workspace=tmp_path, progress_every=1)
@@ -113,7 +126,9 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(stack: Stack, tmp_path
     ctx.api.heartbeat(["cpu"], 10**6, 0, "1")  # alive for the matcher (no worker process consumes its queue)
     spec = {**SPEC, "seed": 21}
     api, job_id = post_job(stack, client, spec)
-    stack.wait("job assigned", lambda: api.job(job_id)["status"] == "assigned", timeout_s=60)
+    stack.wait("job assigned", lambda: api.job(job_id)["status"] == "assigned", timeout_s=180,
+               describe=lambda: (api.job(job_id), api.events(job_id)))
+    assert str(api.job(job_id)["provider"]).lower() == provider.address.lower()
 
     crashing = CrashAt(ctx.api, 3)  # checkpoints 0, 10, 20 stored; dies on 30
     ctx.__dict__["api"] = crashing

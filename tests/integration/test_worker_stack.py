@@ -1,7 +1,12 @@
 """The real marketplace processes for worker/verifier integration tests (imported by test_worker_*.py and
 test_verifier_*.py; holds no tests itself): anvil (mining a block a second, like a live chain), a fresh Postgres
-database, Redis, the coordinator's API, indexer and matcher, a verifier and a referee — each a subprocess with
-its log in the test's temporary folder, dumped when a wait times out. Workers are started per test.
+database, a Redis server of its own, the coordinator's API, indexer and matcher, a verifier and a referee — each
+a subprocess with its log in the test's temporary folder, dumped when a wait times out. Workers are started per
+test.
+
+The Redis server is the stack's own (tests/services.py), not a database number on the machine's: dev
+accounts, and so queue names (provider.<address>) and lease keys, are the same in every stack, and another
+test run on the same machine would otherwise consume this one's tasks or flush its leases.
 """
 
 from __future__ import annotations
@@ -19,16 +24,20 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import redis
 
 from chain.anvil import AnvilProcess, free_port
 from chain.deploy import Deployment, DeployParams, deploy
 from chain.stake_manager import StakeManager
 from client.api import CoordinatorClient
 
+try:
+    from tests.services import RedisServer
+except ImportError:  # rootdir-relative import when tests/ is not a package on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.services import RedisServer
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/12"
 ETHER = 10**18
 PRICE = ETHER // 10
 STAKE = 2 * ETHER
@@ -111,8 +120,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     tmp = tmp_path_factory.mktemp("stack")
     logs = tmp / "logs"
     logs.mkdir()
-    r = redis.Redis.from_url(REDIS_URL)
-    r.flushdb()
+    redis_server = RedisServer().start()
     db = _db()
     db_url = next(db)
     stop = threading.Event()
@@ -130,7 +138,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             "AGORA_RPC_URL": node.rpc_url,
             "AGORA_CHAIN_ID": "31337",
             "AGORA_DEPLOYMENT_FILE": str(deployment.path),
-            "AGORA_BROKER_URL": REDIS_URL,
+            "AGORA_BROKER_URL": redis_server.url,
             "AGORA_CONFIRMATIONS": "0",
             "AGORA_INDEXER_POLL_S": "0.3",
             "AGORA_MATCHER_POLL_S": "0.5",
@@ -166,7 +174,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             stop.set()
             for name in list(s.procs):
                 s.stop(name)
-            r.flushdb()
+            redis_server.__exit__()
             try:
                 next(db)
             except StopIteration:
@@ -181,6 +189,14 @@ def _tick(node: AnvilProcess, stop: threading.Event) -> None:
             node.mine()
         except Exception:  # noqa: BLE001 - the node is going away at the end of the module
             return
+
+
+def ensure_staked(stack: Stack, account, amount_wei: int = STAKE) -> None:
+    """Tops the account's free stake up to `amount_wei`, whatever earlier tests left there."""
+    sm = StakeManager.connect(stack.deployment, stack.anvil.rpc_url, account.private_key)
+    free = sm.free_stake_of(account.address)
+    if free < amount_wei:
+        sm.stake(amount_wei - free)
 
 
 def start_worker(stack: Stack, account, name: str, fault: str | None = None, *, stake: bool = True) -> None:

@@ -1,6 +1,5 @@
 """The reference spec of DESIGN §7 (MLP 64-128-10 ReLU, digits, batch 32, Adam 1e-3, 1000 steps) learns."""
 
-import time
 
 from verde.runner import run_spec
 
@@ -18,12 +17,9 @@ REFERENCE = {
 
 
 def test_reference_spec_reaches_95_percent_held_out_accuracy():
-    t0 = time.perf_counter()
     result = run_spec(REFERENCE, threads=1)
-    elapsed = time.perf_counter() - t0
     assert result.accuracy is not None and result.accuracy >= 0.95, result.accuracy
     assert result.final_loss < 0.3
     assert len(result.trace.segment_leaves()) == 11
     # hashing is a small share of a normal run (one state hash per checkpoint)
     assert result.stats.hash_share < 0.05
-    assert elapsed < 60, elapsed

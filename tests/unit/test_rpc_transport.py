@@ -64,7 +64,7 @@ def test_silent_node_costs_one_bounded_retry_loop(hole):
     assert "eth_chainId" in str(err.value)
     assert 1 <= len(hole.conns) <= 4
     # Bounded by the budget (plus one attempt's slack for a busy machine), not by tries × timeout × layers.
-    assert took < policy.budget_s + policy.timeout_s + 5
+    assert took < policy.budget_s + policy.timeout_s + 30
 
 
 def test_budget_stops_attempts_before_max_attempts(hole):
