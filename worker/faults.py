@@ -4,6 +4,9 @@ An honest provider never sets a fault. Each mode makes the provider lie in a way
 
 * ``perturb-step=K`` — nudges one parameter at step K (verde's fault hook) and defends the resulting wrong
   trace with consistent, honest-looking moves; the referee's one-op check at step K convicts it.
+* ``perturb-node=K:NODE`` — a graph job's cheater: nudges the output of graph node NODE (its 1-based index, or
+  its name, e.g. ``convolution_backward``) at step K and defends the wrong trace; the bisection narrows to that
+  node and the referee's recomputation of it convicts the cheater.
 * ``lazy`` / ``lazy=K`` — stops real work after step K (default: half way): from K on the state stops
   changing, so every later leaf is garbage; convicted at step K.
 * ``wrong-final`` — trains honestly and commits the honest trace, but reports a random final model hash.
@@ -25,8 +28,8 @@ from verde.interpreter import Fault
 from verde.merkle import keccak256
 from verde.spec import JobSpec
 
-Mode = Literal["perturb-step", "lazy", "wrong-final", "silent"]
-MODES: tuple[str, ...] = ("perturb-step", "lazy", "wrong-final", "silent")
+Mode = Literal["perturb-step", "perturb-node", "lazy", "wrong-final", "silent"]
+MODES: tuple[str, ...] = ("perturb-step", "perturb-node", "lazy", "wrong-final", "silent")
 FAULT_ENV = "AGORA_FAULT"
 
 
@@ -40,8 +43,11 @@ class WorkerFault:
 
     mode: Mode
     step: int | None = None
+    node: str | None = None  # perturb-node: a node index ("113") or name ("convolution_backward")
 
     def __str__(self) -> str:
+        if self.node is not None:
+            return f"{self.mode}={self.step}:{self.node}"
         return self.mode if self.step is None else f"{self.mode}={self.step}"
 
     @property
@@ -57,9 +63,30 @@ class WorkerFault:
         """What verde's interpreter runs with (None: an honest computation)."""
         if self.mode in ("perturb-step", "silent"):
             return Fault(step=self.step_for(spec), kind="perturb")
+        if self.mode == "perturb-node":
+            return Fault(step=self.step_for(spec), op_index=self.node_index(spec), kind="perturb")
         if self.mode == "lazy":
             return Fault(step=self.step_for(spec), kind="lazy")
         return None
+
+    def node_index(self, spec: JobSpec) -> int:
+        """The op index of the node to perturb (a graph program's op j <= its node count is node j)."""
+        from verde.program import build_program
+
+        program = build_program(spec)
+        graph = program.graph
+        if graph is None:
+            raise FaultSyntaxError("perturb-node is for graph jobs (spec version 2); use perturb-step=K")
+        assert self.node is not None
+        if self.node.isdigit():
+            index = int(self.node)
+            if not 1 <= index <= graph.n_nodes:
+                raise FaultSyntaxError(f"perturb-node: node {index} outside 1..{graph.n_nodes}")
+            return index
+        for node in graph.nodes:
+            if node.name == self.node:
+                return int(node.index)
+        raise FaultSyntaxError(f"perturb-node: the graph has no node named {self.node!r}")
 
     def fake_final_hash(self, seed: bytes) -> bytes:
         """wrong-final: a final model hash unrelated to the model (random, fixed per job by `seed`)."""
@@ -67,12 +94,19 @@ class WorkerFault:
 
 
 def parse_worker_fault(text: str | None) -> WorkerFault | None:
-    """``None``/``""``/``none`` → honest; else ``perturb-step=K``, ``lazy[=K]``, ``wrong-final``, ``silent[=K]``."""
+    """``None``/``""``/``none`` → honest; else ``perturb-step=K``, ``perturb-node=K:NODE``, ``lazy[=K]``,
+    ``wrong-final``, ``silent[=K]``."""
     if text is None or text.strip().lower() in ("", "none", "honest"):
         return None
     name, _, arg = text.strip().lower().partition("=")
     if name not in MODES:
-        raise FaultSyntaxError(f"unknown fault {text!r}; known: perturb-step=K, lazy[=K], wrong-final, silent[=K]")
+        raise FaultSyntaxError(
+            f"unknown fault {text!r}; known: perturb-step=K, perturb-node=K:NODE, lazy[=K], wrong-final, silent[=K]")
+    node: str | None = None
+    if name == "perturb-node":
+        arg, sep, node = arg.partition(":")
+        if not sep or not arg or not node or not (node.isdigit() or node.replace("_", "").isalnum()):
+            raise FaultSyntaxError("perturb-node needs a step and a node: perturb-node=K:NODE (index or name)")
     step: int | None = None
     if arg:
         if name == "wrong-final":
@@ -85,7 +119,7 @@ def parse_worker_fault(text: str | None) -> WorkerFault | None:
             raise FaultSyntaxError(f"fault step must be ≥ 1, got {step}")
     elif name == "perturb-step":
         raise FaultSyntaxError("perturb-step needs a step: perturb-step=K")
-    return WorkerFault(mode=name, step=step)  # type: ignore[arg-type]
+    return WorkerFault(mode=name, step=step, node=node)  # type: ignore[arg-type]
 
 
 def worker_fault_from_env() -> WorkerFault | None:
