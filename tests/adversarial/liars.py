@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from arena.responder import Action, Responder, view_of
 from chain.dispute_game import DisputeGame, GamePhase
 from verde.bisection import OPS, SEGMENTS, STEPS, Role, TraceSource, plan
+from verde.interpreter import Interpreter
 from verde.merkle import keccak256
-from verde.trace import Trace
+from verde.trace import Trace, checkpoint_steps
 
 
 class HonestBelow(TraceSource):
@@ -169,3 +170,54 @@ class ArtifactShelf:
 
             raise ApiError(404, "not_found", f"no artifact {ident}")
         return self.blobs[ident]
+
+
+class BatchSwap(Interpreter):
+    """A provider that trains step `step` on the batch of step `from_step` (cheaper data loading, or sabotage)."""
+
+    def __init__(self, spec: dict, step: int, from_step: int) -> None:
+        super().__init__(spec)
+        self.swap_step, self.from_step = step, from_step
+
+    def batch(self, step: int):  # type: ignore[no-untyped-def]
+        return super().batch(self.from_step if step == self.swap_step else step)
+
+
+def trace_of(interp: Interpreter) -> Trace:
+    """The trace an interpreter (honest or not) commits to, checkpoints kept in memory."""
+    leaves: dict[int, bytes] = {}
+    kept: dict[int, dict] = {}
+
+    def keep(t: int, state: dict, leaf: bytes) -> None:
+        leaves[t], kept[t] = leaf, dict(state)
+
+    interp.run(interp.initial_state(), 0, interp.spec.steps, on_checkpoint=keep)
+    return Trace(interp, [leaves[t] for t in checkpoint_steps(interp.spec)], kept)
+
+
+class ShelfCoordinator(ArtifactShelf):
+    """The few coordinator calls the referee makes (find the job, fetch its spec), over an in-memory shelf."""
+
+    def __init__(self, spec_bytes: bytes) -> None:
+        super().__init__()
+        self.spec_copy = spec_bytes
+        self.chain_job_ids: list[int] = []
+
+    def jobs(self, **_: object):  # type: ignore[no-untyped-def]
+        return [{"id": cid, "chain_job_id": cid} for cid in self.chain_job_ids]
+
+    def spec_bytes(self, job_id: int) -> bytes:
+        return self.spec_copy
+
+    def dataset_bytes(self, dataset_id: str) -> bytes:
+        return self.artifact(dataset_id)
+
+
+@dataclass
+class RefereeDesk:
+    """What `verifier.referee_service.RefereeService` needs of its ChainContext: the game, the market, the API."""
+
+    game: DisputeGame
+    market: object
+    api: ShelfCoordinator
+    address: str
