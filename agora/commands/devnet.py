@@ -141,3 +141,40 @@ def demo(steps: int, fault_step: int | None, keep: bool) -> None:
     from agora.devnet.demo import run_demo
 
     run_demo(steps=steps, fault_step=fault_step, keep=keep, say=click.echo)
+
+
+@group.command()
+@click.argument("address")
+@click.argument("amount")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def fund(address: str, amount: str, as_json: bool) -> None:
+    """The devnet's faucet: give ADDRESS another AMOUNT (e.g. 10ether) of devnet ETH, to pay for jobs or stake."""
+    from eth_utils import is_address, to_checksum_address
+    from web3 import Web3
+    from web3.types import RPCEndpoint
+
+    from agora.devnet.state import DevnetState
+    from agora.output import ether, parse_amount
+
+    if not is_address(address):
+        raise CliError(f"{address!r} is not an address: pass 0x followed by 40 hex digits")
+    wei = parse_amount(amount)
+    state = DevnetState.load()
+    if state is None:
+        raise CliError("no devnet is up: the faucet only exists on a devnet (`agora devnet up`)")
+    w3 = Web3(Web3.HTTPProvider(state.rpc, request_kwargs={"timeout": 10}))
+    who = to_checksum_address(address)
+    try:
+        before = int(w3.eth.get_balance(who))
+        # anvil mints devnet ETH by setting the balance; no dev account's funds (the e2e ledger) are touched.
+        reply = w3.provider.make_request(RPCEndpoint("anvil_setBalance"), [who, hex(before + wei)])
+    except Exception as exc:  # noqa: BLE001 - any failure to reach anvil
+        raise CliError(f"cannot reach the devnet's anvil at {state.rpc} ({exc}): is it up? `agora devnet status`") \
+            from None
+    if reply.get("error"):
+        raise CliError(f"anvil refused to fund {who}: {reply['error'].get('message', reply['error'])}")
+    after = int(w3.eth.get_balance(who))
+    if as_json:
+        echo_json({"address": who, "funded_wei": str(wei), "balance_wei": str(after)})
+        return
+    click.echo(f"funded {who} with {ether(wei)}: balance {ether(after)}")

@@ -179,3 +179,19 @@ def test_worker_start_uses_the_devnet_and_the_matcher_honours_its_options(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_devnet_fund_is_a_faucet_for_a_new_key(devnet: Path, chain: dict, tmp_path: Path) -> None:
+    acct = Account.create()
+    key = tmp_path / "new.key"
+    key.write_text(acct.key.hex() + "\n")
+    one_line_error(run(devnet, "jobs", "submit", str(_spec(tmp_path, 507)), "--price", "0.01ether",
+                       "--key-file", str(key)), f"agora devnet fund {acct.address}")
+    out = json.loads(ok(devnet, "devnet", "fund", acct.address, "2ether", "--json"))
+    assert out["balance_wei"] == str(2 * ETHER) == str(chain["w3"].eth.get_balance(acct.address))
+    ok(devnet, "devnet", "fund", acct.address, "1ether")
+    assert chain["w3"].eth.get_balance(acct.address) == 3 * ETHER
+    sub = json.loads(ok(devnet, "jobs", "submit", str(_spec(tmp_path, 507)), "--price", "0.01ether",
+                        "--key-file", str(key), "--json"))
+    assert sub["job"]["status"] == "open" and sub["job"]["client"] == acct.address.lower()
+    one_line_error(run(devnet, "devnet", "fund", "0x1234", "1ether"), "not an address")
