@@ -16,7 +16,7 @@ import time
 from arena.evidence import EvidenceBoard
 from arena.player import GamePlayer, GameTable
 from arena.topics import event_topic
-from chain.dispute_game import DisputeGame, GameOutcome
+from chain.dispute_game import DisputeGame
 from chain.errors import ContractRevert
 from chain.job_market import JobStatus
 from worker.bootstrap import WorkerContext
@@ -70,29 +70,7 @@ class Defender:
 
     def tick(self) -> bool:
         self.discover()
-        live = dict(self.table.players)
-        moved = self.table.tick_all()
-        for gid, player in live.items():
-            if gid not in self.table.players and player.outcome == GameOutcome.VOID.name:
-                self._resubmit(gid)
-        return moved
-
-    def _resubmit(self, game_id: int) -> None:
-        """A voided game sends the job back to us (PROTOCOL §6): submit the same result again, to be judged again."""
-        cid = self.game.state(game_id).job_id
-        if self.ctx.market.status(cid) != JobStatus.RUNNING:
-            return
-        m = self.ctx.workspace(cid).manifest()
-        if m.trace_root is None or m.final_model_hash is None:
-            log.error("job %d: voided game %d, but no result in my workspace to submit again", cid, game_id)
-            return
-        try:
-            self.ctx.market.submit_result(cid, m.trace_root, m.final_model_hash)
-        except ContractRevert as exc:
-            log.warning("job %d: re-submission after voided game %d refused: %s", cid, game_id, exc)
-            return
-        log.info("job %d: game %d was voided; submitted the same result again", cid, game_id)
-
+        return self.table.tick_all()
 
 
 
