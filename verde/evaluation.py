@@ -43,3 +43,10 @@ def evaluate(interpreter: Any, state: Any, step: int) -> Evaluation:
     if ds.classes is not None:
         accuracy = float((logits.argmax(dim=1).cpu() == ds.y_test).sum()) / ds.x_test.shape[0]
     return Evaluation(step, loss, accuracy)
+
+
+def eval_steps(spec: Any, after: int = 0) -> list[int]:
+    """The steps after ``after`` at which a job is evaluated: every ``eval.every`` steps (v2) and the last step."""
+    every = spec.eval.every if getattr(spec, "eval", None) is not None else 0
+    steps = list(range(every * (after // every + 1), spec.steps, every)) if every else []
+    return [*steps, spec.steps] if after < spec.steps else []

@@ -18,7 +18,7 @@ from chain.job_market import JobStatus
 from client.api import ApiError
 from client.job_inputs import fetch_job_inputs
 from verde.checkpoint import dump_state
-from verde.evaluation import evaluate
+from verde.evaluation import eval_steps, evaluate
 from verde.interpreter import Interpreter, RunStats, State
 from verde.merkle import keccak256
 from verde.runner import model_hash, model_state
@@ -211,12 +211,18 @@ class JobRunner:
             reporter.report(step, loss)
 
         with reporter:
-            final, stats = interp.run(state, start, interp.spec.steps, on_checkpoint=on_checkpoint, on_step=on_step)
-            # The final held-out evaluation, by the job's own program: a verifier's replay reproduces it.
-            ev = evaluate(interp, final, interp.spec.steps)
-            if ev.loss is not None or ev.accuracy is not None:
-                reporter.report_eval(ev.step, ev.loss, ev.accuracy)
-            return final, stats
+            # Train up to each evaluation point of the spec's eval section, then evaluate there: the held-out
+            # figures come from the job's own program, so a verifier's replay reproduces them.
+            cur, stats = dict(state), RunStats()
+            for stop in eval_steps(interp.spec, start):
+                cur, part = interp.run(cur, start, stop, on_checkpoint=on_checkpoint, on_step=on_step)
+                stats.steps, stats.compute_s, stats.hash_s = (stats.steps + part.steps, stats.compute_s + part.compute_s,
+                                                              stats.hash_s + part.hash_s)
+                ev = evaluate(interp, cur, stop)
+                if ev.loss is not None or ev.accuracy is not None:
+                    reporter.report_eval(ev.step, ev.loss, ev.accuracy)
+                start = stop
+            return cur, stats
 
     # ------------------------------------------------------------------ the trace (also for disputes)
 
