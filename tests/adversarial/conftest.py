@@ -203,6 +203,12 @@ def table(request, anvil: AnvilProcess, deployments: dict[int, Deployment], cast
     return Table(anvil, deployments[request.param], cast, request.param)
 
 
+@pytest.fixture(params=(2, 8), ids=lambda k: f"k{k}")
+def table_ends(request, anvil: AnvilProcess, deployments: dict[int, Deployment], cast: Cast) -> Table:
+    """The two ends of k only: plain bisection (most rounds) and the production default."""
+    return Table(anvil, deployments[request.param], cast, request.param)
+
+
 @pytest.fixture()
 def table8(anvil: AnvilProcess, deployments: dict[int, Deployment], cast: Cast) -> Table:
     """The production k only (for liars whose strategy does not depend on k)."""

@@ -24,7 +24,7 @@ def _faulty(step: int, op: int):
     return run_spec(SPEC, fault=Fault(step=step, op_index=op))
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("seed", [11])
 def test_wrong_op_at_a_random_position_loses(table: Table, honest, seed):
     """A provider that computes one op wrong at a seeded (step, op) — the lie then propagates honestly."""
     n_ops = honest.trace.n_ops
@@ -45,7 +45,8 @@ def test_wrong_op_at_a_random_position_loses(table: Table, honest, seed):
     table.assert_conserved()
 
 
-def test_a_lie_only_at_level_one_and_below_loses(table: Table, honest):
+def test_a_lie_only_at_level_one_and_below_loses(table_ends: Table, honest):
+    table = table_ends
     """The liar's segment root carries a lie, but at level 1 and at the op level it tells the honest story except
     where its earlier claims force it: it is dragged to the last op of the segment's last step and loses there."""
     liar_run = _faulty(6, 3)
@@ -77,7 +78,8 @@ def test_made_up_final_hash_with_the_honest_trace_loses(table8: Table, honest):
     t.assert_conserved()
 
 
-def test_made_up_final_hash_bound_into_the_last_leaf_loses(table: Table, honest):
+def test_made_up_final_hash_bound_into_the_last_leaf_loses(table_ends: Table, honest):
+    table = table_ends
     """The mirror lie: L[S] = keccak(fake ‖ slotsHash), so the root differs only in its last leaf. Bisection walks
     to the last op of the last step, where the referee's state hash is the honest one."""
     fake = keccak256(b"a model nobody trained")
@@ -98,7 +100,8 @@ def test_made_up_final_hash_bound_into_the_last_leaf_loses(table: Table, honest)
 
 
 @pytest.mark.parametrize("seed", [21])
-def test_false_challenger_loses_its_bond_to_the_honest_provider(table: Table, honest, seed):
+def test_false_challenger_loses_its_bond_to_the_honest_provider(table_ends: Table, honest, seed):
+    table = table_ends
     (step, op), = draws(seed + table.k, 1, SPEC["steps"], honest.trace.n_ops)
     made_up = _faulty(step, op)
     c = table.cast
