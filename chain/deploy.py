@@ -1,8 +1,9 @@
 """Deploys and wires StakeManager, JobMarket and (when compiled) DisputeGame; records deployments/<chainId>.json.
 
 Order: JobMarket(params, matcher, treasury, unbondingPeriod), whose constructor deploys the StakeManager
-(`JobMarket.stakeManager()`) → DisputeGame(market, stakeManager, treasury, referee, k, moveTimeout,
-refereeTimeout, challengerRewardBps) → JobMarket.setGame(game), StakeManager.setGame(game).
+(`JobMarket.stakeManager()`) → DisputeGame(market, referee, k, clock, refereeTimeout, challengerRewardBps)
+→ JobMarket.setGame(game). Only the market moves stake (it slashes for the games it opened), so the StakeManager
+needs no game address and no later `setGame` can strand a live game.
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ class DeployParams:
     protocol_fee_bps: int = 250
     forfeit_bps: int = 5_000
     dispute_cut_bps: int = 1_000
-    challenger_bond_wei: int = ETHER // 100
-    # DisputeGame; k = 8 was the cheapest in `agora bench dispute` (1.95M gas for 65,536 steps x 1,024 ops)
+    challenger_bond_wei: int = ETHER // 100  # the bond's floor
+    # bond = max(floor, (price + collateral) * bond_bps / 1e4): griefing a job costs in proportion to what it locks
+    bond_bps: int = 1_000
+    min_collateral_wei: int = ETHER // 1000  # the collateral floor per job (> 0: cheating must risk something)
+    liveness_window_s: int = 6 * 3600  # a Running job's provider heartbeats at least this often
+    stall_forfeit_bps: int = 2_000  # what a silent provider forfeits to the client on reclaimStalled
+    abandon_forfeit_bps: int = 100  # what a provider forfeits to the client when it abandons a job it cannot run
+    # DisputeGame; k = 8 was the cheapest in `agora bench dispute` (65,536 steps x 1,024 ops)
     k: int = 8
-    move_timeout_s: int = 24 * 3600
+    # Each party's chess clock: its total time budget for a whole game (not per move). The longest game is
+    # 2 clocks + the referee window, whatever the trace size.
+    move_timeout_s: int = 3 * 24 * 3600
     referee_timeout_s: int = 2 * 24 * 3600
     challenger_reward_bps: int = 5_000
     # roles
@@ -58,7 +67,10 @@ class DeployParams:
             accept_timeout_s=60,
             challenge_window_s=60,
             challenger_bond_wei=ETHER // 100,
-            move_timeout_s=60,
+            bond_bps=0,  # the flat floor on the devnet: tests and the demo reason about one bond
+            min_collateral_wei=10**9,
+            liveness_window_s=60,
+            move_timeout_s=300,  # each party's whole-game clock (real services answer in seconds per round)
             referee_timeout_s=120,
         )
         return replace(base, **overrides)
@@ -77,7 +89,17 @@ class DeployParams:
             "disputeCutBps": self.dispute_cut_bps,
             "challengerBond": self.challenger_bond_wei,
             "minStake": self.min_stake_wei,
+            "bondBps": self.bond_bps,
+            "minCollateral": self.min_collateral_wei,
+            "livenessWindow": self.liveness_window_s,
+            "stallForfeitBps": self.stall_forfeit_bps,
+            "abandonForfeitBps": self.abandon_forfeit_bps,
         }
+
+    @property
+    def clock_s(self) -> int:
+        """Each party's whole-game time budget (the DisputeGame's `clock`); stored as `move_timeout_s`."""
+        return self.move_timeout_s
 
     def with_roles(self, deployer: str) -> DeployParams:
         return replace(
@@ -168,17 +190,15 @@ def deploy(
     )
     market = BoundContract("JobMarket", market_addr, sender)
     stake_addr = str(market.call("stakeManager"))
-    stake = BoundContract("StakeManager", stake_addr, sender)
     contracts = {"StakeManager": stake_addr, "JobMarket": market_addr}
 
     if artifacts.exists("DisputeGame"):
         game_addr, _ = deploy_contract(
-            "DisputeGame", sender, market_addr, stake_addr, p.treasury, p.referee,
-            p.k, p.move_timeout_s, p.referee_timeout_s, p.challenger_reward_bps,
+            "DisputeGame", sender, market_addr, p.referee, p.k, p.move_timeout_s, p.referee_timeout_s,
+            p.challenger_reward_bps,
         )
         contracts["DisputeGame"] = game_addr
         market.transact("setGame", game_addr)
-        stake.transact("setGame", game_addr)
 
     deployment = Deployment(
         chain_id=chain_id,

@@ -30,7 +30,9 @@ class GamePhase(IntEnum):
     REVEAL = 3
     REFEREE = 4
     SETTLED = 5
-    PROVE_FINAL = 6  # equal roots: the defender must prove L[S] binds the final model hash (PROTOCOL §7)
+    # No longer entered: the defender binds L[S] to the final model hash in its first reveal (`reveal_first`,
+    # PROTOCOL §7). Kept so old callers' comparisons stay valid.
+    PROVE_FINAL = 6
 
 
 class GameOutcome(IntEnum):
@@ -41,6 +43,7 @@ class GameOutcome(IntEnum):
     CHALLENGER_WINS = 2
     BOTH_LOSE = 3
     VOID = 4
+    MOOT = 5  # another game on the same result decided it (or a Void discarded it): bond back, nothing slashed
 
 
 class GameNotFound(ChainError):
@@ -59,14 +62,16 @@ class GameState:
     lo: int
     hi: int
     challenger: str
-    deadline: int
+    deadline: int  # from this time on timeout() settles (a party's clock ran out, or the referee's window)
     index: int
-    collateral: int
     num_steps: int
     checkpoint_every: int
     ops_per_step: int
     outcome: GameOutcome
     job_id: int
+    clock_defender: int  # seconds left on each party's whole-game chess clock
+    clock_challenger: int
+    round_start: int  # when the current round began: both owed clocks run from here
     root_defender: bytes
     root_challenger: bytes
     agreed: bytes
@@ -79,9 +84,11 @@ class GameState:
         return cls(
             defender=v["defender"], phase=GamePhase(v["phase"]), level=int(v["level"]), moved=int(v["moved"]),
             ends_known=bool(v["endsKnown"]), lo=int(v["lo"]), hi=int(v["hi"]), challenger=v["challenger"],
-            deadline=int(v["deadline"]), index=int(v["index"]), collateral=int(v["collateral"]),
+            deadline=int(v["deadline"]), index=int(v["index"]),
             num_steps=int(v["numSteps"]), checkpoint_every=int(v["checkpointEvery"]),
             ops_per_step=int(v["opsPerStep"]), outcome=GameOutcome(v["outcome"]), job_id=int(v["jobId"]),
+            clock_defender=int(v["clockDefender"]), clock_challenger=int(v["clockChallenger"]),
+            round_start=int(v["roundStart"]),
             root_defender=bytes(v["rootDefender"]), root_challenger=bytes(v["rootChallenger"]),
             agreed=bytes(v["agreed"]), hi_defender=bytes(v["hiDefender"]), hi_challenger=bytes(v["hiChallenger"]),
             pending=bytes(v["pending"]),
@@ -89,8 +96,22 @@ class GameState:
 
     @property
     def final_model_hash(self) -> bytes:
-        """In the ProveFinal phase: the submitted final model hash the defender must prove (kept in `agreed`)."""
+        """Until the first round closes: the submitted final model hash the defender's L[S] must bind (`agreed`)."""
         return self.agreed
+
+    @property
+    def first_round(self) -> bool:
+        """The game's first round (level 0, ends not yet revealed): the defender must use `reveal_first`."""
+        return self.level == 0 and not self.ends_known
+
+    def clock_of(self, account: str) -> int:
+        """Seconds left on `account`'s chess clock (0 for a non-party)."""
+        bit = self.role_bit(account)
+        return self.clock_defender if bit == 1 else self.clock_challenger if bit == 2 else 0
+
+    def move_deadline(self, account: str) -> int:
+        """The first second at which `account`'s move of this round would be too late (its clock ran out)."""
+        return self.round_start + self.clock_of(account)
 
     @property
     def claim_defender(self) -> bytes:
@@ -113,14 +134,19 @@ class GameState:
 
 @dataclass(frozen=True)
 class GameConfig:
-    """The contract's immutable parameters."""
+    """The contract's parameters. `clock` is each party's whole-game time budget (`move_timeout` is the same
+    number, for old callers); the treasury is the market's (read live, never copied)."""
 
     k: int
-    move_timeout: int
+    clock: int
     referee_timeout: int
     referee: str
     treasury: str
     challenger_reward_bps: int
+
+    @property
+    def move_timeout(self) -> int:
+        return self.clock
 
 
 class DisputeGame:
@@ -157,7 +183,7 @@ class DisputeGame:
         if self._config is None:
             c = self.contract.call
             self._config = GameConfig(
-                k=int(c("k")), move_timeout=int(c("moveTimeout")), referee_timeout=int(c("refereeTimeout")),
+                k=int(c("k")), clock=int(c("clock")), referee_timeout=int(c("refereeTimeout")),
                 referee=c("referee"), treasury=c("treasury"), challenger_reward_bps=int(c("challengerRewardBps")),
             )
         return self._config
@@ -209,8 +235,8 @@ class DisputeGame:
                 return [bytes(e) for e in a["elements"]]
         return []
 
-    def game_of_job(self, job_id: int) -> int:
-        """The latest game opened for `job_id` (GameOpened is indexed by gameId and jobId)."""
+    def games_of_job(self, job_id: int) -> list[int]:
+        """Every game opened on `job_id` on this contract, oldest first (several may run at once)."""
         raw = self.sender.w3.eth.get_logs({
             "address": to_checksum_address(self.address),
             "fromBlock": self.from_block,
@@ -218,16 +244,47 @@ class DisputeGame:
             "topics": [_GAME_OPENED_TOPIC, None, "0x" + job_id.to_bytes(32, "big").hex()],  # type: ignore[list-item]
         })
         events = [e for e in self.sender.decoder.decode_all(raw) if not e.removed]
-        if not events:
+        return [int(e.args["gameId"]) for e in events]
+
+    def game_of_job(self, job_id: int, challenger: str | None = None) -> int:
+        """The latest game opened on `job_id` (by `challenger`, when given)."""
+        ids = self.games_of_job(job_id)
+        if challenger is not None:
+            who = to_checksum_address(challenger)
+            ids = [g for g in ids if to_checksum_address(self.state(g).challenger) == who]
+        if not ids:
             raise GameNotFound(f"no game opened for job {job_id} on {self.address}")
-        return int(events[-1].args["gameId"])
+        return ids[-1]
 
     # ------------------------------------------------------------------ moves
 
     def reveal(
-        self, game_id: int, elements: Sequence[bytes], proofs: Sequence[bytes], other_elements: Sequence[bytes]
+        self,
+        game_id: int,
+        elements: Sequence[bytes],
+        proofs: Sequence[bytes],
+        other_elements: Sequence[bytes],
+        slots_hash: bytes | None = None,
     ) -> TxReceipt:
+        """A round's reveal. With `slots_hash` it goes through `revealFirst`: the defender's first-round reveal must,
+        proving its L[S] is keccak256(finalModelHash ‖ slotsHash) (PROTOCOL §7); a plain reveal there reverts
+        FinalNotBound."""
+        if slots_hash is not None:
+            return self.reveal_first(game_id, elements, proofs, other_elements, slots_hash)
         return self.contract.transact("reveal", game_id, list(elements), list(proofs), list(other_elements))
+
+    def reveal_first(
+        self,
+        game_id: int,
+        elements: Sequence[bytes],
+        proofs: Sequence[bytes],
+        other_elements: Sequence[bytes],
+        slots_hash: bytes,
+    ) -> TxReceipt:
+        """The first round's reveal with the caller's final slots hash (the challenger's is ignored)."""
+        return self.contract.transact(
+            "revealFirst", game_id, list(elements), list(proofs), list(other_elements), slots_hash
+        )
 
     def descend(
         self, game_id: int, finer_root: bytes, first_proof: Sequence[bytes], last_proof: Sequence[bytes]
@@ -237,9 +294,6 @@ class DisputeGame:
     def reveal_output(self, game_id: int, output_hash: bytes) -> TxReceipt:
         return self.contract.transact("revealOutput", game_id, output_hash)
 
-    def prove_final(self, game_id: int, slots_hash: bytes, proof: Sequence[bytes]) -> TxReceipt:
-        """Defender only, phase ProveFinal: proves its last segment leaf is keccak256(finalModelHash ‖ slotsHash)."""
-        return self.contract.transact("proveFinal", game_id, slots_hash, list(proof))
 
     def multicall(self, calls: Sequence[bytes]) -> TxReceipt:
         """Several of the caller's moves in one transaction (calldata from `contract.calldata(fn, *args)`)."""
@@ -251,3 +305,17 @@ class DisputeGame:
 
     def timeout(self, game_id: int) -> TxReceipt:
         return self.contract.transact("timeout", game_id)
+
+    def moot(self, game_id: int) -> TxReceipt:
+        """Anyone: ends a game whose result another game already decided (bond back in full, no second slash)."""
+        return self.contract.transact("moot", game_id)
+
+    def is_moot(self, game_id: int, market: str) -> bool:
+        """True when `market` no longer counts the game's submission as undecided and the game is still open."""
+        if self.state(game_id).settled:
+            return False
+        m = BoundContract("JobMarket", market, self.sender)
+        return not bool(m.call("challengeLive", self.address, game_id))
+
+    def market(self) -> str:
+        return str(self.contract.call("market"))

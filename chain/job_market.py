@@ -48,6 +48,7 @@ class Outcome(IntEnum):
     CHALLENGER_WINS = 2
     BOTH_LOSE = 3
     VOID = 4
+    MOOT = 5  # another game on the same result decided it first (or a Void discarded it): bond back in full
 
 
 class JobNotFound(ChainError):
@@ -93,7 +94,8 @@ class JobTerms:
 
 @dataclass(frozen=True)
 class MarketParams:
-    """IJobMarket.Params."""
+    """IJobMarket.Params. `challenger_bond` is the bond's floor: a challenge carries
+    max(challenger_bond, (price + collateral) * bond_bps / 1e4) (`JobMarket.bond_for`)."""
 
     accept_timeout: int
     challenge_window: int
@@ -102,11 +104,18 @@ class MarketParams:
     dispute_cut_bps: int
     challenger_bond: int
     min_stake: int
+    bond_bps: int = 0
+    min_collateral: int = 10**9
+    liveness_window: int = 3600
+    stall_forfeit_bps: int = 2_000
+    abandon_forfeit_bps: int = 100
 
     def as_tuple(self) -> tuple[int, ...]:
         return (
             self.accept_timeout, self.challenge_window, self.protocol_fee_bps,
             self.forfeit_bps, self.dispute_cut_bps, self.challenger_bond, self.min_stake,
+            self.bond_bps, self.min_collateral, self.liveness_window, self.stall_forfeit_bps,
+            self.abandon_forfeit_bps,
         )
 
 
@@ -140,14 +149,24 @@ class PostedJob:
 
 @dataclass(frozen=True)
 class DisputeView:
-    """IJobMarket.Dispute of a Disputed job (all zero otherwise)."""
+    """IJobMarket.Dispute: a job's dispute state. `open_games` counts the games on the current submission that
+    have not settled (the job is Disputed while it is > 0); `epoch` counts discarded submissions."""
+
+    client: str
+    price: int
+    terms_hash: bytes
+    open_games: int
+    epoch: int
+
+
+@dataclass(frozen=True)
+class ChallengeView:
+    """IJobMarket.Challenge: one game's challenger, bond, job and the submission epoch it judges (zero once settled)."""
 
     challenger: str
     bond: int
-    client: str
-    price: int
-    game: str
-    collateral: int
+    job_id: int
+    epoch: int
 
 
 # Terms never change once posted, so they are shared by every client of the same market in the process.
@@ -324,9 +343,10 @@ class JobMarket:
         trace_root: bytes | str | None = None,
         final_model_hash: bytes | str | None = None,
     ) -> TxReceipt:
-        """Opens a dispute; `bond` defaults to the market's challengerBond."""
+        """Opens a game on the job's result (anyone but the provider, any number of times until the window closes);
+        `bond` defaults to the job's exact bond (`bond_for`)."""
         trace_root, final_model_hash = self._result_args(job_id, trace_root, final_model_hash)
-        value = self.challenger_bond() if bond is None else bond
+        value = self.bond_for(job_id) if bond is None else bond
         return self._job_call(
             "challenge", job_id, trace_root, final_model_hash, _b32(challenger_root), value=value
         )
@@ -334,9 +354,29 @@ class JobMarket:
     def withdraw(self) -> TxReceipt:
         return self.contract.transact("withdraw")
 
-    def on_dispute_settled(self, job_id: int, outcome: Outcome | int) -> TxReceipt:
-        """Game-only on-chain; exposed for tests of the role check."""
-        return self.contract.transact("onDisputeSettled", job_id, int(outcome))
+    def heartbeat(self, job_id: int, step: int = 0, state_hash: bytes | str = b"\x00" * 32) -> TxReceipt:
+        """Provider of a Running job: a sign of life (optionally its latest checkpoint's step and state hash).
+        Must come at least every `liveness_window` seconds, or anyone may `reclaim_stalled` the job."""
+        return self.contract.transact("heartbeat", job_id, step, _b32(state_hash))
+
+    def reclaim_stalled(self, job_id: int) -> TxReceipt:
+        """Anyone: a Running job whose provider was silent longer than the liveness window goes back to Open;
+        the provider forfeits `stall_forfeit_bps` of its collateral to the client."""
+        return self._job_call("reclaimStalled", job_id)
+
+    def abandon(self, job_id: int, reason: bytes | str = b"\x00" * 32) -> TxReceipt:
+        """Provider of a Running job that cannot run it: the job goes back to Open for `abandon_forfeit_bps`
+        of the collateral (to the client). `reason` is a 32-byte code or evidence hash (text is right-padded)."""
+        if isinstance(reason, str) and not reason.startswith("0x"):
+            raw = reason.encode()
+            if len(raw) > 32:
+                raise ValueError("abandon reason: at most 32 bytes of text")
+            reason = raw.ljust(32, b"\x00")
+        return self._job_call("abandon", job_id, _b32(reason))
+
+    def on_dispute_settled(self, game_id: int, outcome: Outcome | int) -> TxReceipt:
+        """Game-only on-chain (the caller must be a game this market opened `game_id` on); for role-check tests."""
+        return self.contract.transact("onDisputeSettled", game_id, int(outcome))
 
     def _result_args(
         self, job_id: int, trace_root: bytes | str | None, final_model_hash: bytes | str | None
@@ -401,17 +441,37 @@ class JobMarket:
             dispute_cut_bps=int(p["disputeCutBps"]),
             challenger_bond=int(p["challengerBond"]),
             min_stake=int(p["minStake"]),
+            bond_bps=int(p["bondBps"]),
+            min_collateral=int(p["minCollateral"]),
+            liveness_window=int(p["livenessWindow"]),
+            stall_forfeit_bps=int(p["stallForfeitBps"]),
+            abandon_forfeit_bps=int(p["abandonForfeitBps"]),
         )
 
     def challenger_bond(self) -> int:
+        """The bond's floor; a given job's exact bond is `bond_for(job_id)`."""
         return int(self.contract.call("challengerBond"))
+
+    def bond_for(self, job_id: int) -> int:
+        """The exact msg.value a challenge of this job must carry: max(floor, (price + collateral) * bondBps / 1e4)."""
+        return int(self.contract.call("bondFor", self.terms(job_id)))
 
     def dispute_of(self, job_id: int) -> DisputeView:
         d = self.contract.call("disputeOf", job_id)
         return DisputeView(
-            challenger=d["challenger"], bond=int(d["bond"]), client=d["client"],
-            price=int(d["price"]), game=d["game"], collateral=int(d["collateral"]),
+            client=d["client"], price=int(d["price"]), terms_hash=bytes(d["termsHash"]),
+            open_games=int(d["openGames"]), epoch=int(d["epoch"]),
         )
+
+    def challenge_of(self, game: str, game_id: int) -> ChallengeView:
+        c = self.contract.call("challengeOf", game, game_id)
+        return ChallengeView(
+            challenger=c["challenger"], bond=int(c["bond"]), job_id=int(c["jobId"]), epoch=int(c["epoch"])
+        )
+
+    def challenge_live(self, game: str, game_id: int) -> bool:
+        """True while the game still judges the job's current submission (false: settled or moot)."""
+        return bool(self.contract.call("challengeLive", game, game_id))
 
     def terms_hash(self, terms: JobTerms) -> bytes:
         return bytes(self.contract.call("termsHash", terms))

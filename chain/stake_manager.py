@@ -92,12 +92,10 @@ class StakeManager:
         return self._tx("forfeit", provider, amount_wei, to)
 
     def slash(self, provider: str, amount_wei: int, to: str) -> TxReceipt:
+        """Market-only on-chain (it slashes when a game it opened proves a result wrong); for role-check tests."""
         return self._tx("slash", provider, amount_wei, to)
 
     # ------------------------------------------------------------------ admin
-    def set_game(self, game: str) -> TxReceipt:
-        return self._tx("setGame", game)
-
     def set_unbonding_period(self, seconds: int) -> TxReceipt:
         return self._tx("setUnbondingPeriod", seconds)
 
@@ -134,9 +132,6 @@ class StakeManager:
 
     def market(self) -> str:
         return str(self.contract.call("market"))
-
-    def game(self) -> str:
-        return str(self.contract.call("game"))
 
     def admin(self) -> str:
         return str(self.contract.call("admin"))

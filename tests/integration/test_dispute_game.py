@@ -47,8 +47,9 @@ def game_as(anvil, deployed):
 
 
 def open_dispute(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int,
-                 final_model_hash: bytes = b"\x33" * 32):
-    """Stake, post, assign, accept, submit `defender_root`, challenge with `challenger_root`; returns the job id."""
+                 final_model_hash: bytes):
+    """Stake, post, assign, accept, submit (`defender_root`, `final_model_hash`), challenge with `challenger_root`;
+    returns the job id. The defender's first reveal must bind `final_model_hash` to its L[S] (PROTOCOL §7)."""
     stake_as(roles.provider).stake(STAKE)
     posted = market_as(roles.client).post_job(
         spec_hash=b"\x11" * 32, num_steps=SPEC["steps"], checkpoint_every=SPEC["checkpoint_every"],
@@ -84,12 +85,13 @@ def until_referee(parties: list[Responder], game: DisputeGame, game_id: int) -> 
 
 @pytest.mark.parametrize("liar", ["defender", "challenger"])
 def test_verde_traces_honest_side_wins_and_is_paid_to_the_wei(
-    runs, liar, roles, anvil, deployed, market_as, stake_as, game_as
+    runs, liar, roles, anvil, deployed, market_as, stake_as, game_as, time_travel
 ):
     honest, faulty = runs
     d_run, c_run = (faulty, honest) if liar == "defender" else (honest, faulty)
     n_ops = honest.trace.n_ops
-    job_id = open_dispute(market_as, stake_as, roles, anvil, d_run.trace_root, c_run.trace_root, n_ops)
+    job_id = open_dispute(market_as, stake_as, roles, anvil, d_run.trace_root, c_run.trace_root, n_ops,
+                          d_run.final_model_hash)
     d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
     game_id = d_game.game_of_job(job_id)
     defender = Responder(d_game, game_id, TraceSource(d_run.trace))
@@ -107,9 +109,9 @@ def test_verde_traces_honest_side_wins_and_is_paid_to_the_wei(
 
     stake, market = stake_as(roles.provider), market_as(roles.provider)
     p = deployed.params
-    assert stake.locked_stake_of(roles.provider.address) == 0
     assert anvil.rpc("eth_getBalance", [deployed.address("DisputeGame"), "latest"]) == "0x0"
     if liar == "defender":
+        assert stake.locked_stake_of(roles.provider.address) == 0
         assert st.outcome == GameOutcome.CHALLENGER_WINS
         reward = COLLATERAL * p["challenger_reward_bps"] // 10_000
         assert stake.credit_of(roles.challenger.address) == reward
@@ -128,6 +130,11 @@ def test_verde_traces_honest_side_wins_and_is_paid_to_the_wei(
         bond = p["challenger_bond_wei"]
         cut = bond * p["dispute_cut_bps"] // 10_000
         fee = PRICE * p["protocol_fee_bps"] // 10_000
+        # A won game pays the bond at once but not the result: that waits for the window (other challengers).
+        assert market.status(job_id) == JobStatus.SUBMITTED
+        assert stake.credit_of(roles.provider.address) == bond - cut
+        time_travel(p["challenge_window_s"] + 1)
+        market_as(roles.stranger).finalize(job_id)
         assert stake.free_stake_of(roles.provider.address) == STAKE
         assert stake.credit_of(roles.challenger.address) == 0
         # The payout may be credited by either contract (JobMarket may route it through StakeManager.release).
@@ -138,10 +145,11 @@ def test_verde_traces_honest_side_wins_and_is_paid_to_the_wei(
 
 
 @pytest.mark.parametrize("reported", ["honest", "random"])
-def test_same_root_challenge_is_decided_by_prove_final(
+def test_same_root_challenge_is_decided_by_the_first_round_binding(
     runs, reported, roles, anvil, deployed, market_as, stake_as, game_as, time_travel
 ):
-    """PROTOCOL §7: equal roots open ProveFinal; only a final hash bound by L[S] can be proved."""
+    """PROTOCOL §7: equal roots play an ordinary first round; the defender's reveal must bind the reported final
+    hash to its L[S] (revealFirst), so only a hash its final state holds can win."""
     honest, _ = runs
     final = honest.final_model_hash if reported == "honest" else b"\x5a" * 32
     job_id = open_dispute(market_as, stake_as, roles, anvil, honest.trace_root, honest.trace_root,
@@ -149,22 +157,24 @@ def test_same_root_challenge_is_decided_by_prove_final(
     d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
     game_id = d_game.game_of_job(job_id)
     st = d_game.state(game_id)
-    assert st.phase == GamePhase.PROVE_FINAL and st.final_model_hash == final
+    assert st.phase == GamePhase.BISECT and st.first_round and st.final_model_hash == final
     defender = Responder(d_game, game_id, TraceSource(honest.trace))
     challenger = Responder(c_game, game_id, TraceSource(honest.trace))
-    assert challenger.step() == Action.WAITING  # only the defender owes a move
+    assert challenger.step() == Action.MOVED  # the challenger reveals its (equal) ends
     p = deployed.params
     market, stake = market_as(roles.provider), stake_as(roles.provider)
     if reported == "honest":
-        assert defender.step() == Action.MOVED  # proveFinal(slotsHash, proof of L[S])
+        assert defender.step() == Action.MOVED  # revealFirst(…, slotsHash): L[S] binds the reported hash
         st = d_game.state(game_id)
         assert st.outcome == GameOutcome.DEFENDER_WINS and st.settled
         bond = p["challenger_bond_wei"]
-        paid = market.credit_of(roles.provider.address) + stake.credit_of(roles.provider.address)
-        assert paid == PRICE - PRICE * p["protocol_fee_bps"] // 10_000 + bond - bond * p["dispute_cut_bps"] // 10_000
+        assert stake.credit_of(roles.provider.address) == bond - bond * p["dispute_cut_bps"] // 10_000
+        assert market.status(job_id) == JobStatus.SUBMITTED  # paid only after the window
+        time_travel(p["challenge_window_s"] + 1)
+        market.finalize(job_id)
         assert market.status(job_id) == JobStatus.FINALIZED
     else:
-        assert defender.step() == Action.WAITING  # no proof exists for a made-up model hash
+        assert defender.step() == Action.WAITING  # no slots hash binds a made-up model hash
         assert defender.moves() == 0
         time_travel(p["move_timeout_s"] + 1)
         assert challenger.step() == Action.TIMED_OUT
@@ -179,7 +189,7 @@ def test_same_root_challenge_is_decided_by_prove_final(
 def test_silent_defender_loses_by_timeout(runs, roles, anvil, deployed, market_as, stake_as, game_as, time_travel):
     honest, faulty = runs
     job_id = open_dispute(market_as, stake_as, roles, anvil, faulty.trace_root, honest.trace_root,
-                          honest.trace.n_ops)
+                          honest.trace.n_ops, faulty.final_model_hash)
     c_game = game_as(roles.challenger)
     game_id = c_game.game_of_job(job_id)
     challenger = Responder(c_game, game_id, TraceSource(honest.trace))
@@ -198,7 +208,7 @@ def test_silent_referee_voids_and_reopens_the_job(
 ):
     honest, faulty = runs
     job_id = open_dispute(market_as, stake_as, roles, anvil, faulty.trace_root, honest.trace_root,
-                          honest.trace.n_ops)
+                          honest.trace.n_ops, faulty.final_model_hash)
     d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
     game_id = d_game.game_of_job(job_id)
     parties = [Responder(d_game, game_id, TraceSource(faulty.trace)),
@@ -235,7 +245,7 @@ def test_initial_state_dispute_is_ruled_from_the_spec(runs, roles, anvil, deploy
     d_game, c_game = game_as(roles.provider), game_as(roles.challenger)
     challenger_trees_root = Responder(c_game, 0, liar).trees.root()
     job_id = open_dispute(market_as, stake_as, roles, anvil, honest.trace_root, challenger_trees_root,
-                          honest.trace.n_ops)
+                          honest.trace.n_ops, honest.final_model_hash)
     game_id = d_game.game_of_job(job_id)
     parties = [Responder(d_game, game_id, TraceSource(honest.trace)), Responder(c_game, game_id, liar)]
     referee = Referee(game_as(roles.deployer), VerdeOracle(SPEC, []))

@@ -137,7 +137,9 @@ def _market_without_game(w: World) -> tuple[str, int]:
     params = {"acceptTimeout": p["accept_timeout_s"], "challengeWindow": p["challenge_window_s"],
               "protocolFeeBps": p["protocol_fee_bps"], "forfeitBps": p["forfeit_bps"],
               "disputeCutBps": p["dispute_cut_bps"], "challengerBond": p["challenger_bond_wei"],
-              "minStake": p["min_stake_wei"]}
+              "minStake": p["min_stake_wei"], "bondBps": p["bond_bps"], "minCollateral": p["min_collateral_wei"],
+              "livenessWindow": p["liveness_window_s"], "stallForfeitBps": p["stall_forfeit_bps"],
+              "abandonForfeitBps": p["abandon_forfeit_bps"]}
     addr, _ = deploy_contract("JobMarket", admin, params, w.addr("matcher"), w.addr("treasury"),
                               p["unbonding_period_s"])
     return addr, w.job("submitted", market=addr)
@@ -166,9 +168,20 @@ MARKET_CASES = {
                                lambda w, _: {"caller": w.addr("stranger"), "provider": w.addr("provider")}),
     "NotProvider-submit": Case("NotProvider", "client", lambda w: w.job("running"),
                                lambda w, j: w.bad_m("client").submit_result(j, ROOT, MODEL)),
-    "NotGame": Case("NotGame", "stranger", lambda w: w.job("disputed"),
-                    lambda w, j: w.bad_m("stranger").on_dispute_settled(j, Outcome.DEFENDER_WINS),
-                    lambda w, _: {"caller": w.addr("stranger"), "game": w.deployed.address("DisputeGame")}),
+    "UnknownChallenge": Case("UnknownChallenge", "stranger", lambda w: w.job("disputed"),
+                             lambda w, j: w.bad_m("stranger").on_dispute_settled(1, Outcome.DEFENDER_WINS),
+                             lambda w, _: {"game": w.addr("stranger"), "gameId": 1}),
+    "CollateralBelowFloor": Case("CollateralBelowFloor", "client", lambda w: None,
+                                 lambda w, _: w.bad_m("client").post_job(
+                                     spec_hash=SPEC, num_steps=1, checkpoint_every=1, ops_per_step=1, collateral=0,
+                                     deadline=w.anvil.timestamp() + 100, price=1),
+                                 lambda w, _: {"collateral": 0, "minCollateral": w.p["min_collateral_wei"]}),
+    "GamesOpen": Case("GamesOpen", "stranger",
+                      lambda w: (w.job("disputed"), w.anvil.increase_time(w.p["challenge_window_s"] + 1))[0],
+                      lambda w, j: w.bad_m("stranger").finalize(j), lambda w, j: {"jobId": j, "openGames": 1}),
+    "NotStalled": Case("NotStalled", "stranger", lambda w: w.job("running"),
+                       lambda w, j: w.bad_m("stranger").reclaim_stalled(j),
+                       lambda w, j: {"jobId": j, "livenessWindow": w.p["liveness_window_s"]}),
     "ProviderCannotChallenge": Case("ProviderCannotChallenge", "provider", lambda w: w.job("submitted"),
                                     lambda w, j: w.bad_m("provider").challenge(j, OTHER),
                                     lambda w, _: {"provider": w.addr("provider")}),
@@ -188,13 +201,13 @@ MARKET_CASES = {
     "ResultMismatch": Case("ResultMismatch", "stranger", lambda w: w.job("submitted"),
                            lambda w, j: w.bad_m("stranger").finalize(j, OTHER, MODEL)),
     "InvalidPrice": Case("InvalidPrice", "client", lambda w: None, lambda w, _: w.bad_m("client").post_job(
-        spec_hash=SPEC, num_steps=1, checkpoint_every=1, ops_per_step=1, collateral=0,
+        spec_hash=SPEC, num_steps=1, checkpoint_every=1, ops_per_step=1, collateral=10**9,
         deadline=w.anvil.timestamp() + 100, price=0), {"price": 0}),
     "InvalidJobShape": Case("InvalidJobShape", "client", lambda w: None, lambda w, _: w.bad_m("client").post_job(
-        spec_hash=SPEC, num_steps=4, checkpoint_every=5, ops_per_step=1, collateral=0,
+        spec_hash=SPEC, num_steps=4, checkpoint_every=5, ops_per_step=1, collateral=10**9,
         deadline=w.anvil.timestamp() + 100, price=1), {"numSteps": 4, "checkpointEvery": 5, "opsPerStep": 1}),
     "InvalidDeadline": Case("InvalidDeadline", "client", lambda w: None, lambda w, _: w.bad_m("client").post_job(
-        spec_hash=SPEC, num_steps=1, checkpoint_every=1, ops_per_step=1, collateral=0,
+        spec_hash=SPEC, num_steps=1, checkpoint_every=1, ops_per_step=1, collateral=10**9,
         deadline=w.anvil.timestamp() - 1, price=1)),
     "InsufficientFreeStake-assign": Case(
         "InsufficientFreeStake", "matcher", lambda w: (w.s("provider").stake(ETHER), w.job("open",
@@ -259,11 +272,15 @@ STAKE_CASES = {
     "NotMarket": Case("NotMarket", "stranger", lambda w: w.s("provider").stake(ETHER),
                       lambda w, _: w.bad_s("stranger").lock(w.addr("provider"), 1),
                       lambda w, _: {"caller": w.addr("stranger")}),
-    "NotGame": Case("NotGame", "stranger", lambda w: w.s("provider").stake(ETHER),
-                    lambda w, _: w.bad_s("stranger").slash(w.addr("provider"), 1, w.addr("stranger")),
-                    lambda w, _: {"caller": w.addr("stranger")}),
+    "NotMarket-slash": Case("NotMarket", "stranger", lambda w: w.s("provider").stake(ETHER),
+                            lambda w, _: w.bad_s("stranger").slash(w.addr("provider"), 1, w.addr("stranger")),
+                            lambda w, _: {"caller": w.addr("stranger")}),
     "ZeroAmount": Case("ZeroAmount", "provider", lambda w: None, lambda w, _: w.bad_s("provider").stake(0)),
-    "ZeroAddress": Case("ZeroAddress", "deployer", lambda w: None, lambda w, _: w.bad_s("deployer").set_game(ZERO)),
+    # Only the market may slash, so only its own address reaches the recipient check.
+    "ZeroAddress": Case(
+        "ZeroAddress", "JobMarket", lambda w: (w.s("provider").stake(ETHER), _fund(w, "JobMarket")),
+        lambda w, _: _impersonated_call(w, w.deployed.address("JobMarket"), w.s("stranger").contract, "slash",
+                                        w.addr("provider"), 1, ZERO)),
     "InsufficientFreeStake-unstake-locked": Case(
         "InsufficientFreeStake", "provider", lambda w: w.job("running", collateral=ETHER // 2, stake=2 * ETHER),
         lambda w, _: w.bad_s("provider").request_unstake(2 * ETHER),

@@ -121,7 +121,7 @@ def test_events_in_windows_equal_one_query(anvil, deployed, roles, market_as, w3
 
     for _ in range(3):
         market_as(roles.client).post_job(spec_hash=b"\x02" * 32, num_steps=1, checkpoint_every=1, ops_per_step=1,
-                                         collateral=0, deadline=anvil.timestamp() + 99, price=1)
+                                         collateral=10**9, deadline=anvil.timestamp() + 99, price=1)
     head = w3.eth.block_number
     whole = get_events(w3, deployed.decoder(), deployed.deploy_block, head)
     windows = list(iter_events(w3, deployed.decoder(), deployed.deploy_block, head, batch_blocks=2))
