@@ -495,7 +495,8 @@ def events(job_id: int, coordinator: str | None, as_json: bool) -> None:
 @group.command()
 @click.argument("job_id", type=int)
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), required=True, metavar="FILE",
-              help="where to write the model (a verde checkpoint, torch format)")
+              help="where to write the model: FILE.safetensors under your module's own parameter names, "
+                   "anything else a verde checkpoint")
 @key_option
 @coordinator_option
 def download(job_id: int, out: Path, key_file: Path | None, coordinator: str | None) -> None:
@@ -503,14 +504,18 @@ def download(job_id: int, out: Path, key_file: Path | None, coordinator: str | N
     api = _client(coordinator_url(coordinator), client_key(key_file).private_key)
     job = api.job(job_id)
     data = api.model_bytes(job_id)
+    digest = model_hash(data)
+    expected = job.get("final_model_hash")
+    if expected and digest and digest.lower() != expected.lower():  # checked before anything is written
+        raise CliError(f"model hash {digest} differs from the on-chain finalModelHash {expected}: do not trust it")
+    if out.suffix == ".safetensors":
+        from agora.model_files import checkpoint_to_safetensors
+
+        data = checkpoint_to_safetensors(data)  # the module's own parameter names: load_state_dict just works
     try:
         out.write_bytes(data)
     except OSError as exc:
         raise CliError(f"cannot write {out} ({exc.strerror}): pick a writable path") from None
-    digest = model_hash(data)
-    expected = job.get("final_model_hash")
-    if expected and digest and digest.lower() != expected.lower():
-        raise CliError(f"model hash {digest} differs from the on-chain finalModelHash {expected}: do not trust it")
     check = "matches the on-chain finalModelHash" if expected and digest else "not checked (no on-chain hash yet)"
     click.echo(f"wrote {len(data)} bytes to {out}; hash {digest or '-'} {check}")
 
