@@ -59,6 +59,12 @@ def run(spec_file: Path, threads: int | None, device: str, data_file: Path | Non
                 _fail(f"{spec_file}: no file beside the spec hashes to {aid}")
         if data is None and spec.dataset.id.startswith("sha256:") and store.has(spec.dataset.id):
             data = store.get(spec.dataset.id)
+        from verde.graph.program import check_artifacts
+
+        try:
+            check_artifacts(spec)  # a refused graph or weights file: one line, and nothing runs
+        except GraphError as exc:
+            _fail(f"graph: {exc}")
 
     with click.progressbar(length=spec.steps, label="training", file=sys.stderr, show_pos=True) as bar:
 

@@ -55,6 +55,13 @@ def initial_parameters(spec: JobSpec) -> dict[str, torch.Tensor]:
     return {state_name(k): v for k, v in weights.items()}
 
 
+def check_artifacts(spec: JobSpec) -> Graph:
+    """Parse and check the spec's graph and weights (raising ``GraphError``) before anything runs."""
+    graph = load_graph(spec)
+    initial_parameters(spec)
+    return graph
+
+
 def build_graph_program(spec: JobSpec) -> Program:
     return _build_cached(canonical_json(parse_spec(spec)))
 
