@@ -16,7 +16,7 @@ from typing import Any
 from chain.errors import ContractRevert
 from chain.job_market import JobStatus
 from client.api import ApiError
-from client.job_inputs import fetch_job_inputs
+from client.job_inputs import fetch_job_inputs, fetch_model_artifacts
 from verde.checkpoint import dump_state
 from verde.evaluation import eval_steps, evaluate
 from verde.interpreter import Interpreter, RunStats, State
@@ -110,7 +110,9 @@ class JobRunner:
         if keccak256(raw) != expected_hash:
             raise SpecMismatch(f"job {job_id}: the coordinator's spec does not hash to the on-chain specHash")
         ws.write_spec(raw)
-        return parse_spec(raw), raw
+        spec = parse_spec(raw)
+        fetch_model_artifacts(self.ctx.api, spec)  # a graph job's program needs its graph and weights
+        return spec, raw
 
     def _dataset(self, spec: JobSpec) -> bytes | None:
         return fetch_job_inputs(self.ctx.api, spec)  # the dataset; a graph job's graph and weights too
