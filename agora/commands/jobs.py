@@ -271,6 +271,7 @@ def show(job_id: int, plot: Path | None, coordinator: str | None, as_json: bool)
         ("spec hash", job["spec_hash"]), ("trace root", job["trace_root"]),
         ("final model", job["final_model_hash"]),
         ("model artifact", (result or {}).get("model_artifact")),
+        ("held-out", _evaluation_text((result or {}).get("evaluation"))),
         ("owed to you", owed_text(job)),
     ])
     if plot is not None:
@@ -309,6 +310,15 @@ def owed_text(job: dict[str, Any]) -> str | None:
     if o["as"] == "escrow, refundable":
         return f"nothing yet; `{o['how']}` refunds the {ether(o['wei'])} escrow while nobody has accepted the job"
     return None
+
+
+def _evaluation_text(ev: dict[str, Any] | None) -> str | None:
+    """The final model's held-out figures (computed by the job's own program; a verifier reproduces them)."""
+    if not ev:
+        return None
+    parts = [f"loss {ev['loss']:.4f}" if ev.get("loss") is not None else None,
+             f"accuracy {ev['accuracy']:.3f}" if ev.get("accuracy") is not None else None]
+    return ", ".join(p for p in parts if p) + f" after step {ev['step']}"
 
 
 def _maybe(fn: Any) -> Any:
