@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator import timeline
+from coordinator import standing, timeline
 from coordinator.chain_gateway import ChainGateway
 from coordinator.dispatch import CeleryDispatcher, Dispatcher
 from coordinator.matching import Candidate, OpenJob, match
@@ -182,11 +182,15 @@ class Matcher:
             providers = list(
                 session.execute(select(Provider).where(Provider.last_heartbeat_at >= fresh)).scalars()
             )
+            # A provider slashed in a dispute gets no job until it has restaked to the minimum (standing.py).
+            minimum = standing.min_stake(self.chain) if any(int(p.slashed_wei or 0) for p in providers) else 0
+            providers = [p for p in providers if standing.suspension(session, p, minimum) is None]
             candidates = [
                 Candidate(
                     address=p.address,
                     free_stake=int(p.free_stake_wei),
                     max_params=p.max_params,
+                    max_step_bytes=p.max_step_bytes,
                     devices=frozenset(p.devices or ()),
                     repops_version=p.repops_version or "",
                     slots=self.settings.provider_max_queue - max(p.queue_depth, busy.get(p.address, 0)),
@@ -202,6 +206,7 @@ class Matcher:
                     j.repops_version,
                     j.device,
                     frozenset(excluded.get(j.id, ())),
+                    step_bytes=j.step_bytes or 0,
                 )
                 for j in jobs
             ]

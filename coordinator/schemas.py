@@ -274,12 +274,25 @@ class ResultPublic(BaseModel):
 class Capabilities(BaseModel):
     devices: list[Literal["cpu", "cuda"]] = Field(min_length=1, max_length=8)
     max_params: int = Field(ge=0, le=10**12)
+    # the memory it offers one training step (bytes); unset: no limit advertised
+    max_step_bytes: int | None = Field(default=None, ge=0, le=2**50)
 
 
 class HeartbeatCreate(BaseModel):
     capabilities: Capabilities
     queue_depth: int = Field(ge=0, le=10_000)
     repops_version: str = Field(min_length=1, max_length=32)
+
+
+class ProviderRecord(BaseModel):
+    """What the chain says this provider did, and whether the matcher gives it work (coordinator/standing.py)."""
+
+    jobs_finalized: int
+    jobs_failed: int
+    disputes_won: int
+    disputes_lost: int
+    slashed_wei: str
+    suspended: str | None = Field(description="why the matcher gives it no jobs (slashed, not restaked); null: none")
 
 
 class ProviderPublic(_Out):
@@ -295,6 +308,7 @@ class ProviderPublic(_Out):
     last_heartbeat_at: dt.datetime | None
     last_assigned_at: dt.datetime | None
     alive: bool = False
+    record: ProviderRecord | None = None
 
 
 # ---------------------------------------------------------------- disputes

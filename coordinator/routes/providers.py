@@ -8,12 +8,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from coordinator.dependencies import CurrentUser, ReadSessionDep, SessionDep, SettingsDep
+from coordinator import standing
+from coordinator.chain_gateway import ChainGateway
+from coordinator.dependencies import ChainDep, CurrentUser, ReadSessionDep, SessionDep, SettingsDep
 from coordinator.errors import NotFound, Unprocessable, error_responses
 from coordinator.models import Heartbeat, Provider, utcnow
 from coordinator.pagination import decode_cursor, encode_cursor
-from coordinator.schemas import ADDRESS_PATTERN, HeartbeatCreate, Page, ProviderPublic
+from coordinator.schemas import ADDRESS_PATTERN, HeartbeatCreate, Page, ProviderPublic, ProviderRecord
 from coordinator.settings import Settings
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
@@ -25,6 +28,12 @@ def _public(p: Provider, settings: Settings, now: dt.datetime) -> ProviderPublic
         p.last_heartbeat_at is not None
         and (now - p.last_heartbeat_at).total_seconds() <= settings.heartbeat_ttl_s
     )
+    return out
+
+
+def _with_record(p: Provider, session: Session, settings: Settings, chain: ChainGateway) -> ProviderPublic:
+    out = _public(p, settings, utcnow())
+    out.record = ProviderRecord(**standing.record(session, p, standing.min_stake(chain)).__dict__)
     return out
 
 
@@ -51,13 +60,14 @@ def list_providers(
 
 
 @router.get("/{address}", response_model=ProviderPublic, responses=error_responses(404, 422))
-def get_provider(address: str, session: ReadSessionDep, settings: SettingsDep) -> ProviderPublic:
+def get_provider(address: str, session: ReadSessionDep, settings: SettingsDep, chain: ChainDep) -> ProviderPublic:
+    """One provider: stake, liveness, capabilities and its record (jobs, disputes, slashes, suspension)."""
     if not re.match(ADDRESS_PATTERN, address):
         raise Unprocessable("not an address", details=[{"field": "path.address", "message": "0x + 40 hex"}])
     p = session.get(Provider, address.lower())
     if p is None:
         raise NotFound(f"no provider {address}")
-    return _public(p, settings, utcnow())
+    return _with_record(p, session, settings, chain)
 
 
 @router.post("/heartbeat", response_model=ProviderPublic, responses=error_responses(400, 401, 422))
@@ -76,6 +86,7 @@ def heartbeat(
         session.flush()  # the heartbeat row references it
     p.devices = list(body.capabilities.devices)
     p.max_params = body.capabilities.max_params
+    p.max_step_bytes = body.capabilities.max_step_bytes
     p.queue_depth = body.queue_depth
     p.repops_version = body.repops_version
     p.last_heartbeat_at = now
