@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from chain.anvil import free_port
 
@@ -137,3 +137,169 @@ class PostgresCluster:
             self.stop()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class TcpProxy:
+    """A TCP relay 127.0.0.1:port → target. cut() closes every connection and stops listening (the node is
+    gone: connections are refused); restore() listens on the same port again."""
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._server: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> TcpProxy:
+        import threading
+
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.port))
+        srv.listen(128)
+        self._server = srv
+        t = threading.Thread(target=self._accept, args=(srv,), daemon=True)
+        t.start()
+        return self
+
+    def _accept(self, srv: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = srv.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def restore(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.start()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def close(self) -> None:
+        self.cut()
+
+
+class RpcTap:
+    """A JSON-RPC relay to `target_url` that lets a test act on one request: `on_send(raw_tx_data) -> bool`
+    is asked about every eth_sendRawTransaction (with the transaction's calldata); when it answers True the
+    transaction is relayed to the node, `then()` runs (e.g. SIGKILL the sender), and the caller never gets
+    the answer — a crash after the send and before the receipt."""
+
+    def __init__(self, target_url: str, on_send: Any, then: Any) -> None:
+        self.target_url = target_url
+        self.on_send = on_send
+        self.then = then
+        self.port = free_port()
+        self.fired = 0
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _calldata(self, raw_hex: str) -> bytes:
+        from eth_account.typed_transactions import TypedTransaction
+
+        raw = bytes.fromhex(raw_hex.removeprefix("0x"))
+        try:
+            data = TypedTransaction.from_bytes(raw).as_dict().get("data", b"")
+        except Exception:  # noqa: BLE001 - a legacy transaction: not what the tap looks for
+            return b""
+        return bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
+
+    def start(self) -> RpcTap:
+        import json
+        import threading
+        import urllib.request
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        tap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                fire = False
+                try:
+                    msg = json.loads(body)
+                    for m in msg if isinstance(msg, list) else [msg]:
+                        if m.get("method") == "eth_sendRawTransaction" and tap.on_send(tap._calldata(m["params"][0])):
+                            fire = True
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    pass
+                req = urllib.request.Request(tap.target_url, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    answer = resp.read()
+                if fire:
+                    tap.fired += 1
+                    tap.then()
+                    self.close_connection = True
+                    return  # no answer: the sender dies (or times out) without its receipt
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -31,10 +31,10 @@ from chain.stake_manager import StakeManager
 from client.api import CoordinatorClient
 
 try:
-    from tests.services import RedisServer
+    from tests.services import PostgresCluster, RedisServer, TcpProxy
 except ImportError:  # rootdir-relative import when tests/ is not a package on sys.path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.services import RedisServer
+    from tests.services import PostgresCluster, RedisServer, TcpProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -62,6 +62,9 @@ class Stack:
     env: dict[str, str]
     logs: Path
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    redis: RedisServer | None = None
+    proxy: TcpProxy | None = None  # between every service and anvil, when the module sets RPC_PROXY
+    pg: PostgresCluster | None = None  # the stack's own Postgres, when the module sets OWN_POSTGRES
 
     def spawn(self, name: str, cmd: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -113,29 +116,37 @@ def _db() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The running stack; a test module may set CHALLENGE_WINDOW_S (seconds) for its deployment and
-    VERIFIER_ARGS for its verifier process (default: re-run everything, honestly)."""
+    """The running stack; a test module may set CHALLENGE_WINDOW_S / MOVE_TIMEOUT_S (seconds) for its
+    deployment, VERIFIER_ARGS for its verifier process (default: re-run everything, honestly), RPC_PROXY = True
+    to put a TCP proxy it can cut between every service and anvil, OWN_POSTGRES = True for a Postgres cluster
+    of its own that it can restart."""
     window = int(getattr(request.module, "CHALLENGE_WINDOW_S", CHALLENGE_WINDOW_S))
+    move_timeout = int(getattr(request.module, "MOVE_TIMEOUT_S", 20))
     verifier_args = list(getattr(request.module, "VERIFIER_ARGS", ["--always"]))
     tmp = tmp_path_factory.mktemp("stack")
     logs = tmp / "logs"
     logs.mkdir()
     redis_server = RedisServer().start()
-    db = _db()
+    pg = PostgresCluster().__enter__() if getattr(request.module, "OWN_POSTGRES", False) else None
+    db = _db() if pg is None else iter([pg.create_db("agora")])
     db_url = next(db)
     stop = threading.Event()
     with AnvilProcess(accounts=10) as node:
         a = node.accounts
         params = DeployParams.devnet(matcher=a[1].address, treasury=a[5].address, referee=a[8].address,
                                      challenge_window_s=window, accept_timeout_s=30,
-                                     move_timeout_s=20, referee_timeout_s=30)
+                                     move_timeout_s=move_timeout, referee_timeout_s=max(30, move_timeout))
         deployment = deploy(node.rpc_url, a[0].private_key, params, out_dir=tmp / "deployments")
+        proxy = None
+        if getattr(request.module, "RPC_PROXY", False):
+            proxy = TcpProxy(int(node.rpc_url.rsplit(":", 1)[1])).start()
+        service_rpc = proxy.url if proxy is not None else node.rpc_url
         port = free_port()
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "AGORA_DATABASE_URL": db_url,
-            "AGORA_RPC_URL": node.rpc_url,
+            "AGORA_RPC_URL": service_rpc,
             "AGORA_CHAIN_ID": "31337",
             "AGORA_DEPLOYMENT_FILE": str(deployment.path),
             "AGORA_BROKER_URL": redis_server.url,
@@ -155,7 +166,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             env.pop(k, None)
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                        capture_output=True, timeout=120)
-        s = Stack(node, deployment, f"http://127.0.0.1:{port}", env, logs)
+        s = Stack(node, deployment, f"http://127.0.0.1:{port}", env, logs, redis=redis_server, proxy=proxy, pg=pg)
         try:
             s.spawn("api", [sys.executable, "-m", "uvicorn", "--factory", "coordinator.app:app_from_env",
                             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"])
@@ -175,10 +186,14 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             for name in list(s.procs):
                 s.stop(name)
             redis_server.__exit__()
+            if proxy is not None:
+                proxy.close()
             try:
                 next(db)
             except StopIteration:
                 pass
+            if pg is not None:
+                pg.__exit__()
 
 
 def _tick(node: AnvilProcess, stop: threading.Event) -> None:
