@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,20 @@ def provider_key(key_file: Path | None):  # type: ignore[no-untyped-def]
                     role="provider")
 
 
+def market_min_stake(chain: Chain) -> int:
+    """The bonded stake JobMarket.assign requires (`minStake()`; the Params field on older markets)."""
+    w3 = chain.market.sender.w3
+    raw = b""
+    with contextlib.suppress(Exception):  # an older market without the view
+        raw = bytes(w3.eth.call({"to": chain.market.address, "data": "0x375b3c0a"}))  # keccak256("minStake()")[:4]
+    if raw:
+        return int.from_bytes(raw[-32:], "big")
+    try:
+        return int(chain.market.params().min_stake)
+    except Exception:  # noqa: BLE001 - unreadable: no minimum to warn about
+        return 0
+
+
 def snapshot(chain: Chain, address: str) -> dict[str, Any]:
     s, m = chain.stake, chain.market
     unb = s.unbonding_of(address)
@@ -114,16 +129,24 @@ def stake(amount: str, key_file: Path | None, rpc: str | None, deployment: Path 
     if balance < wei:
         raise CliError(f"{key.address} holds {ether(balance)}, less than {ether(wei)}: fund it or stake less")
     receipt = chain.stake.stake(wei)
-    _done(chain, key.address, f"staked {ether(wei)}", receipt, as_json)
+    minimum = market_min_stake(chain)
+    bonded = chain.stake.free_stake_of(key.address) + chain.stake.locked_stake_of(key.address)
+    note = None
+    if bonded < minimum:
+        note = (f"warning: your bonded stake {ether(bonded)} is below the market's minimum stake {ether(minimum)}: "
+                f"you get no jobs until you stake {ether(minimum - bonded)} more")
+    _done(chain, key.address, f"staked {ether(wei)}", receipt, as_json, note=note)
 
 
 @group.command()
 @click.argument("amount")
+@click.option("--below-minimum", is_flag=True, help="unstake even if what stays bonded is below the minimum stake")
 @key_option
 @rpc_option
 @deployment_option
 @json_option
-def unstake(amount: str, key_file: Path | None, rpc: str | None, deployment: Path | None, as_json: bool) -> None:
+def unstake(amount: str, below_minimum: bool, key_file: Path | None, rpc: str | None, deployment: Path | None,
+            as_json: bool) -> None:
     """Start unbonding AMOUNT of free stake; `withdraw` pays it out once the unbonding period has passed."""
     wei = parse_amount(amount)
     key = provider_key(key_file)
@@ -132,6 +155,13 @@ def unstake(amount: str, key_file: Path | None, rpc: str | None, deployment: Pat
     if free < wei:
         raise CliError(f"insufficient free stake: {ether(free)} free, asked to unstake {ether(wei)} "
                        "(locked stake unlocks when its jobs end): unstake less")
+    minimum = market_min_stake(chain)
+    bonded = free + chain.stake.locked_stake_of(key.address)
+    left = bonded - wei
+    if 0 < left < minimum and not below_minimum:
+        raise CliError(f"unstaking {ether(wei)} leaves {ether(left)} bonded, below the market's minimum stake "
+                       f"{ether(minimum)}, so you would get no more jobs: unstake at most "
+                       f"{ether(max(0, bonded - minimum))}, all your free stake to leave, or pass --below-minimum")
     receipt = chain.stake.request_unstake(wei)
     _done(chain, key.address, f"unbonding {ether(wei)}", receipt, as_json)
 
@@ -162,7 +192,7 @@ def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as
         else:
             receipts.append(s.withdraw_unstaked())
             paid["unbonded stake"] = unb.amount
-    for label, contract in (("stake credit", s), ("earnings", m)):
+    for label, contract in (("slash credit", s), ("payouts", m)):
         credit = contract.credit_of(key.address)
         if credit:
             try:
@@ -171,7 +201,8 @@ def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as
                 raise CliError(f"withdrawing {label} failed: {exc}") from None
             paid[label] = credit
     if not paid:
-        raise CliError("nothing to withdraw: no ended unbonding and no credits (`agora provider status` shows both)")
+        raise CliError("nothing to withdraw: no ended unbonding and no payouts or credits "
+                       "(`agora provider status` shows all three)")
     what = ", ".join(f"{ether(v)} {k}" for k, v in paid.items())
     _done(chain, key.address, f"withdrew {what}", receipts[-1], as_json, extra={"paid_wei": {k: str(v) for k, v in
                                                                                              paid.items()}})
@@ -181,12 +212,16 @@ def _ts(unix: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix))
 
 
-def _done(chain: Chain, address: str, what: str, receipt: Any, as_json: bool, extra: dict | None = None) -> None:
+def _done(chain: Chain, address: str, what: str, receipt: Any, as_json: bool, extra: dict | None = None,
+          note: str | None = None) -> None:
     snap = snapshot(chain, address)
     if as_json:
-        echo_json({"tx": receipt.tx_hash, "block": receipt.block_number, **(extra or {}), "provider": snap})
+        echo_json({"tx": receipt.tx_hash, "block": receipt.block_number, **(extra or {}), "provider": snap,
+                   **({"warning": note} if note else {})})
         return
     click.echo(f"{what} (tx {receipt.tx_hash})")
+    if note:
+        click.echo(note, err=True)
     click.echo(f"free {ether(snap['free_stake_wei'])} · locked {ether(snap['locked_stake_wei'])} · "
                f"unbonding {ether(snap['unbonding_wei'])}")
 
@@ -225,7 +260,8 @@ def status(address: str | None, key_file: Path | None, rpc: str | None, deployme
         ("free stake", ether(snap["free_stake_wei"])), ("locked stake", ether(snap["locked_stake_wei"])),
         ("unbonding", ether(snap["unbonding_wei"]) + (f" (withdrawable from {_ts(snap['unbonding_release_at'])})"
                                                       if snap["unbonding_release_at"] else "")),
-        ("credits", f"{ether(snap['market_credit_wei'])} earnings, {ether(snap['stake_credit_wei'])} stake"),
+        ("payouts", f"{ether(snap['market_credit_wei'])} JobMarket credit (job payouts, returned bonds)"),
+        ("slash credit", f"{ether(snap['stake_credit_wei'])} StakeManager credit (your share of slashes/forfeits)"),
         *([("min stake", ether(snap["min_stake_wei"]))] if snap["min_stake_wei"] else []),
         ("coordinator", "unreachable" if seen is None else "never heard of it (no heartbeat yet)"
          if not seen.get("address") else

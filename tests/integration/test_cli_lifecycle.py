@@ -195,3 +195,19 @@ def test_devnet_fund_is_a_faucet_for_a_new_key(devnet: Path, chain: dict, tmp_pa
                         "--key-file", str(key), "--json"))
     assert sub["job"]["status"] == "open" and sub["job"]["client"] == acct.address.lower()
     one_line_error(run(devnet, "devnet", "fund", "0x1234", "1ether"), "not an address")
+
+
+def test_stake_below_the_minimum_warns_and_unstaking_below_it_refuses(devnet: Path, tmp_path: Path) -> None:
+    acct = Account.create()
+    key = tmp_path / "small-provider.key"
+    key.write_text(acct.key.hex() + "\n")
+    ok(devnet, "devnet", "fund", acct.address, "1ether")
+    k = ["--key-file", str(key)]
+    small = run(devnet, "provider", "stake", "0.05ether", *k)  # the devnet's minimum stake is 0.1 ether
+    assert small.returncode == 0 and "below the market's minimum stake 0.1" in small.stderr, small.stderr
+    assert json.loads(ok(devnet, "provider", "stake", "0.1ether", *k, "--json")).get("warning") is None
+    one_line_error(run(devnet, "provider", "unstake", "0.1ether", *k), "below the market's minimum stake",
+                   "unstake at most 0.05")
+    ok(devnet, "provider", "unstake", "0.15ether", *k)  # everything: leaving is allowed
+    shown = ok(devnet, "provider", "status", *k)
+    assert "payouts" in shown and "earnings" not in shown
