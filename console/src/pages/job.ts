@@ -1,0 +1,241 @@
+// One job: status and finality, terms, the live loss curve (and eval points when the worker reports them), the
+// one timeline, the matcher's reason while it waits, the result with the client's download, and its dispute.
+
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+import { ApiError, download, get, query, type Dispute, type Job, type JobEvent, type Market, type Page, type Progress, type ProgressPoint, type Result } from "../api";
+import { h, replace } from "../dom";
+import { ago, clock, compact, datetime, duration, eth, loss, secondsUntil } from "../format";
+import type { PageContext } from "../live";
+import { session } from "../session";
+import { addr, bar, card, empty, hash, kv, pill, tx } from "../widgets";
+
+const TERMINAL = new Set(["finalized", "failed", "cancelled", "expired"]);
+const SOURCES: Record<string, string> = { chain: "chain", matcher: "matcher", worker: "worker", dispute: "dispute", verifier: "verifier", coordinator: "coordinator" };
+
+/** A point's held-out metric when the worker reports one (spec v2's eval section); the API may add it later. */
+function evalOf(p: ProgressPoint): number | null {
+  for (const k of ["eval", "eval_loss", "eval_metric", "metric"]) {
+    const v = p[k];
+    if (typeof v === "number" && Number.isFinite(v)) return v;
+    if (v && typeof v === "object" && typeof (v as any).value === "number") return (v as any).value;
+  }
+  return null;
+}
+
+export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: string }): void {
+  const id = Number(params.id);
+  const head = h("div", { class: "page-head" });
+  const finality = h("div", { class: "finality" });
+  const chartBox = h("div", { class: "chart", "data-chart": "loss" });
+  const chartStats = h("div", { class: "chart-stats" });
+  const timeline = h("ol", { class: "timeline" });
+  const terms = h("div");
+  const result = h("div");
+  const disputeBox = h("div");
+  const waiting = h("div", { class: "wait", hidden: true });
+  replace(root, head, finality, waiting,
+    h("div", { class: "grid job-grid" },
+      h("div", { class: "col-main" },
+        card(["Loss", h("span", { class: "card-sub", "data-points": "0" })], [chartStats, chartBox], { class: "chart-card" }),
+        card("Timeline", timeline)),
+      h("div", { class: "col-side" },
+        card("Result", result),
+        card("Dispute", disputeBox, { "data-card": "dispute" }),
+        card("Terms", terms))));
+
+  const points: ProgressPoint[] = [];
+  let plot: uPlot | null = null;
+  let market: Market | null = null;
+  let lastEvents: JobEvent[] | null = null;
+  let job: Job | null = null;
+  let res: Result | null = null;
+
+  const drawChart = (j: Job) => {
+    const xs = points.map((p) => p.step);
+    const ys = points.map((p) => p.loss);
+    const ev = points.map((p) => evalOf(p));
+    const hasEval = ev.some((v) => v !== null);
+    const data: uPlot.AlignedData = hasEval ? [xs, ys, ev as (number | null)[]] : [xs, ys];
+    const sub = chartBox.parentElement?.querySelector<HTMLElement>(".card-sub");
+    if (sub) {
+      sub.dataset.points = String(points.length);
+      sub.textContent = points.length ? ` · ${points.length} point${points.length === 1 ? "" : "s"}` : "";
+    }
+    const last = points[points.length - 1];
+    replace(chartStats,
+      h("div", { class: "stat" }, h("span", { class: "stat-k" }, "step"), h("span", { class: "stat-v", "data-step": last?.step ?? 0 }, `${last?.step ?? 0} / ${j.num_steps}`)),
+      h("div", { class: "stat" }, h("span", { class: "stat-k" }, "loss"), h("span", { class: "stat-v" }, loss(last?.loss))),
+      hasEval ? h("div", { class: "stat" }, h("span", { class: "stat-k" }, "eval"), h("span", { class: "stat-v" }, loss(ev.filter((v) => v !== null).pop()))) : null,
+      h("div", { class: "stat grow" }, bar(j.num_steps ? (last?.step ?? 0) / j.num_steps : 0, j.status)));
+    if (!points.length) {
+      plot?.destroy();
+      plot = null;
+      replace(chartBox, empty(j.status === "running" ? "Training started; waiting for the first reported step." : "No progress reported yet."));
+      return;
+    }
+    const width = Math.max(320, chartBox.clientWidth || 720);
+    if (plot && plot.series.length === data.length) {
+      plot.setData(data);
+      return;
+    }
+    plot?.destroy();
+    chartBox.replaceChildren();
+    const series: uPlot.Series[] = [
+      { label: "step" },
+      { label: "loss", stroke: "#4f46e5", width: 2, fill: "rgba(79,70,229,0.08)", points: { show: false } },
+    ];
+    if (hasEval) series.push({ label: "eval", stroke: "#0d9488", width: 0, points: { show: true, size: 7, fill: "#0d9488" }, spanGaps: true });
+    plot = new uPlot({
+      width, height: 260, series, legend: { show: hasEval },
+      scales: { x: { time: false, range: (_u, _min, max) => [0, Math.max(max, j.num_steps)] } },
+      axes: [
+        { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" } },
+        { stroke: "#64748b", grid: { stroke: "#eef2f7" }, ticks: { stroke: "#e2e8f0" }, size: 56 },
+      ],
+      cursor: { drag: { x: false, y: false } },
+    }, data, chartBox);
+  };
+
+  const drawHead = (j: Job) => {
+    const me = session()?.address;
+    const role = me === j.client ? "you are its client" : me && me === j.provider ? "you are its provider" : null;
+    replace(head,
+      h("div", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / "),
+      h("h1", null, `Job #${j.id}`), pill(j.status, "big"),
+      role ? h("span", { class: "role" }, role) : null,
+      h("span", { class: "muted right" }, `updated ${ago(j.updated_at)}`));
+    replace(waiting, j.wait_reason ? ["Matcher: ", h("b", null, j.wait_reason)] : null);
+    waiting.hidden = !j.wait_reason || TERMINAL.has(j.status);
+  };
+
+  const drawFinality = (j: Job, events: JobEvent[]) => {
+    const conf = market?.confirmations ?? 0;
+    const chain = events.filter((e) => e.source === "chain");
+    const lastChain = chain[chain.length - 1];
+    const parts: (Node | string)[] = [];
+    if (j.status === "awaiting_funding") {
+      parts.push("Not on-chain yet: waiting for the client's escrow transaction (JobMarket.postJob).");
+    } else {
+      parts.push(h("span", { class: "dot ok" }), conf > 0
+        ? `Chain state, each event counted once ${conf} block${conf === 1 ? "" : "s"} deep`
+        : "Chain state as mined (this chain counts events at 0 confirmations)");
+      if (lastChain) parts.push(" · last event ", h("b", null, lastChain.kind), ` at block ${lastChain.data?.block ?? "?"}`);
+    }
+    const submitted = [...events].reverse().find((e) => e.kind === "ResultSubmitted");
+    const until = submitted?.message.match(/until (\S+)/)?.[1];
+    if (j.status === "submitted" && until) {
+      const left = secondsUntil(until);
+      parts.push(" · ", h("b", null, left !== null && left > 0 ? `challenge window closes in ${duration(left)}` : "challenge window closed; finalizing"));
+    }
+    if (j.status === "finalized") parts.push(" · ", h("b", null, "final: the provider is paid"));
+    if (j.status === "failed") parts.push(" · ", h("b", null, "final: the provider lost its dispute; the client is refunded"));
+    replace(finality, parts);
+  };
+
+  const drawTerms = (j: Job) => {
+    replace(terms, kv([
+      ["price", h("b", null, eth(j.price_wei))],
+      ["collateral", eth(j.collateral_wei)],
+      ["client", addr(j.client)],
+      ["provider", addr(j.provider)],
+      ["steps", `${j.num_steps} (checkpoint every ${j.checkpoint_every})`],
+      ["ops per step", String(j.ops_per_step)],
+      ["parameters", compact(j.num_params)],
+      ["deadline", datetime(j.deadline_at)],
+      ["accept by", j.accept_by ? datetime(j.accept_by) : "—"],
+      ["spec hash", hash(j.spec_hash)],
+      ["on-chain id", j.chain_job_id === null ? "—" : String(j.chain_job_id)],
+    ]));
+  };
+
+  const drawResult = (j: Job, r: Result | null) => {
+    const me = session()?.address;
+    let action: Node;
+    if (!r?.model_artifact) action = h("p", { class: "muted" }, j.trace_root ? "The provider has not registered the model file yet." : "No result yet.");
+    else if (!me) action = h("p", { class: "muted", "data-download": "signed-out" }, "Sign in as the job's client to download the model.");
+    else if (me !== j.client) action = h("p", { class: "muted", "data-download": "denied" }, "Only the job's client can download its model.");
+    else {
+      const note = h("span", { class: "muted" });
+      action = h("div", { class: "download" },
+        h("button", { class: "btn primary", "data-download": "button", onclick: async () => {
+          note.textContent = "downloading…";
+          try {
+            const n = await download(`/v1/jobs/${j.id}/model`, `job-${j.id}-model`);
+            note.textContent = `saved (${compact(n)} bytes); check it against the final model hash`;
+          } catch (e) {
+            note.textContent = e instanceof ApiError ? e.message : String(e);
+          }
+        } }, "Download model"), note);
+    }
+    replace(result, kv([
+      ["trace root", hash(j.trace_root)],
+      ["final model hash", hash(j.final_model_hash)],
+      ["model file", hash(r?.model_artifact ?? null)],
+    ]), action);
+  };
+
+  const drawTimeline = (events: JobEvent[]) => {
+    if (!events.length) {
+      replace(timeline, empty("Nothing yet."));
+      return;
+    }
+    replace(timeline, [...events].reverse().map((e) => {
+      const src = SOURCES[e.source] ?? "other";
+      return h("li", { class: `tl tl-${src}`, "data-kind": `${e.source}/${e.kind}` },
+        h("span", { class: "tl-dot" }),
+        h("div", { class: "tl-body" },
+          h("div", { class: "tl-head" }, h("span", { class: "tl-src" }, e.source), h("b", null, e.kind), h("span", { class: "muted right", title: datetime(e.created_at) }, clock(e.created_at))),
+          h("div", { class: "tl-msg" }, e.message),
+          e.data?.tx_hash ? h("div", { class: "tl-meta" }, "tx ", tx(e.data.tx_hash), e.data.block !== undefined ? ` · block ${e.data.block}` : "") : null));
+    }));
+  };
+
+  const drawDispute = (items: Dispute[]) => {
+    if (!items.length) {
+      replace(disputeBox, h("p", { class: "muted" }, job && ["submitted", "finalized"].includes(job.status) ? "Not challenged." : "No dispute."));
+      return;
+    }
+    replace(disputeBox, items.map((d) => h("a", { class: "dispute-link", href: `#/disputes/${d.id}`, "data-dispute": d.id },
+      h("div", null, h("b", null, `Dispute #${d.id}`), " ", pill(d.outcome ?? d.phase)),
+      h("div", { class: "muted" }, d.outcome ? "settled — see the narrowing" : `level ${d.level}, interval [${d.lo ?? "?"}, ${d.hi ?? "?"}]`),
+      h("span", { class: "arrow" }, "→"))));
+  };
+
+  let tick = 0;
+  ctx.every(2000, async () => {
+    tick++;
+    if (!market) market = await get<Market>("/v1/market", ctx.signal).catch(() => null);
+    const j = await get<Job>(`/v1/jobs/${id}`, ctx.signal).catch((e) => {
+      if (e instanceof ApiError && e.status === 404) {
+        replace(root, h("h1", null, `Job #${id}`), empty("No such job."));
+        throw new DOMException("gone", "AbortError");
+      }
+      throw e;
+    });
+    job = j;
+    const quiet = TERMINAL.has(j.status) && lastEvents !== null;
+    // A finished job changes rarely: after the first full read, look again every few ticks only.
+    if (quiet && tick % 5 !== 0) return;
+    const since = points.length ? points[points.length - 1].step + 1 : 0;
+    for (let from = since, guard = 0; guard < 50; guard++) {
+      const p = await get<Progress>(`/v1/jobs/${id}/progress` + query({ since_step: from }), ctx.signal);
+      const fresh = p.points.filter((pt) => !points.length || pt.step > points[points.length - 1].step);
+      points.push(...fresh);
+      if (p.points.length < 1000 || !fresh.length) break;
+      from = points[points.length - 1].step + 1;
+    }
+    const events = (await get<Page<JobEvent>>(`/v1/jobs/${id}/events` + query({ limit: 500 }), ctx.signal)).items;
+    const disputes = j.chain_job_id !== null ? (await get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal)).items : [];
+    if (j.trace_root && !res?.model_artifact) res = await get<Result>(`/v1/jobs/${id}/result`, ctx.signal);
+    drawHead(j);
+    drawFinality(j, events);
+    drawChart(j);
+    drawTerms(j);
+    drawResult(j, res);
+    if (events !== lastEvents) drawTimeline(events);
+    lastEvents = events;
+    drawDispute(disputes);
+  });
+}
