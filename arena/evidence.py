@@ -55,7 +55,7 @@ def dump_op_inputs(given: OpInputs) -> bytes:
         "format": FORMAT,
         "step": int(given.step),
         "op_index": int(given.op_index),
-        "tensors": {k: v.detach().cpu().contiguous() for k, v in given.tensors.items()},
+        "tensors": {k: _portable(v) for k, v in given.tensors.items()},
         "prior_hashes": [h.hex() for h in given.prior_hashes],
         "state_hashes": [h.hex() for h in given.state_hashes],
         "prev_leaf": given.prev_leaf.hex(),
@@ -64,6 +64,19 @@ def dump_op_inputs(given: OpInputs) -> bytes:
     buf = io.BytesIO()
     torch.save(payload, buf)
     return buf.getvalue()
+
+
+def _portable(v: torch.Tensor | tuple) -> torch.Tensor | tuple:
+    # a graph node that returns several tensors (convolution_backward, split) hands its getitem a tuple
+    if isinstance(v, (tuple, list)):
+        return tuple(None if t is None else t.detach().cpu().contiguous() for t in v)
+    return v.detach().cpu().contiguous()
+
+
+def _is_value(v: object) -> bool:
+    if isinstance(v, tuple):
+        return all(t is None or isinstance(t, torch.Tensor) for t in v)
+    return isinstance(v, torch.Tensor)
 
 
 def load_op_inputs(data: bytes, spec: JobSpec, step: int | None = None, op: int | None = None) -> OpInputs:
@@ -82,7 +95,7 @@ def load_op_inputs(data: bytes, spec: JobSpec, step: int | None = None, op: int 
                                 f"{step} op {op}")
         s = claimed_step if step is None else step
         j = claimed_op if op is None else op
-        tensors = {str(k): v for k, v in p["tensors"].items() if isinstance(v, torch.Tensor)}
+        tensors = {str(k): v for k, v in p["tensors"].items() if _is_value(v)}
         return OpInputs(
             step=s,
             op_index=j,

@@ -178,3 +178,14 @@ def test_graph_spec_without_its_artifacts_is_refused():
     with pytest.raises(ValueError, match="batch_size 16 differs from the graph's batch of 32"):
         _interp({**CNN, "dataset": {**CNN["dataset"], "batch_size": 16}})
     assert spec.model.kind == "graph"
+
+
+def test_a_getitem_hand_over_carries_its_multi_output_input():
+    """getitem reads a tuple (convolution_backward's three gradients): the referee's hand-over format keeps it."""
+    from arena.evidence import dump_op_inputs, load_op_inputs
+
+    trace = run_spec(CNN, data=_data(CNN)).trace
+    j = next(op.index for op in trace.interpreter.program.ops if op.kind == "getitem")
+    given = load_op_inputs(dump_op_inputs(trace.op_inputs(2, j)), parse_spec(CNN), 2, j)
+    verify_op_inputs(CNN, given, given.prev_leaf, given.chain)
+    assert referee_output_hash(CNN, 2, j, given.tensors) == trace.op_output_hashes(2)[j - 1]
