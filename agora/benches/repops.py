@@ -208,7 +208,7 @@ def learning_gap(example: str, kind: str) -> dict[str, float]:
     result = run_spec(spec, data=data)
     interp = result.trace.interpreter
     eager = eager_evaluate(eager_train(example, spec, interp), interp)
-    repops_eval = {"loss": result.eval_loss, "accuracy": result.accuracy}
+    repops_eval: dict[str, Any] = {"loss": result.eval_loss, "accuracy": result.accuracy}
     if repops_eval["accuracy"] is None:
         repops_eval["accuracy"] = interp.evaluate(result.final_state, ("accuracy",))["accuracy"]
     gap = (repops_eval["accuracy"] - eager["accuracy"] if kind == "accuracy_gap"
