@@ -248,9 +248,10 @@ class CoordinatorClient:
 
     # ------------------------------------------------------------------ providers
 
-    def heartbeat(self, devices: list[str], max_params: int, queue_depth: int, repops_version: str) -> dict[str, Any]:
+    def heartbeat(self, devices: list[str], max_params: int, queue_depth: int, repops_version: str,
+                  max_step_bytes: int | None = None) -> dict[str, Any]:
         body = {
-            "capabilities": {"devices": devices, "max_params": max_params},
+            "capabilities": {"devices": devices, "max_params": max_params, "max_step_bytes": max_step_bytes},
             "queue_depth": queue_depth,
             "repops_version": repops_version,
         }

@@ -20,6 +20,7 @@ class OpenJob:
     repops_version: str
     device: str | None = None  # None: any device
     excluded: frozenset[str] = frozenset()  # providers that let this job expire before
+    step_bytes: int = 0  # the memory one training step needs (coordinator/graph_jobs.py); 0: unknown
 
 
 @dataclass(slots=True)
@@ -31,6 +32,7 @@ class Candidate:
     repops_version: str
     slots: int  # jobs it may still take now (queue room)
     last_assigned: float = float("-inf")  # rotation key: smaller goes first
+    max_step_bytes: int | None = None  # the memory it offers one step; None: it advertises no limit
 
 
 @dataclass
@@ -39,9 +41,15 @@ class Plan:
     waiting: dict[int, str] = field(default_factory=dict)
 
 
+def fits_memory(job: OpenJob, p: Candidate) -> bool:
+    """Whether one step of the job fits the memory the provider advertises (no advertised limit: it fits)."""
+    return p.max_step_bytes is None or p.max_step_bytes >= job.step_bytes
+
+
 def _fits(job: OpenJob, p: Candidate) -> bool:
     return (
         p.max_params >= job.num_params
+        and fits_memory(job, p)
         and p.free_stake >= job.collateral
         and (job.device is None or job.device in p.devices)
         and p.address not in job.excluded
@@ -56,14 +64,17 @@ class _Pool:
     devices: frozenset[str]
     max_params: int
     max_free_stake: int
+    max_step_bytes: int | None  # None: some provider advertises no limit
 
 
 def _pool(group: list[Candidate]) -> _Pool:
+    limits = [p.max_step_bytes for p in group]
     return _Pool(
         tuple(group),
         frozenset(d for p in group for d in p.devices),
         max(p.max_params for p in group),
         max(p.free_stake for p in group),
+        None if any(m is None for m in limits) else max(m for m in limits if m is not None),
     )
 
 
@@ -74,6 +85,9 @@ def _why(job: OpenJob, pool: _Pool | None) -> str:
         return f"no live provider offers a {job.device} device"
     if pool.max_params < job.num_params:
         return f"no live provider can hold {job.num_params} parameters (largest: {pool.max_params})"
+    if pool.max_step_bytes is not None and pool.max_step_bytes < job.step_bytes:
+        return (f"no live provider offers the {job.step_bytes / 2**20:.1f} MiB one step of this model needs "
+                f"(largest: {pool.max_step_bytes / 2**20:.1f} MiB)")
     if pool.max_free_stake < job.collateral:
         return f"no live provider has {job.collateral} wei of free stake for the collateral (most: {pool.max_free_stake})"
     if job.excluded and all(
@@ -125,6 +139,7 @@ def match(jobs: Iterable[OpenJob], providers: Iterable[Candidate], *, start_seq:
             continue
         if any(
             f.num_params <= job.num_params
+            and f.step_bytes <= job.step_bytes
             and f.collateral <= job.collateral
             and f.device == job.device
             and f.excluded <= job.excluded

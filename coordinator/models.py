@@ -124,6 +124,7 @@ class Job(Base):
     checkpoint_every: Mapped[int] = mapped_column(BigInteger)
     ops_per_step: Mapped[int] = mapped_column(Integer)
     num_params: Mapped[int] = mapped_column(BigInteger)
+    step_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)  # memory one step needs, at most
     device: Mapped[str | None] = mapped_column(String(16), default=None)
     repops_version: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(24), index=True, default=JobStatus.AWAITING_FUNDING)
@@ -193,6 +194,7 @@ class Provider(Base):
     # From the latest signed heartbeat.
     devices: Mapped[list[Any]] = mapped_column(JSON, default=list)
     max_params: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_step_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)  # None: not advertised
     queue_depth: Mapped[int] = mapped_column(Integer, default=0)
     repops_version: Mapped[str | None] = mapped_column(String(32), default=None)
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -4,6 +4,7 @@ what it can run and how busy it is — the coordinator matches only providers wi
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Self
 
@@ -45,11 +46,22 @@ def devices(configured: str) -> list[str]:
     return out
 
 
+def step_memory(configured: int | None, device: str) -> int:
+    """The memory offered to one training step: as configured, else the GPU's memory on cuda, else half the RAM
+    (the rest is the worker's own, its checkpoints and the operating system's)."""
+    if configured is not None:
+        return configured
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) // 2
+
+
 def beat(ctx: WorkerContext) -> dict | None:
     """One heartbeat; None (logged) when the coordinator refused or could not be reached."""
     s = ctx.settings
     try:
-        return ctx.api.heartbeat(devices(s.device), s.max_params, queue_depth(), s.repops_version)
+        return ctx.api.heartbeat(devices(s.device), s.max_params, queue_depth(), s.repops_version,
+                                 max_step_bytes=step_memory(s.max_step_bytes, s.device))
     except ApiError as exc:
         log.warning("heartbeat not accepted: %s", exc)
         return None

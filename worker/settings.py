@@ -37,6 +37,9 @@ class WorkerSettings:
     workspace: Path = DEFAULT_ROOT
     repops_version: str = "1"
     max_params: int = 5_000_000
+    # the memory it offers one training step, advertised to the matcher (AGORA_MAX_STEP_MEMORY, bytes);
+    # None: half the machine's RAM, or the GPU's memory on cuda (worker/heartbeat.py)
+    max_step_bytes: int | None = None
     threads: int | None = None
 
     @property
@@ -71,6 +74,7 @@ class WorkerSettings:
             workspace=Path(env.get("AGORA_WORKER_DIR", str(cls.workspace))).expanduser(),
             repops_version=env.get("AGORA_REPOPS_VERSION", cls.repops_version),
             threads=int(threads) if threads else None,
+            max_step_bytes=int(env["AGORA_MAX_STEP_MEMORY"]) if env.get("AGORA_MAX_STEP_MEMORY") else None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if isinstance(given.get("fault"), str):

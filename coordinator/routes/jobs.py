@@ -182,6 +182,7 @@ def create_job(
         checkpoint_every=spec.checkpoint_every,
         ops_per_step=facts.ops_per_step,
         num_params=n_params,
+        step_bytes=facts.step_bytes,
         repops_version=settings.repops_version,
         device=body.device,
         status=JobStatus.AWAITING_FUNDING,

@@ -134,3 +134,42 @@ def test_graph_specs_are_checked_before_escrow(client, login, roles, row_counts)
     program = build_program(parse_spec(spec))
     assert job["ops_per_step"] == program.n_ops > program.graph.n_nodes
     assert job["num_params"] == program.graph.parameter_count == 3818
+
+
+def test_a_model_above_every_providers_memory_waits_and_says_why(
+    client, login, roles, fund, settings, sessions, gateway, chain_snapshot, stake_as
+):
+    from pydantic import SecretStr
+
+    from coordinator.dispatch import CeleryDispatcher
+    from coordinator.indexer import Indexer
+    from coordinator.matcher import Matcher
+
+    hc, hp = login(roles.client), login(roles.provider)
+    spec = json.loads((EXAMPLE / "spec.json").read_text())
+    for name in ("graph.json", "weights.safetensors"):
+        _upload(client, hc, (EXAMPLE / name).read_bytes())
+    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    indexer, matcher = Indexer(sessions, gateway, settings), Matcher(sessions, gateway, settings,
+                                                                    CeleryDispatcher("memory://"))
+    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10**15, "deadline_s": 86400}, headers=hc)
+    assert created.status_code == 201, created.text
+    fund(created.json(), roles.client)
+    stake_as(roles.provider).stake(10**18)
+
+    def beat(max_step_bytes):
+        r = client.post("/v1/providers/heartbeat", headers=hp, json={
+            "capabilities": {"devices": ["cpu"], "max_params": 10**6, "max_step_bytes": max_step_bytes},
+            "queue_depth": 0, "repops_version": "1"})
+        assert r.status_code == 200, r.text
+
+    beat(64 * 1024)  # far below what one step of the CNN needs
+    indexer.catch_up()
+    job_id = created.json()["job"]["id"]
+    assert matcher.tick().assigned == []
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "open" and "MiB one step of this model needs" in job["wait_reason"], job
+    events = client.get(f"/v1/jobs/{job_id}/events").json()["items"]
+    assert any("MiB one step" in e["message"] for e in events)
+    beat(2**30)  # the provider now offers enough
+    assert matcher.tick().assigned == [(job_id, roles.provider.address.lower())]
