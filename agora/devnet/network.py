@@ -189,6 +189,7 @@ class Devnet:
             "up": any(p["state"] == "running" for p in processes.values()),
             "root": str(self.root),
             "coordinator": st.coordinator,
+            "console": st.coordinator + "/",
             "rpc": st.rpc,
             "chain_id": st.chain_id,
             "deployment": st.deployment,
@@ -335,6 +336,8 @@ class Devnet:
             "AGORA_MATCHER_POLL_S": "0.5",
             "AGORA_SIWE_DOMAIN": f"127.0.0.1:{api_port}",
             "AGORA_SIWE_URI": coordinator,
+            # The console's dev-key sign-in: a devnet's keys are public test keys; no other coordinator has this.
+            "AGORA_DEV_SIGNIN_DIR": str(keys_dir),
             # The devnet verifier may read every job's spec and dataset to re-run it (coordinator/access.py).
             "AGORA_VERIFIERS": acct["verifier"].address,
             # API, indexer and matcher write their metrics here and the API's /metrics serves them all.
@@ -358,6 +361,7 @@ class Devnet:
         self._wait("coordinator-api", lambda: _http_ok(coordinator + "/readyz"), 60,
                    also=["coordinator-indexer", "coordinator-matcher"])
         report(f"coordinator {coordinator} (docs {coordinator}/docs)")
+        report(f"console    {coordinator}/ (open it in a browser; sign in with a devnet account)")
 
         # ---- workers (the faulty one first), verifier, referee
         common = ["--coordinator", coordinator, "--rpc", rpc, "--deployment", str(deployment.path)]
