@@ -2,9 +2,9 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: setup demo test test-unit test-contracts test-integration test-e2e lint
+.PHONY: setup browser demo test test-unit test-contracts test-integration test-e2e lint
 
-setup: $(STAMP) node_modules/.installed
+setup: $(STAMP) node_modules/.installed console/node_modules/.installed browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -16,6 +16,18 @@ $(STAMP): pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch node_modules/.installed
+
+# The web console's toolchain (Vite, TypeScript, uPlot): its build is checked in (coordinator/console_dist);
+# this lets `npm run build` rebuild it and a test check that the checked-in build is current.
+console/node_modules/.installed: console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --silent
+	touch console/node_modules/.installed
+
+# Debian's Chromium drives the console's browser tests (Playwright never downloads a browser here).
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "no /usr/bin/chromium and no apt as root: install Debian's chromium for tests/e2e/test_console.py"
 
 demo: setup
 	.venv/bin/agora devnet demo
