@@ -107,9 +107,24 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    # A lost or refused database connection is the database being away (a restart, a failover), not a bug:
-    # 503 tells clients to come back, where 500 would tell them the request is broken.
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether a SQLAlchemy error means the database is away (a restart, a failover, a lock held too long)
+    rather than that our query is wrong: psycopg raises OperationalError only for the connection and server
+    state; SQLite's OperationalError also covers "no such column", which is a bug, not an outage."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", None)
+    if orig is not None and type(orig).__module__.split(".")[0] == "psycopg":
+        return True
+    text = str(orig if orig is not None else exc).lower()
+    return any(m in text for m in ("database is locked", "unable to open database", "connection refused",
+                                   "server closed the connection", "could not connect"))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database being away is not a bug: 503 tells clients to come back, where 500 says the request broke.
+    if not database_unavailable(exc):
+        return await _unexpected(request, exc)
     log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     response = _body(503, "database_unavailable", "the database is unavailable; retry shortly")
     response.headers["Retry-After"] = "2"
@@ -152,8 +167,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     from sqlalchemy.exc import DisconnectionError, OperationalError
 
-    app.add_exception_handler(OperationalError, _database_unavailable)
-    app.add_exception_handler(DisconnectionError, _database_unavailable)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(DisconnectionError, _database_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
