@@ -27,7 +27,9 @@ from verde.tensorhash import state_hash
 from verde.trace import Trace, checkpoint_steps
 from worker.bootstrap import WorkerContext
 from worker.faults import WorkerFault, parse_worker_fault, random_seed
+from worker.heartbeat import devices
 from worker.lease import JobLease
+from worker.preflight import decline_if_unrunnable
 from worker.progress import ProgressReporter
 from worker.terms_check import decline_if_mismatched
 from worker.workspace import CheckpointEntry, JobWorkspace, Manifest
@@ -81,6 +83,11 @@ class JobRunner:
             refused = decline_if_mismatched(self.ctx.api, job_id, cid, raw, spec, view.terms)
             if refused is not None:  # its own submit or descent would revert and forfeit the collateral
                 return RunOutcome("skipped", cid, detail=f"terms mismatch: {refused}")
+            cannot = decline_if_unrunnable(self.ctx.api, job_id, cid, spec, self._dataset,
+                                           max_params=self.settings.max_params, devices=devices(self.settings.device),
+                                           wanted_device=job.get("device"))
+            if cannot is not None:  # accepting would lock collateral for a run that can only fail
+                return RunOutcome("skipped", cid, detail=f"cannot run: {cannot}")
             with JobLease(self.ctx.redis, self.ctx.lease_key(cid), self.settings.lease_ttl_s) as lease:
                 try:
                     market.accept(cid)
