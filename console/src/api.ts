@@ -12,7 +12,10 @@ export interface Page<T> { items: T[]; next_cursor: string | null }
 export interface ProgressPoint { step: number; loss: number; created_at?: string; [extra: string]: unknown }
 export interface Progress { job_id: number; num_steps: number; latest_step: number | null; latest_loss: number | null; points: ProgressPoint[]; [extra: string]: unknown }
 export interface JobEvent { id: number; source: string; kind: string; message: string; data: Record<string, any>; created_at: string }
-export interface Result { job_id: number; status: string; trace_root: string | null; final_model_hash: string | null; model_artifact: string | null; checkpoint_artifact: string | null }
+export interface Result {
+  job_id: number; status: string; trace_root: string | null; final_model_hash: string | null; model_artifact: string | null;
+  checkpoint_artifact: string | null; evaluation?: { step: number; loss: number | null; accuracy: number | null } | null;
+}
 export interface Move { kind: string; mover: string | null; tx_hash: string; block_number: number; args: Record<string, any> }
 export interface Dispute {
   id: number; chain_job_id: number; job_id: number | null; defender: string | null; challenger: string | null;

@@ -14,14 +14,15 @@ import { addr, bar, card, empty, hash, kv, pill, tx } from "../widgets";
 const TERMINAL = new Set(["finalized", "failed", "cancelled", "expired"]);
 const SOURCES: Record<string, string> = { chain: "chain", matcher: "matcher", worker: "worker", dispute: "dispute", verifier: "verifier", coordinator: "coordinator" };
 
-/** A point's held-out metric when the worker reports one (spec v2's eval section); the API may add it later. */
-function evalOf(p: ProgressPoint): number | null {
-  for (const k of ["eval", "eval_loss", "eval_metric", "metric"]) {
-    const v = p[k];
-    if (typeof v === "number" && Number.isFinite(v)) return v;
-    if (v && typeof v === "object" && typeof (v as any).value === "number") return (v as any).value;
+/** Held-out evaluations the worker reported (timeline kind "evaluation": step, loss, accuracy), by step. */
+function evaluations(events: JobEvent[]): Map<number, { loss: number | null; accuracy: number | null }> {
+  const out = new Map<number, { loss: number | null; accuracy: number | null }>();
+  for (const e of events) {
+    if (e.kind !== "evaluation" || typeof e.data?.step !== "number") continue;
+    const num = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    out.set(e.data.step, { loss: num(e.data.loss), accuracy: num(e.data.accuracy) });
   }
-  return null;
+  return out;
 }
 
 export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: string }): void {
@@ -52,11 +53,13 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
   let job: Job | null = null;
   let res: Result | null = null;
 
-  const drawChart = (j: Job) => {
+  const drawChart = (j: Job, events: JobEvent[]) => {
+    const evals = evaluations(events);
     const xs = points.map((p) => p.step);
     const ys = points.map((p) => p.loss);
-    const ev = points.map((p) => evalOf(p));
+    const ev = points.map((p) => evals.get(p.step)?.loss ?? null);
     const hasEval = ev.some((v) => v !== null);
+    const lastEval = [...evals.entries()].sort((a, b) => a[0] - b[0]).pop()?.[1];
     const data: uPlot.AlignedData = hasEval ? [xs, ys, ev as (number | null)[]] : [xs, ys];
     const sub = chartBox.parentElement?.querySelector<HTMLElement>(".card-sub");
     if (sub) {
@@ -67,7 +70,8 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
     replace(chartStats,
       h("div", { class: "stat" }, h("span", { class: "stat-k" }, "step"), h("span", { class: "stat-v", "data-step": last?.step ?? 0 }, `${last?.step ?? 0} / ${j.num_steps}`)),
       h("div", { class: "stat" }, h("span", { class: "stat-k" }, "loss"), h("span", { class: "stat-v" }, loss(last?.loss))),
-      hasEval ? h("div", { class: "stat" }, h("span", { class: "stat-k" }, "eval"), h("span", { class: "stat-v" }, loss(ev.filter((v) => v !== null).pop()))) : null,
+      lastEval ? h("div", { class: "stat", "data-eval": "" }, h("span", { class: "stat-k" }, "held-out"),
+        h("span", { class: "stat-v" }, lastEval.accuracy !== null ? `${(lastEval.accuracy * 100).toFixed(1)} %` : loss(lastEval.loss))) : null,
       h("div", { class: "stat grow" }, bar(j.num_steps ? (last?.step ?? 0) / j.num_steps : 0, j.status)));
     if (!points.length) {
       plot?.destroy();
@@ -76,7 +80,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       return;
     }
     const width = Math.max(320, chartBox.clientWidth || 720);
-    if (plot && plot.series.length === data.length) {
+    if (plot && plot.series.length === data.length && chartBox.contains(plot.root)) {
       plot.setData(data);
       return;
     }
@@ -86,7 +90,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       { label: "step" },
       { label: "loss", stroke: "#4f46e5", width: 2, fill: "rgba(79,70,229,0.08)", points: { show: false } },
     ];
-    if (hasEval) series.push({ label: "eval", stroke: "#0d9488", width: 0, points: { show: true, size: 7, fill: "#0d9488" }, spanGaps: true });
+    if (hasEval) series.push({ label: "held-out loss", stroke: "#0d9488", width: 0, points: { show: true, size: 7, fill: "#0d9488" }, spanGaps: true });
     plot = new uPlot({
       width, height: 260, series, legend: { show: hasEval },
       scales: { x: { time: false, range: (_u, _min, max) => [0, Math.max(max, j.num_steps)] } },
@@ -105,6 +109,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       h("div", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Jobs"), " / "),
       h("h1", null, `Job #${j.id}`), pill(j.status, "big"),
       role ? h("span", { class: "role" }, role) : null,
+      typeof j.verification === "string" && j.verification ? h("span", { class: "tag", "data-verification": j.verification }, `verification: ${j.verification.replace(/_/g, " ")}`) : null,
       h("span", { class: "muted right" }, `updated ${ago(j.updated_at)}`));
     replace(waiting, j.wait_reason ? ["Matcher: ", h("b", null, j.wait_reason)] : null);
     waiting.hidden = !j.wait_reason || TERMINAL.has(j.status);
@@ -173,6 +178,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       ["trace root", hash(j.trace_root)],
       ["final model hash", hash(j.final_model_hash)],
       ["model file", hash(r?.model_artifact ?? null)],
+      ...(r?.evaluation ? [["held-out", `after step ${r.evaluation.step}: ` + [r.evaluation.loss !== null ? `loss ${loss(r.evaluation.loss)}` : "", r.evaluation.accuracy !== null ? `accuracy ${(r.evaluation.accuracy * 100).toFixed(1)} %` : ""].filter(Boolean).join(", ")] as [string, string]] : []),
     ]), action);
   };
 
@@ -231,7 +237,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
     if (j.trace_root && !res?.model_artifact) res = await get<Result>(`/v1/jobs/${id}/result`, ctx.signal);
     drawHead(j);
     drawFinality(j, events);
-    drawChart(j);
+    drawChart(j, events);
     drawTerms(j);
     drawResult(j, res);
     if (events !== lastEvents) drawTimeline(events);
