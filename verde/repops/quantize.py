@@ -54,3 +54,37 @@ def round_to_grid_f64(x64: Tensor, e: Tensor, bits: int) -> Tensor:
     """float64 x (|x| <= 2**e, e broadcastable int) rounded to the nearest multiple of 2**(e-bits), ties to even."""
     m = magic_f64(e, bits)
     return (x64 + m).sub_(m)
+
+
+_F64_EXPONENT = 0x7FF0000000000000
+
+
+def grid_magic_f64(mx64: Tensor, bits: int) -> Tensor:
+    """magic_f64(exponent(mx64), bits) in three ops, for float64 maxima of float32 data (|mx| >= 2**-1000).
+
+    2**floor(log2 mx) is mx with its mantissa bits cleared (exact bit masking), and M = 1.5 * 2**(e - bits
+    + 52) with e = floor(log2 mx) + 1 is that power of two times the exact constant 1.5 * 2**(53 - bits).
+    A zero maximum gives M = 0 (nothing to round); an infinite or NaN one gives a NaN slice.
+    """
+    p = (mx64.view(torch.int64) & _F64_EXPONENT).view(torch.float64)
+    return p.mul_(1.5 * 2.0 ** (53 - bits))
+
+
+_F32_EXPONENT = 0x7F800000
+
+
+def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
+    """float32 x rounded, per slice along `dim`'s complement, to `bits` (<= 22) bits below the slice's max;
+    returned as float64.
+
+    The same values as verde.repops.matmul.quantize (same grid, round to nearest even) with fewer kernels:
+    the rounding constant M = 1.5 * 2**(e - bits + 23) is the slice max with its mantissa cleared times the
+    exact 1.5 * 2**(24 - bits), and x + M - M is done in float32 (a zero or subnormal max gives M = 0: such a
+    slice is already on the 2**-149 grid). Slices whose M would overflow float32 are rounded in float64.
+    """
+    mx = absmax(x, dim, keepdim=True)
+    if bool((mx >= 2.0 ** (125 + bits - 24)).any()):  # M * 2 must stay finite
+        m64 = grid_magic_f64(mx.to(torch.float64), bits)
+        return (x.to(torch.float64) + m64).sub_(m64)
+    m = (mx.view(torch.int32) & _F32_EXPONENT).view(torch.float32).mul_(1.5 * 2.0 ** (24 - bits))
+    return (x + m).sub_(m).to(torch.float64)

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from verde.repops.aten.registry import kernel
-from verde.repops.matmul import mantissa_bits, quantize
-from verde.repops.quantize import absmax, exponent, round_to_grid_f64
-from verde.repops.reduce import exact_sum64
+from verde.repops.matmul import mantissa_bits
+from verde.repops.quantize import absmax, exponent, quantize_f64, round_to_grid_f64
+from verde.repops.reduce import grid_sum64
 
 
 def _float32(*xs: Tensor) -> None:
@@ -35,8 +35,8 @@ def matmul64(a: Tensor, b: Tensor) -> Tensor:
     if b.shape[-2] != k:
         raise ValueError(f"matmul needs (…×m×k) @ (…×k×n), got {tuple(a.shape)} @ {tuple(b.shape)}")
     bits = mantissa_bits(k)
-    qa = quantize(a, a.dim() - 1, bits)
-    qb = quantize(b, b.dim() - 2, bits)
+    qa = quantize_f64(a, a.dim() - 1, bits)
+    qb = quantize_f64(b, b.dim() - 2, bits)
     return torch.matmul(qa, qb)
 
 
@@ -152,7 +152,7 @@ def convolution_backward(grad: Tensor, x: Tensor, w: Tensor, bias_sizes, stride,
     gm = g2.reshape(n, o, -1)  # N × O × L
     gi = gw = gb = None
     if output_mask[2]:
-        gb = exact_sum64(gm.transpose(0, 1).reshape(o, -1).to(torch.float64), 1).to(torch.float32)
+        gb = grid_sum64(gm.transpose(0, 1).reshape(o, -1), 1).to(torch.float32)
     if output_mask[0] or output_mask[1]:
         gis, gws = [], []
         for g in range(groups):

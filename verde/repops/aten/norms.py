@@ -13,7 +13,7 @@ from torch import Tensor
 
 from verde.repops.aten.registry import kernel
 from verde.repops.elementwise import div_scalar
-from verde.repops.reduce import exact_sum64
+from verde.repops.reduce import grid_sum64
 from verde.repops.transcendental import exp64, log64
 
 
@@ -32,9 +32,9 @@ def native_layer_norm(x: Tensor, normalized_shape, weight: Tensor | None, bias: 
     """(out, mean, rstd): out = (x - mean) * rstd * weight + bias over the trailing normalized_shape dims,
     rstd = 1/sqrt(biased var + eps); mean and rstd have x's leading shape with 1s for the normalized dims."""
     x64, n, stat_shape = _flat_norm(x, normalized_shape)
-    mu = div_scalar(exact_sum64(x64, 1, keepdim=True), float(n))
+    mu = div_scalar(grid_sum64(x64, 1, keepdim=True), float(n))
     d = x64 - mu
-    var = div_scalar(exact_sum64(d * d, 1, keepdim=True), float(n))
+    var = div_scalar(grid_sum64(d * d, 1, keepdim=True), float(n))
     rstd = torch.div(1.0, torch.sqrt(var.add_(float(eps))))
     y = d.mul_(rstd)
     if weight is not None:
@@ -58,13 +58,13 @@ def native_layer_norm_backward(grad: Tensor, x: Tensor, normalized_shape, mean: 
     dx = dw = db = None
     if output_mask[0]:
         g = g64 * weight.to(torch.float64).reshape(1, n) if weight is not None else g64
-        mg = div_scalar(exact_sum64(g, 1, keepdim=True), float(n))
-        mgx = div_scalar(exact_sum64(g * xhat, 1, keepdim=True), float(n))
+        mg = div_scalar(grid_sum64(g, 1, keepdim=True), float(n))
+        mgx = div_scalar(grid_sum64(g * xhat, 1, keepdim=True), float(n))
         dx = (g - mg).sub_(xhat * mgx).mul_(r).to(x.dtype).view(x.shape)
     if output_mask[1] and weight is not None:
-        dw = exact_sum64(g64 * xhat, 0).to(weight.dtype).view(weight.shape)
+        dw = grid_sum64(g64 * xhat, 0).to(weight.dtype).view(weight.shape)
     if output_mask[2] and bias is not None:
-        db = exact_sum64(g64, 0).to(bias.dtype).view(bias.shape)
+        db = grid_sum64(g64, 0).to(bias.dtype).view(bias.shape)
     return dx, dw, db
 
 
@@ -77,14 +77,14 @@ def _shifted(x: Tensor, dim: int) -> Tensor:
 def softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along dim."""
     e = exp64(_shifted(x, dim))
-    return e.div_(exact_sum64(e, dim, keepdim=True)).to(x.dtype)
+    return e.div_(grid_sum64(e, dim, keepdim=True)).to(x.dtype)
 
 
 @kernel("aten._softmax_backward_data.default")
 def softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=None) -> Tensor:
     """out * (grad - sum(grad * out, dim))."""
     g, y = grad.to(torch.float64), out.to(torch.float64)
-    s = exact_sum64(g * y, dim, keepdim=True)
+    s = grid_sum64(g * y, dim, keepdim=True)
     return (g - s).mul_(y).to(grad.dtype)
 
 
@@ -92,7 +92,7 @@ def softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=None)
 def log_softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
     """(x - max) - log(sum(exp(x - max))) along dim."""
     z = _shifted(x, dim)
-    lse = log64(exact_sum64(exp64(z), dim, keepdim=True))
+    lse = log64(grid_sum64(exp64(z), dim, keepdim=True))
     return z.sub_(lse).to(x.dtype)
 
 
@@ -100,5 +100,5 @@ def log_softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
 def log_softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=None) -> Tensor:
     """grad - exp(out) * sum(grad, dim)."""
     g = grad.to(torch.float64)
-    s = exact_sum64(g, dim, keepdim=True)
+    s = grid_sum64(g, dim, keepdim=True)
     return (g - exp64(out.to(torch.float64)).mul_(s)).to(grad.dtype)

@@ -18,7 +18,7 @@ from torch import Tensor
 from verde.repops.aten.indexing import scatter_add64
 from verde.repops.aten.matmul import _fold_exact
 from verde.repops.aten.registry import kernel
-from verde.repops.reduce import exact_sum64
+from verde.repops.reduce import grid_sum64
 
 
 def _pair(v, default=None) -> list[int]:
@@ -97,7 +97,7 @@ def avg_pool2d(x: Tensor, kernel_size, stride=(), padding=0, ceil_mode: bool = F
     """Window sums (exact) divided by the window size (or the count of non-padding elements / the override)."""
     k, s, p, _, ho, wo = _geometry(x, kernel_size, stride, padding, 1, ceil_mode)
     cols = F.unfold(_planes(x).to(torch.float64), k, padding=p, stride=s)  # (N·C) × kk × L
-    sums = exact_sum64(cols, 1, keepdim=True)
+    sums = grid_sum64(cols, 1, keepdim=True)
     cnt = _counts(x, k, s, p, count_include_pad, divisor_override)
     out = torch.div(sums, cnt if isinstance(cnt, Tensor) else torch.full((), cnt, dtype=torch.float64,
                                                                           device=x.device))

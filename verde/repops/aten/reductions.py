@@ -11,7 +11,7 @@ from torch import Tensor
 
 from verde.repops.aten.registry import kernel
 from verde.repops.elementwise import div_scalar
-from verde.repops.reduce import exact_sum64
+from verde.repops.reduce import grid_sum64
 
 
 def _dims(x: Tensor, dim) -> list[int]:
@@ -21,22 +21,28 @@ def _dims(x: Tensor, dim) -> list[int]:
     return sorted({d % max(x.dim(), 1) for d in dims})
 
 
-def _exact_sum_dims64(x64: Tensor, dims: list[int], keepdim: bool) -> Tensor:
-    """Order-independent float64 sum over several dims: move them last, flatten, one exact sum."""
-    if x64.dim() == 0:
-        return x64.clone()
-    keep = [d for d in range(x64.dim()) if d not in dims]
-    kept_shape = [x64.shape[d] for d in keep]
-    flat = x64.permute(keep + dims).reshape(*kept_shape, -1)
-    s = exact_sum64(flat, flat.dim() - 1)
+def _exact_sum_dims64(x: Tensor, dims: list[int], keepdim: bool) -> Tensor:
+    """Order-independent float64 sum of float x over several dims as ONE exact sum (reduce.grid_sum64):
+    a leading or trailing block of dims is flattened in place, other sets are moved last first."""
+    if x.dim() == 0:
+        return x.to(torch.float64).clone()
+    nd, k = x.dim(), len(dims)
+    keep = [d for d in range(nd) if d not in dims]
+    kept_shape = [x.shape[d] for d in keep]
+    if dims == list(range(k)):
+        s = grid_sum64(x.reshape(-1, *kept_shape), 0)
+    elif dims == list(range(nd - k, nd)):
+        s = grid_sum64(x.reshape(*kept_shape, -1), len(kept_shape))
+    else:
+        s = grid_sum64(x.permute(keep + dims).reshape(*kept_shape, -1), len(kept_shape))
     if keepdim:
-        s = s.view([1 if d in dims else x64.shape[d] for d in range(x64.dim())])
+        s = s.view([1 if d in dims else x.shape[d] for d in range(nd)])
     return s
 
 
 def sum64(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     """Exact (order-independent) float64 sum of a float tensor over `dim` (ATen's convention for [])."""
-    return _exact_sum_dims64(x.to(torch.float64), _dims(x, dim), keepdim)
+    return _exact_sum_dims64(x, _dims(x, dim), keepdim)
 
 
 def _out_dtype(x: Tensor, dtype: torch.dtype | None) -> torch.dtype:
@@ -66,7 +72,7 @@ def mean_dim(x: Tensor, dim, keepdim: bool = False, *, dtype: torch.dtype | None
     n = 1
     for d in dims:
         n *= x.shape[d] if x.dim() else 1
-    s = _exact_sum_dims64(x.to(torch.float64), dims, keepdim)
+    s = _exact_sum_dims64(x, dims, keepdim)
     return div_scalar(s, float(n)).to(dtype or x.dtype)
 
 
