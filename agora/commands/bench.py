@@ -1,4 +1,4 @@
-"""`agora bench gas|repops|dispute|api|soak`: benchmarks that print their figures, JSON on the last line."""
+"""`agora bench gas|repops|dispute|api|console|soak`: benchmarks that print their figures, JSON on the last line."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def repops() -> None:
 def dispute() -> None:
     """Play whole dispute games on a fresh anvil for several trace sizes and k; report moves and gas."""
     _run("dispute")
+
+
+@group.command()
+def console() -> None:
+    """Load the web console's pages in headless Chromium on a devnet holding 1,000 jobs; time each page."""
+    _run("console")
 
 
 @group.command()

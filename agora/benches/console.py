@@ -1,0 +1,121 @@
+"""`agora bench console`: how fast the web console's pages load on a devnet whose database holds 1,000 jobs.
+
+Brings up a devnet (one worker) in a temporary folder, seeds 1,000 finished jobs (each with a loss curve of 200
+points and a short timeline; a few disputes), then loads each page in Debian's headless Chromium with a cold
+cache and times navigation start → the page's data drawn (its table rows, its loss curve, its dispute figure).
+Target: every page ≤ 300 ms (median of the runs). JSON on the last line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+JOBS = 1000
+POINTS = 200
+RUNS = 7
+TARGET_MS = 300.0
+
+
+def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
+    """1,000 finished jobs (terminal states: the matcher leaves them alone) with curves, timelines, disputes."""
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy.orm import Session
+
+    from coordinator.models import Dispute, Job, JobEvent, ProgressPoint, Spec
+
+    rng = random.Random(7)
+    engine = create_engine(database)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    digest = "0x" + "ab" * 32
+    with Session(engine) as s:
+        if s.get(Spec, digest) is None:
+            s.add(Spec(spec_hash=digest, canonical_json="{}", num_params=1210))
+        first = (s.execute(select(func.max(Job.id))).scalar() or 0) + 1
+        statuses = ["finalized"] * 8 + ["failed", "cancelled"]
+        for i in range(JOBS):
+            status = rng.choice(statuses)
+            s.add(Job(id=first + i, client=client, spec_hash=digest, price_wei=str(10**16), collateral_wei=str(10**16),
+                      deadline_s=3600, num_steps=POINTS, checkpoint_every=20, ops_per_step=27, num_params=1210,
+                      repops_version="1", status=status, provider=rng.choice(providers), deadline_at=now,
+                      trace_root="0x" + "cd" * 32, final_model_hash="0x" + "ef" * 32, created_at=now, updated_at=now))
+        s.flush()
+        for i in range(JOBS):
+            loss = 2.4
+            for step in range(1, POINTS + 1):
+                loss *= 0.99 + rng.random() * 0.015
+                s.add(ProgressPoint(job_id=first + i, step=step, loss=loss, created_at=now))
+            for k, (src, kind) in enumerate([("coordinator", "created"), ("chain", "JobPosted"), ("chain", "JobAssigned"),
+                                             ("chain", "JobAccepted"), ("chain", "ResultSubmitted"), ("chain", "JobFinalized")]):
+                s.add(JobEvent(job_id=first + i, source=src, kind=kind, message=f"{kind} (seeded by the bench)",
+                               data={"tx_hash": "0x" + f"{i:032x}{k:032x}", "block": 100 + k}, created_at=now))
+        for d in range(20):
+            s.add(Dispute(id=900_000 + d, chain_job_id=10_000_000 + d, defender=providers[0], challenger=client,
+                          phase="settled", level=2, lo=26, hi=27, outcome="challenger_wins"))
+        s.commit()
+    engine.dispose()
+    return {"first_job": first, "dispute": 900_000}
+
+
+def _time_page(browser: Any, url: str, ready_js: str) -> float:
+    """Milliseconds from navigation start to `ready_js` being true, in a fresh context (cold cache)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = ctx.new_page()
+        page.goto(url, wait_until="commit")
+        handle = page.wait_for_function(f"() => ({ready_js}) && performance.now()", timeout=30_000, polling="raf")
+        return float(handle.json_value())
+    finally:
+        ctx.close()
+
+
+def run(**_: object) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from agora.devnet.network import Devnet, DevnetOptions
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit("no /usr/bin/chromium: `make setup` installs Debian's chromium")
+    root = Path(tempfile.mkdtemp(prefix="agora-bench-console-"))
+    net = Devnet(root / "devnet")
+    t0 = time.monotonic()
+    st = net.up(DevnetOptions(workers=1, verifier=False, referee=False))
+    try:
+        print(f"devnet up in {time.monotonic() - t0:.1f}s at {st.coordinator}")
+        providers = [a.address.lower() for n, a in st.accounts.items() if n.startswith("worker")]
+        seeded = _seed(st.database, st.accounts["client"].address.lower(), providers)
+        print(f"seeded {JOBS} jobs × {POINTS} loss points, 6 timeline entries each, 20 disputes")
+        job = seeded["first_job"] + JOBS // 2
+        pages = {
+            "jobs": ("/#/jobs", "document.querySelectorAll('tr[data-job]').length >= 25"),
+            "job": (f"/#/jobs/{job}", "document.querySelector('.chart canvas') && document.querySelectorAll('[data-kind]').length >= 6"),
+            "dispute": (f"/#/disputes/{seeded['dispute']}", "document.querySelector('.verdict, .narrowing, .empty') && document.querySelector('.page-head h1')"),
+            "providers": ("/#/providers", "document.querySelectorAll('tr[data-provider]').length >= 1"),
+        }
+        figures: dict[str, Any] = {}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                _time_page(browser, st.coordinator + "/#/jobs", "document.querySelector('tr[data-job]')")  # warm the server
+                for name, (path, ready) in pages.items():
+                    times = sorted(_time_page(browser, st.coordinator + path, ready) for _ in range(RUNS))
+                    figures[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(times[-1], 1)}
+                    print(f"{name:<10} median {figures[name]['median_ms']:7.1f} ms   worst {figures[name]['max_ms']:7.1f} ms"
+                          f"   ({RUNS} cold loads)")
+            finally:
+                browser.close()
+    finally:
+        net.down()
+    worst = max(f["median_ms"] for f in figures.values())
+    ok = worst <= TARGET_MS
+    print(f"slowest page median {worst:.1f} ms (target ≤ {TARGET_MS:.0f} ms): {'OK' if ok else 'OVER'}")
+    return {"bench": "console", "jobs_in_db": JOBS, "pages": figures, "slowest_median_ms": worst,
+            "target_ms": TARGET_MS, "ok": ok}
