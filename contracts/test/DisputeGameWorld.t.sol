@@ -66,7 +66,8 @@ abstract contract DisputeGameWorld is TestBase {
     bytes32 internal submittedRoot;
     Party internal pd; // defender
     Party internal pc; // challenger
-    bytes32[] internal firstElements; // the round's first mover's reveal, passed back by the second
+    /// @dev Per game: the round's first mover's reveal, passed back by the second (games may run in parallel).
+    mapping(uint256 gameId => bytes32[]) internal firstElementsOf;
 
     // ------------------------------------------------------------------ deployment
 
@@ -303,7 +304,7 @@ abstract contract DisputeGameWorld is TestBase {
         bytes32[] memory leaves = _leaves(p, g.level, g.index);
         bytes32[] memory el = new bytes32[](pos.length);
         for (uint256 i; i < pos.length; ++i) el[i] = leaves[pos[i]];
-        bytes32[] memory other = g.moved == 0 ? new bytes32[](0) : firstElements;
+        bytes32[] memory other = g.moved == 0 ? new bytes32[](0) : firstElementsOf[id];
         if (!g.endsKnown) return abi.encodeCall(DisputeGame.revealFirst, (id, el, _multiproof(leaves, pos), other, _slots(p)));
         return abi.encodeCall(DisputeGame.reveal, (id, el, _multiproof(leaves, pos), other));
     }
@@ -315,7 +316,7 @@ abstract contract DisputeGameWorld is TestBase {
         for (uint256 i; i < pos.length; ++i) el[i] = leaves[pos[i]];
         bytes32[] memory proofs = _multiproof(leaves, pos);
         bool first = g.moved == 0;
-        bytes32[] memory other = first ? new bytes32[](0) : firstElements;
+        bytes32[] memory other = first ? new bytes32[](0) : firstElementsOf[id];
         if (special && p.strategy == BAD_PROOF) {
             // A flipped proof word, or (no words to flip) a flipped element.
             bytes32[] memory bad = new bytes32[](proofs.length);
@@ -345,7 +346,7 @@ abstract contract DisputeGameWorld is TestBase {
             return;
         }
         _send(id, p, g, el, proofs, other);
-        if (first) firstElements = el;
+        if (first) firstElementsOf[id] = el;
         if (special && p.strategy == EQUIVOCATE && first) {
             el[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.AlreadyMoved.selector);
