@@ -70,7 +70,8 @@ def show(dispute_id: int, coordinator: str | None, as_json: bool) -> None:
     ]
     if chain is not None:
         state, config, _times = chain
-        clocks = (f"each move within {config.move_timeout}s, the referee within {config.referee_timeout}s; "
+        clocks = (f"each party {config.clock}s for the whole game (defender {state.clock_defender}s left, "
+                  f"challenger {state.clock_challenger}s left), the referee {config.referee_timeout}s; "
                   f"{config.k}-way split per round")
         pairs.append(("clocks", clocks))
         if state.level == 2 and state.hi == state.lo + 1:

@@ -121,7 +121,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     to put a TCP proxy it can cut between every service and anvil, OWN_POSTGRES = True for a Postgres cluster
     of its own that it can restart."""
     window = int(getattr(request.module, "CHALLENGE_WINDOW_S", CHALLENGE_WINDOW_S))
-    move_timeout = int(getattr(request.module, "MOVE_TIMEOUT_S", 20))
+    # Each party's whole-game chess clock (not a per-move window): roomy enough for a busy machine.
+    move_timeout = int(getattr(request.module, "MOVE_TIMEOUT_S", 120))
     verifier_args = list(getattr(request.module, "VERIFIER_ARGS", ["--always"]))
     tmp = tmp_path_factory.mktemp("stack")
     logs = tmp / "logs"
