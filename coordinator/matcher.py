@@ -23,7 +23,7 @@ from coordinator.chain_gateway import ChainGateway
 from coordinator.dispatch import CeleryDispatcher, Dispatcher
 from coordinator.matching import Candidate, OpenJob, match
 from coordinator.metrics import Metrics
-from coordinator.models import Assignment, AssignmentStatus, Job, JobStatus, Provider, utcnow
+from coordinator.models import Assignment, AssignmentStatus, ChainEvent, Job, JobStatus, Provider, utcnow
 from coordinator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class Matcher:
                 "the matcher needs the MATCHER key: set AGORA_MATCHER_KEY_FILE or AGORA_MATCHER_KEY"
             )
         self._key = key
+        self._window: tuple[float, int | None] = (float("-inf"), None)
 
     # ------------------------------------------------------------ one round
 
@@ -92,6 +93,7 @@ class Matcher:
             )
         except Exception:  # noqa: BLE001 - RPC down: nothing to expire this round
             return []
+        self._reclaim_stalled(chain_now)
         with self.sessions() as session:
             overdue = list(
                 session.execute(
@@ -124,6 +126,57 @@ class Matcher:
                     "accept window or deadline passed; expire sent",
                     {"tx_hash": tx},
                 )
+                session.commit()
+            done.append(job_id)
+        return done
+
+    def _liveness_window(self) -> int | None:
+        """JobMarket's liveness window (seconds), re-read every minute; None on a market without the rule."""
+        at, value = self._window
+        if time.monotonic() - at < 60:
+            return value
+        try:
+            value = int(self.chain.market(self._key).params().liveness_window)
+        except Exception as exc:  # noqa: BLE001 - an older market or the RPC is away: keep what we had
+            log.debug("liveness window not read: %s", exc)
+        self._window = (time.monotonic(), value)
+        return value
+
+    def _reclaim_stalled(self, chain_now: dt.datetime) -> list[int]:
+        """Running jobs whose provider has sent no sign of life (accept, heartbeat) for a whole liveness window:
+        `reclaimStalled` reopens them (the provider forfeits part of its collateral) so someone else runs them."""
+        window = self._liveness_window()
+        if not window:
+            return []
+        with self.sessions() as session:
+            alive = (
+                select(ChainEvent.chain_job_id, func.max(ChainEvent.block_time).label("last"))
+                .where(ChainEvent.contract == "JobMarket", ChainEvent.name.in_(("JobAccepted", "Heartbeat")))
+                .group_by(ChainEvent.chain_job_id)
+                .subquery()
+            )
+            silent = list(
+                session.execute(
+                    select(Job.id, Job.chain_job_id)
+                    .join(alive, alive.c.chain_job_id == Job.chain_job_id)
+                    .where(
+                        Job.status == JobStatus.RUNNING,
+                        alive.c.last < chain_now - dt.timedelta(seconds=window),
+                        Job.deadline_at > chain_now,  # after the deadline, expire's larger forfeit applies
+                    )
+                ).all()
+            )
+        done = []
+        for job_id, chain_job_id in silent:
+            try:
+                tx = self.chain.market(self._key).reclaim_stalled(int(chain_job_id)).tx_hash
+            except Exception as exc:  # noqa: BLE001 - a heartbeat arrived meanwhile, or another caller won
+                log.info("reclaimStalled(%s) not sent: %s", chain_job_id, exc)
+                continue
+            with self.sessions() as session:
+                timeline.record(session, job_id, "matcher", "reclaim_sent",
+                                f"no sign of life from the provider for {window}s: reclaimStalled sent",
+                                {"tx_hash": tx})
                 session.commit()
             done.append(job_id)
         return done

@@ -205,6 +205,25 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
         if job.status in JobStatus.TERMINAL:
             _deactivate(session, job.id, AssignmentStatus.DONE)
         msg = f"dispute settled: {outcome}"
+    elif name == "JobStalled":
+        gone = str(a["provider"]).lower()
+        job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
+        # EXPIRED: the matcher never gives this job back to the provider that let it go silent.
+        _deactivate(session, job.id, AssignmentStatus.EXPIRED)
+        msg = (f"{gone} went silent for a whole liveness window: it forfeited {a['forfeited']} wei of its collateral "
+               "to the client; the job is open for re-matching and starts over")
+    elif name == "JobAbandoned":
+        gone = str(a["provider"]).lower()
+        job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
+        _deactivate(session, job.id, AssignmentStatus.EXPIRED)
+        # Stored as 0x hex (chain_gateway.jsonable): a short text code, right-padded with zeros.
+        raw = bytes.fromhex(str(a.get("reason") or "0x").removeprefix("0x"))
+        reason = raw.rstrip(b"\x00").decode(errors="replace")
+        msg = (f"{gone} could not run the job and gave it back" + (f" ({reason})" if reason else "")
+               + f": it forfeited {a['forfeited']} wei to the client; open for re-matching")
+    elif name == "Heartbeat":
+        step = int(a.get("step", 0))
+        msg = "provider alive on-chain" + (f" at checkpoint step {step}" if step else "")
     elif name == "JobReopened":
         job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
         _deactivate(session, job.id, AssignmentStatus.DONE)

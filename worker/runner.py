@@ -8,6 +8,7 @@ someone else, or no longer open to this provider, is a no-op. Everything it lear
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from worker.bootstrap import WorkerContext
 from worker.faults import WorkerFault, parse_worker_fault, random_seed
 from worker.heartbeat import devices
 from worker.lease import JobLease
+from worker.liveness import ChainHeartbeat, liveness_window
 from worker.preflight import decline_if_unrunnable
 from worker.progress import ProgressReporter
 from worker.terms_check import decline_if_mismatched
@@ -219,12 +221,20 @@ class JobRunner:
                 return
             reporter.report(step, loss)
 
-        with reporter:
+        window = liveness_window(self.ctx.market)
+        alive = ChainHeartbeat(self.ctx.market, m.chain_job_id, window) if window else None
+
+        def on_checkpoint_and_beat(step: int, st: State, leaf: bytes) -> None:
+            on_checkpoint(step, st, leaf)
+            if alive is not None:
+                alive.checkpoint(step, leaf)
+
+        with reporter, alive or contextlib.nullcontext():
             # Train up to each evaluation point of the spec's eval section, then evaluate there: the held-out
             # figures come from the job's own program, so a verifier's replay reproduces them.
             cur, stats = dict(state), RunStats()
             for stop in eval_steps(interp.spec, start):
-                cur, part = interp.run(cur, start, stop, on_checkpoint=on_checkpoint, on_step=on_step)
+                cur, part = interp.run(cur, start, stop, on_checkpoint=on_checkpoint_and_beat, on_step=on_step)
                 stats.steps, stats.compute_s, stats.hash_s = (stats.steps + part.steps, stats.compute_s + part.compute_s,
                                                               stats.hash_s + part.hash_s)
                 ev = evaluate(interp, cur, stop)
