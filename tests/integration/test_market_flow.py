@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chain import errors
 from chain.job_market import JobStatus, JobTerms
 from chain.sender import TxReceipt
 from chain.stake_manager import Eligibility
@@ -235,3 +236,86 @@ def test_contracts_deploy_command_takes_the_key_from_the_environment_only(anvil,
     out = json.loads(ok.stdout)
     assert out["chainId"] == 31337 and out["deployer"] == roles.deployer.address
     assert json.loads((tmp_path / "31337.json").read_text())["contracts"] == out["contracts"]
+
+
+def test_silent_provider_is_reclaimed_and_another_finishes_paid_once(w3, deployed, roles, market_as, stake_as, anvil,
+                                                                     time_travel):
+    """Issue 11 item 2 on-chain: heartbeats keep a job; a whole liveness window of silence lets anyone reclaim it
+    (the silent provider forfeits stall_forfeit_bps to the client); another provider finishes it, paid once."""
+    p = deployed.params
+    window, collateral, price = p["liveness_window_s"], ETHER // 2, ETHER // 4
+    stake_as(roles.provider).stake(ETHER)
+    stake_as(roles.provider2).stake(ETHER)
+    client = market_as(roles.client)
+    posted = client.post_job(spec_hash=SPEC, num_steps=2, checkpoint_every=1, ops_per_step=1,
+                             collateral=collateral, deadline=anvil.timestamp() + 10 * window, price=price)
+    j = posted.job_id
+    market_as(roles.matcher).assign(j, roles.provider.address)
+    silent = market_as(roles.provider)
+    silent.accept(j)
+    time_travel(window - 5)
+    beat = silent.heartbeat(j, 1, b"\x42" * 32)
+    assert beat.event("Heartbeat")["step"] == 1
+    time_travel(window - 5)
+    anyone = market_as(roles.stranger)
+    with pytest.raises(errors.NotStalled):
+        anyone.reclaim_stalled(j)  # the heartbeat restarted the window
+    time_travel(10)
+    r = anyone.reclaim_stalled(j)
+    forfeited = collateral * p["stall_forfeit_bps"] // 10_000
+    assert r.event("JobStalled")["forfeited"] == forfeited
+    assert client.status(j) == JobStatus.OPEN
+    stake = stake_as(roles.stranger)
+    assert stake.credit_of(roles.client.address) == forfeited
+    assert stake.free_stake_of(roles.provider.address) == ETHER - forfeited
+    # another provider takes it over and is paid once
+    market_as(roles.matcher).assign(j, roles.provider2.address)
+    other = market_as(roles.provider2)
+    other.accept(j)
+    other.submit_result(j, TRACE_ROOT, MODEL_HASH)
+    time_travel(p["challenge_window_s"] + 1)
+    anyone.finalize(j)
+    fee = price * p["protocol_fee_bps"] // 10_000
+    assert stake.credit_of(roles.provider2.address) == price - fee
+    assert stake.credit_of(roles.provider.address) == 0
+
+
+def test_abandon_gives_the_job_back_for_the_small_forfeit(deployed, roles, market_as, stake_as, anvil):
+    """Issue 11 item 3 on-chain: a provider that finds a job impossible after accepting pays abandon_forfeit_bps."""
+    p = deployed.params
+    stake_as(roles.provider).stake(ETHER)
+    client = market_as(roles.client)
+    posted = client.post_job(spec_hash=SPEC, num_steps=2, checkpoint_every=1, ops_per_step=1,
+                             collateral=ETHER // 2, deadline=anvil.timestamp() + 3600, price=ETHER // 4)
+    market_as(roles.matcher).assign(posted.job_id, roles.provider.address)
+    provider = market_as(roles.provider)
+    provider.accept(posted.job_id)
+    r = provider.abandon(posted.job_id, "shape-mismatch")
+    ev = r.event("JobAbandoned")
+    assert bytes(ev["reason"]).rstrip(b"\x00") == b"shape-mismatch"
+    assert ev["forfeited"] == (ETHER // 2) * p["abandon_forfeit_bps"] // 10_000 < (ETHER // 2) * p["stall_forfeit_bps"] // 10_000
+    assert client.status(posted.job_id) == JobStatus.OPEN
+    client.cancel(posted.job_id)  # the client can take its whole price back
+    assert client.credit_of(roles.client.address) == ETHER // 4
+
+
+def test_two_challenges_in_one_result_both_open_games_and_hold_the_pay(deployed, roles, market_as, stake_as, anvil,
+                                                                         time_travel):
+    """Hole 1 through the client: a second challenger still gets in; finalize waits for every game."""
+    stake_as(roles.provider).stake(ETHER)
+    posted = market_as(roles.client).post_job(spec_hash=SPEC, num_steps=4, checkpoint_every=2, ops_per_step=2,
+                                              collateral=ETHER // 2, deadline=anvil.timestamp() + 3600,
+                                              price=ETHER // 4)
+    j = posted.job_id
+    market_as(roles.matcher).assign(j, roles.provider.address)
+    market_as(roles.provider).accept(j)
+    market_as(roles.provider).submit_result(j, TRACE_ROOT, MODEL_HASH)
+    first = market_as(roles.provider2).challenge(j, TRACE_ROOT)  # e.g. the provider's second key
+    second = market_as(roles.challenger).challenge(j, b"\x44" * 32)
+    assert first.event("JobChallenged")["gameId"] != second.event("JobChallenged")["gameId"]
+    anyone = market_as(roles.stranger)
+    assert anyone.dispute_of(j).open_games == 2
+    assert anyone.status(j) == JobStatus.DISPUTED
+    time_travel(deployed.params["challenge_window_s"] + 1)
+    with pytest.raises(errors.GamesOpen):
+        anyone.finalize(j)
