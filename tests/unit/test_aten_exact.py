@@ -17,7 +17,7 @@ def _spread(stream: str, *shape: int, binades: int = 40) -> torch.Tensor:
     return x.masked_fill(ints(stream + "z", 20, *shape) == 0, 0.0)
 
 
-@pytest.mark.parametrize("k", [7, 64, 300, 5000])
+@pytest.mark.parametrize("k", [7, 64, 300, 2100])
 def test_quantize_f64_equals_matmul_quantize(k):
     x = _spread("q", 37, k)
     x[3] = 0.0  # an all-zero row
