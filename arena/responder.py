@@ -86,7 +86,7 @@ class Responder:
             return Action.SETTLED
         role = self.role
         other = role.other
-        if state.deadline < self._now():
+        if state.deadline <= self._now():
             # Our own clock has run out too if we still owed a move: timeout() settles either way.
             self.game.timeout(self.game_id)
             return Action.TIMED_OUT

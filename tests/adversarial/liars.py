@@ -23,10 +23,14 @@ class HonestBelow(TraceSource):
     force it: the last step leaf of the disputed segment and the last op leaf of the disputed step must be its own
     hi elements, so the lie surfaces only at the very last op (the state) — "a lie only at level 1"."""
 
-    def __init__(self, honest: Trace, level0: list[bytes]) -> None:
+    def __init__(self, honest: Trace, level0: list[bytes], final_slots: bytes) -> None:
         super().__init__(honest)
         self.level0 = list(level0)
+        self.final_slots = final_slots  # of the state its L[S] claims (it binds its reported hash with it)
         self._claims: dict[tuple[int, int], bytes] = {}
+
+    def final_slots_hash(self) -> bytes:
+        return self.final_slots
 
     def leaves(self, level: int, index: int) -> list[bytes]:
         if level == SEGMENTS:
@@ -131,7 +135,8 @@ class SilentAfter:
 
 @dataclass
 class LastSecond:
-    """Moves only at the last second of its window: warps the chain clock to `deadline - 1` before each move."""
+    """Moves only at the last second of its window: warps the chain clock to `deadline - 2` before each move (under
+    chess clocks the first such wait spends nearly its whole budget)."""
 
     inner: object
     anvil: object

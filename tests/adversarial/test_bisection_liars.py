@@ -50,7 +50,7 @@ def test_a_lie_only_at_level_one_and_below_loses(table_ends: Table, honest):
     """The liar's segment root carries a lie, but at level 1 and at the op level it tells the honest story except
     where its earlier claims force it: it is dragged to the last op of the segment's last step and loses there."""
     liar_run = _faulty(6, 3)
-    src = HonestBelow(honest.trace, liar_run.trace.segment_leaves())
+    src = HonestBelow(honest.trace, liar_run.trace.segment_leaves(), liar_run.final_slots_hash)
     cid = table.submitted_job(liar_run.trace_root, liar_run.final_model_hash, honest.trace.n_ops)
     gid = table.challenge(cid, honest.trace_root)
     c = table.cast
