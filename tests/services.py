@@ -250,8 +250,9 @@ class RpcTap:
 
     def _calldata(self, raw_hex: str) -> bytes:
         from eth_account.typed_transactions import TypedTransaction
+        from hexbytes import HexBytes
 
-        raw = bytes.fromhex(raw_hex.removeprefix("0x"))
+        raw = HexBytes(raw_hex)
         try:
             data = TypedTransaction.from_bytes(raw).as_dict().get("data", b"")
         except Exception:  # noqa: BLE001 - a legacy transaction: not what the tap looks for
