@@ -7,41 +7,15 @@ at risk before it gets another job. Everything here is derived from confirmed ch
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from coordinator.chain_gateway import ChainGateway
+from coordinator.market_rules import min_stake
 from coordinator.models import ChainEvent, Dispute, Job, JobStatus, Provider
 
-_MIN_STAKE_SELECTOR = "0x375b3c0a"  # keccak256("minStake()")[:4]
-_MIN_STAKE_TTL_S = 30.0
-_cache: dict[str, tuple[float, int]] = {}
-_lock = threading.Lock()
-
-
-def min_stake(chain: ChainGateway) -> int:
-    """JobMarket.minStake() in wei (re-read every 30 s: the admin may change it); 0 when it cannot be read."""
-    try:
-        market = chain.address("JobMarket")
-    except Exception:  # noqa: BLE001 - no deployment: no minimum to hold anyone to
-        return 0
-    now = time.monotonic()
-    with _lock:
-        hit = _cache.get(market)
-        if hit is not None and now - hit[0] < _MIN_STAKE_TTL_S:
-            return hit[1]
-    try:
-        raw = chain.w3.eth.call({"to": market, "data": _MIN_STAKE_SELECTOR})  # type: ignore[typeddict-item]
-        value = int.from_bytes(bytes(raw)[-32:], "big") if raw else 0
-    except Exception:  # noqa: BLE001 - RPC down or an older market without the view: keep the last value
-        return hit[1] if hit is not None else 0
-    with _lock:
-        _cache[market] = (now, value)
-    return value
+__all__ = ["Record", "min_stake", "record", "suspension"]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from coordinator import timeline
+from coordinator import market_rules, timeline
 from coordinator.access import Readers
 from coordinator.artifact_store import ArtifactStore
 from coordinator.chain_gateway import ChainUnavailable
@@ -96,15 +96,24 @@ GWEI = 10**9
 MAX_COLLATERAL = (2**48 - 1) * GWEI  # JobMarket packs collateral as a 48-bit count of gwei
 
 
-def _collateral(body: JobCreate, settings: Settings) -> int:
+def _collateral(body: JobCreate, settings: Settings, floor: int = 0) -> int:
+    """The job's collateral: as given (checked against the market's floor before anything is escrowed), else the
+    coordinator's share of the price, raised to the floor so that a cheap job is still postable."""
     if body.collateral_wei is not None:
         if body.collateral_wei % GWEI:
             raise Unprocessable(
                 "collateral_wei must be a whole number of gwei (JobMarket stores it in gwei)",
                 details=[{"field": "body.collateral_wei", "message": "not a multiple of 10^9"}],
             )
+        if body.collateral_wei < floor:
+            raise Unprocessable(
+                f"collateral_wei {body.collateral_wei} is below the market's floor of {floor} wei "
+                "(a provider must risk something): raise it",
+                details=[{"field": "body.collateral_wei", "message": "below the market's minimum collateral"}],
+            )
         return body.collateral_wei
-    return body.price_wei * settings.collateral_bps // 10_000 // GWEI * GWEI
+    share = body.price_wei * settings.collateral_bps // 10_000 // GWEI * GWEI
+    return max(share, -(-floor // GWEI) * GWEI)
 
 
 @router.post(
@@ -151,7 +160,7 @@ def create_job(
     facts = model_facts(spec, store, store.path(ds.removeprefix("sha256:")).read_bytes()
                         if ds.startswith("sha256:") else None)
     n_params = facts.parameters
-    collateral = _collateral(body, settings)
+    collateral = _collateral(body, settings, market_rules.min_collateral(chain))
     if collateral > MAX_COLLATERAL:
         if body.collateral_wei is None:
             raise Unprocessable(

@@ -48,3 +48,16 @@ def test_a_price_too_large_for_the_default_collateral_says_price(client, login, 
     assert r.status_code == 422
     assert r.json()["error"]["message"].startswith("price ") and "lower the price" in r.json()["error"]["message"]
     assert row_counts() == before
+
+
+def test_collateral_meets_the_market_floor_before_escrow(client, login, roles, spec, deployed, row_counts):
+    floor = int(deployed.params["min_collateral_wei"])
+    h = login(roles.client)
+    before = row_counts()
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600, "collateral_wei": 0},
+                    headers=h)
+    assert r.status_code == 422 and "below the market's floor" in r.json()["error"]["message"]
+    assert row_counts() == before
+    # A price whose default share is below the floor gets the floor, so its escrow cannot revert on it.
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600}, headers=h)
+    assert r.status_code == 201 and int(r.json()["job"]["collateral_wei"]) == floor > 0
