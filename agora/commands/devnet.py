@@ -32,7 +32,7 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--workers", "-n", type=click.IntRange(0, 32), default=2, show_default=True,
               help="provider workers to start, each with its own staked key")
 @click.option("--faulty-worker", "faulty_workers", metavar="MODE", multiple=True,
-              help="the first worker cheats (test behaviour): perturb-step=K, lazy, wrong-final or silent; "
+              help="the first worker cheats (test behaviour): perturb-step=K, perturb-node=K:NODE, lazy, wrong-final or silent; "
                    "repeat for the second worker, and so on")
 @click.option("--faulty-verifier", metavar="MODE", help="the verifier misbehaves (test behaviour): false-challenge")
 @click.option("--db", "database", metavar="URL",
@@ -47,7 +47,7 @@ def _parse_clocks(values: tuple[str, ...]) -> dict[str, int]:
 @click.option("--fast-clocks", is_flag=True,
               help="even shorter contract clocks (challenge window 10s, move timeout 10s…) for tests")
 @click.option("--clock", "clocks", multiple=True, metavar="NAME=SECONDS",
-              help="override one clock: challenge-window, accept-timeout, move-timeout, referee-timeout, unbonding")
+              help="override one clock: challenge-window, accept-timeout, move-timeout, referee-timeout, unbonding, liveness")
 @click.option("--block-time", type=float, metavar="S", help="also mine an empty block every S seconds so the chain clock follows the wall clock (default 1)")
 @click.option("--stake", "stake", default="1ether", show_default=True, help="stake of each provider")
 @click.option("--verifier/--no-verifier", default=True, show_default=True, help="start the verifier")
@@ -132,7 +132,7 @@ def restart(service: str) -> None:
 
 
 @group.command()
-@click.option("--steps", type=click.IntRange(10, 2000), default=60, show_default=True, help="steps of each job")
+@click.option("--steps", type=click.IntRange(10, 2000), default=45, show_default=True, help="steps of each job")
 @click.option("--fault-step", type=int, default=None, help="step the cheater perturbs (default: 2/3 of --steps)")
 @click.option("--keep", is_flag=True, help="leave the devnet running afterwards")
 def demo(steps: int, fault_step: int | None, keep: bool) -> None:

@@ -30,9 +30,12 @@ ETHER = 10**18
 # for a loaded 2-core laptop to answer a dispute move or re-run a small job inside the challenge window.
 DEFAULT_CLOCKS = {
     "challenge-window": 20, "accept-timeout": 30, "move-timeout": 20, "referee-timeout": 30, "unbonding": 5,
+    # A Running job's provider must heartbeat on-chain within this; a minute keeps a busy machine's workers safe.
+    "liveness": 60,
 }
 FAST_CLOCKS = {
     "challenge-window": 10, "accept-timeout": 15, "move-timeout": 10, "referee-timeout": 15, "unbonding": 2,
+    "liveness": 60,
 }
 _CLOCK_PARAM = {
     "challenge-window": "challenge_window_s",
@@ -40,6 +43,7 @@ _CLOCK_PARAM = {
     "move-timeout": "move_timeout_s",
     "referee-timeout": "referee_timeout_s",
     "unbonding": "unbonding_period_s",
+    "liveness": "liveness_window_s",
 }
 WORKER_FAULTS = ("perturb-step", "lazy", "wrong-final", "silent")
 VERIFIER_FAULTS = ("false-challenge",)
