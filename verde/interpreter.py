@@ -9,6 +9,9 @@ Modes (DESIGN §4, PROTOCOL §2):
 * ``execute_op`` — op ``j`` of the program alone, from its input tensors (what the referee runs).
 * Resuming is ``step``/``run`` from any state and step number (e.g. a loaded checkpoint).
 
+Graph programs (``verde.graph.program``) run through the same loop: each op's call is bound once per interpreter
+(``_plan``: the RepOps ATen kernel with its literal arguments resolved), so a step only looks names up.
+
 ``Fault`` makes a run wrong on purpose, for tests and the faulty workers of DESIGN §11. A faulty
 interpreter is faulty in every replay too, so a cheater's finer trace levels stay consistent with its root.
 """
@@ -89,14 +92,11 @@ def _plan(program: Program, device: torch.device) -> list[Callable[[dict, int], 
     """One callable per op, ``call(env, step) -> output``, built once: the step loop only looks names up."""
     calls: list[Callable[[dict, int], object]] = []
     for op in program.ops:
-        if op.kind in _GRAPH_KINDS_EXCLUDED or "node" not in op.attrs:
-            calls.append(lambda env, step, op=op: _apply(op, [env[n] for n in op.inputs], step))
-        else:
+        if "node" in op.attrs:  # a graph node (verde.graph.program)
             calls.append(_graph_call(op, device))
+        else:  # an MLP op, an optimizer op or the state op (never called: the step gathers the state itself)
+            calls.append(lambda env, step, op=op: _apply(op, [env[n] for n in op.inputs], step))
     return calls
-
-
-_GRAPH_KINDS_EXCLUDED = frozenset({STATE_KIND})
 
 
 def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:

@@ -94,12 +94,30 @@ def test_initial_state_is_the_clients_weights():
     assert all(float(state[s].abs().max()) == 0 for s in interp.program.slots)
 
 
-def test_trace_root_is_the_same_with_one_and_two_threads():
+def _leaves(spec: dict, threads: int) -> list[bytes]:
+    """Every checkpoint leaf of a normal run (what the trace root is the Merkle root of) with ``threads`` threads."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        interp = _interp(spec)
+        leaves: list[bytes] = []
+        interp.run(interp.initial_state(), 0, spec["steps"], on_checkpoint=lambda s, st, leaf: leaves.append(leaf))
+        return leaves
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_trace_leaves_are_the_same_with_one_and_two_threads():
     for spec in (CNN, GPT):
-        a = run_spec(spec, threads=1, data=_data(spec))
-        b = run_spec(spec, threads=2, data=_data(spec))
-        assert a.trace_root == b.trace_root and a.final_model_hash == b.final_model_hash
-        assert a.eval_loss is not None and a.eval_loss == b.eval_loss
+        one, two = _leaves(spec, 1), _leaves(spec, 2)
+        assert len(one) == len(two) == spec["steps"] // spec["checkpoint_every"] + 1
+        assert one == two
+
+
+def test_run_spec_reports_the_held_out_evaluation():
+    a = run_spec(CNN, threads=2, data=_data(CNN))
+    assert 0 <= a.accuracy <= 1 and a.eval_loss > 0
+    assert a.summary()["eval_loss"] == a.eval_loss
 
 
 @pytest.mark.parametrize("spec", [CNN, GPT], ids=["cnn", "gpt"])
@@ -142,13 +160,15 @@ def test_a_perturbed_node_is_the_first_difference():
 _ISA_CODE = """
 import json, sys
 from verde.graph import store
-from verde.runner import run_spec
+from verde.interpreter import Interpreter
 d = sys.argv[1]
 store.add_directory(d)
 spec = json.load(open(d + "/spec.json"))
 ds = spec["dataset"]["id"]
-r = run_spec(spec, data=store.get(ds) if ds.startswith("sha256:") else None)
-print(json.dumps(["0x" + r.trace_root.hex(), r.eval_loss]))
+interp = Interpreter(spec, data=store.get(ds) if ds.startswith("sha256:") else None)
+leaves = []
+interp.run(interp.initial_state(), 0, spec["steps"], on_checkpoint=lambda s, st, leaf: leaves.append(leaf.hex()))
+print(json.dumps(leaves))
 """
 
 
