@@ -20,7 +20,7 @@ from arena.evidence import OP_INPUTS, EvidenceBoard
 from chain.dispute_game import GameOutcome, GamePhase
 from verde.checkpoint import dump_state
 from verde.interpreter import Fault
-from verde.runner import run_spec
+from verde.runner import model_hash, run_spec
 from verifier.referee_service import RefereeService
 from verifier.replay import ReplayPool, replay_op
 
@@ -78,7 +78,7 @@ def test_a_hand_over_that_names_another_step_cannot_make_the_liar_win(table8: Ta
     t, c = table8, table8.cast
     liar = trace_of(BatchSwap(SPEC, step=7, from_step=3))
     n_ops = honest.trace.n_ops
-    cid = t.submitted_job(liar.trace_root, b"\x01" * 32, n_ops)
+    cid = t.submitted_job(liar.trace_root, model_hash(liar.interpreter, liar.state_at(SPEC["steps"])), n_ops)
     gid = t.challenge(cid, honest.trace_root)
     liar_board = board_of(shelf, c.provider)
     players = [player(t, c.provider, gid, liar, label="liar"),  # no board: it hands over only its forgery
