@@ -15,10 +15,21 @@ from verde.spec import JobSpec
 log = logging.getLogger("agora.worker")
 
 
+def parameter_count(spec: JobSpec) -> int:
+    """An MLP's from its widths; a graph job's from its graph (fetched into verde.graph.store beforehand)."""
+    if spec.model.kind == "graph":
+        from verde.program import build_program
+
+        graph = build_program(spec).graph
+        assert graph is not None
+        return int(graph.parameter_count)
+    return int(spec.model.parameter_count)
+
+
 def unrunnable(spec: JobSpec, data: bytes | None, *, max_params: int, devices: list[str],
                wanted_device: str | None) -> str | None:
     """Why this worker cannot run `spec` on `data`, or None when it can."""
-    n_params = spec.model.parameter_count
+    n_params = parameter_count(spec)
     if n_params > max_params:
         return f"the model has {n_params} parameters, more than this worker's max_params {max_params}"
     if wanted_device is not None and wanted_device not in devices:
