@@ -1,7 +1,8 @@
 """`agora wallet status|withdraw`: what a client (or anyone) is owed by the market and how to collect it.
 
-Refunds (a cancelled, expired or failed job's price), returned challenger bonds and provider earnings all land as
-a JobMarket credit (pull payments, DESIGN §2); `withdraw` sends it to the wallet. Stake is `agora provider`'s.
+Refunds (a cancelled, expired or failed job's price), returned challenger bonds and provider payouts land as a
+JobMarket credit; what a silent or abandoning provider forfeits to its client, and slash rewards, as a StakeManager
+credit (pull payments, DESIGN §2). `withdraw` sends both to the wallet. Stake itself is `agora provider`'s.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def _jobs_of(coordinator: str | None, address: str) -> list[dict[str, Any]] | No
 
 def _snapshot(chain: Chain, address: str) -> dict[str, Any]:
     return {"address": address, "wallet_wei": str(chain.market.sender.w3.eth.get_balance(address)),
-            "market_credit_wei": str(chain.market.credit_of(address))}
+            "market_credit_wei": str(chain.market.credit_of(address)),
+            "stake_credit_wei": str(chain.stake.credit_of(address))}
 
 
 @group.command()
@@ -67,10 +69,12 @@ def status(key_file: Path | None, rpc: str | None, deployment: Path | None, coor
                                              for j in back],
                    "cancellable_jobs": [j["id"] for j in open_]})
         return
-    credit = int(snap["market_credit_wei"])
+    credit = int(snap["market_credit_wei"]) + int(snap["stake_credit_wei"])
     fields([
         ("address", key.address), ("wallet", ether(snap["wallet_wei"])),
-        ("market credit", ether(credit) + (" — collect it with `agora wallet withdraw`" if credit else "")),
+        ("owed to you", ether(credit) + (" — collect it with `agora wallet withdraw`" if credit else "")),
+        ("  JobMarket credit", ether(snap["market_credit_wei"]) + " (refunds, returned bonds, payouts)"),
+        ("  StakeManager credit", ether(snap["stake_credit_wei"]) + " (forfeits of silent providers, slash rewards)"),
         ("refunds", ", ".join(f"job {j['id']} ({j['status']}) {ether(j['price_wei'])}" for j in back) or None),
         ("cancellable", ", ".join(f"job {j['id']} ({j['status']})" for j in open_) +
          " — `agora jobs cancel ID` refunds the price" if open_ else None),
@@ -88,12 +92,16 @@ def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as
 
     key = client_key(key_file)
     chain = connect(rpc, deployment, key.private_key)
-    credit = chain.market.credit_of(key.address)
+    market_credit, stake_credit = chain.market.credit_of(key.address), chain.stake.credit_of(key.address)
+    credit = market_credit + stake_credit
     if not credit:
-        raise CliError("nothing to withdraw: your JobMarket credit is 0 (`agora wallet status` shows what you are "
+        raise CliError("nothing to withdraw: you are owed no credit (`agora wallet status` shows what you are "
                        "owed; cancel an open job with `agora jobs cancel ID` to get its price back)")
     try:
-        receipt = chain.market.withdraw()
+        if market_credit:
+            receipt = chain.market.withdraw()
+        if stake_credit:
+            receipt = chain.stake.withdraw_credit()
     except ContractRevert as exc:
         raise CliError(f"withdraw failed: {exc}") from None
     snap = _snapshot(chain, key.address)
