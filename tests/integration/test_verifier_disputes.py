@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from chain.dispute_game import DisputeGame, GameOutcome, GamePhase
+from chain.dispute_game import DisputeGame, GameOutcome
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
 
@@ -69,7 +69,8 @@ def test_perturbed_provider_is_challenged_and_slashed(stack: Stack):
 
 def test_wrong_final_provider_is_challenged_with_its_own_root_and_slashed(stack: Stack):
     """PROTOCOL §7: an honest trace reported with a random finalModelHash. The verifier reproduces the root, sees
-    the hash differ, challenges with the same root; the provider cannot proveFinal and loses by timeout."""
+    the hash differ, challenges with the same root; the provider cannot bind the hash to its L[S] in the first
+    round (revealFirst) and loses by timeout."""
     a = stack.anvil.accounts
     if "worker-cheat" in stack.procs:
         stack.stop("worker-cheat")  # only the wrong-final provider may take this job
@@ -90,8 +91,10 @@ def test_wrong_final_provider_is_challenged_with_its_own_root_and_slashed(stack:
     gid = game_of(game, cid)
     st = game.state(gid)
     assert st.root_defender == st.root_challenger == market.result(cid).trace_root  # the trace itself is honest
-    assert st.settled or st.phase == GamePhase.PROVE_FINAL
-    stack.anvil.increase_time(game.config().move_timeout + 1)  # the defender has no proof to send
+    assert st.settled or st.first_round
+    # The verifier reveals its (equal) ends at once; only then may the defender's clock run out alone.
+    stack.wait("verifier revealed", lambda: game.state(gid).settled or game.state(gid).moved & 2, timeout_s=60)
+    stack.anvil.increase_time(game.config().move_timeout + 1)  # the defender has no slots hash to bind it with
     stack.wait("game settled", lambda: game.state(gid).settled, timeout_s=60)
     st = game.state(gid)
     assert st.outcome == GameOutcome.CHALLENGER_WINS, stack.all_logs()

@@ -54,7 +54,8 @@ def faulty_run(mode: str, honest_run):
 
 
 def open_game(market_as, stake_as, roles, anvil, defender_root: bytes, challenger_root: bytes, n_ops: int,
-              final_model_hash: bytes = b"\x44" * 32) -> int:
+              final_model_hash: bytes) -> int:
+    """The defender's first reveal must bind `final_model_hash` to its L[S] (PROTOCOL §7)."""
     stake_as(roles.provider).stake(STAKE)
     posted = market_as(roles.client).post_job(
         spec_hash=b"\x22" * 32, num_steps=SPEC["steps"], checkpoint_every=SPEC["checkpoint_every"],
@@ -80,7 +81,7 @@ def play(players: list[GamePlayer], referee: Referee, game_id: int, anvil=None, 
         if st.settled:
             return st.outcome, time.perf_counter() - t0
         if anvil is not None and i == 3:
-            anvil.increase_time(61)  # the silent party's clock runs out
+            anvil.increase_time(players[0].game.config().clock + 1)  # the silent party's whole-game clock runs out
     raise AssertionError("game did not settle")
 
 
@@ -96,7 +97,7 @@ def test_faulty_provider_loses(mode, honest, market_as, stake_as, roles, anvil, 
     gid = open_game(market_as, stake_as, roles, anvil, liar.trace_root, honest.trace_root, n_ops, reported)
     game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)
     opened = game_as(roles.client).state(gid)
-    assert (opened.phase == GamePhase.PROVE_FINAL) == wrong_final
+    assert opened.phase == GamePhase.BISECT and opened.first_round  # equal roots too: the first round binds L[S]
     challenger = GamePlayer(game_as(roles.challenger), gid, honest.trace, label="challenger")
     players = [challenger]
     if fault.answers_disputes:
@@ -121,7 +122,8 @@ def test_false_challenge_loses(honest, market_as, stake_as, roles, anvil, deploy
     vf = parse_verifier_fault("false-challenge")
     spec = parse_spec(SPEC)
     made_up = run_spec(SPEC, fault=vf.verde_fault(spec)).trace
-    gid = open_game(market_as, stake_as, roles, anvil, honest.trace_root, made_up.trace_root, honest.trace.n_ops)
+    gid = open_game(market_as, stake_as, roles, anvil, honest.trace_root, made_up.trace_root, honest.trace.n_ops,
+                    honest.final_model_hash)
     game_as = lambda acct: DisputeGame.connect(deployed, anvil.rpc_url, acct.private_key)
     players = [GamePlayer(game_as(roles.provider), gid, honest.trace, label="defender"),
                GamePlayer(game_as(roles.challenger), gid, made_up, label="challenger")]
@@ -129,4 +131,8 @@ def test_false_challenge_loses(honest, market_as, stake_as, roles, anvil, deploy
     outcome, _ = play(players, referee, gid)
     assert outcome == GameOutcome.DEFENDER_WINS
     cid = game_as(roles.client).state(gid).job_id
+    # A won game pays the lost bond at once; the result itself is paid once the challenge window has passed.
+    assert market_as(roles.client).status(cid) == JobStatus.SUBMITTED
+    anvil.increase_time(deployed.params["challenge_window_s"] + 1)
+    market_as(roles.client).finalize(cid)
     assert market_as(roles.client).status(cid) == JobStatus.FINALIZED
