@@ -135,11 +135,12 @@ class SilentAfter:
 
 @dataclass
 class LastSecond:
-    """Moves only at the last second of its window: warps the chain clock to `deadline - 2` before each move (under
+    """Moves only at the last second of its window: warps the chain clock to `deadline - margin_s` before each move (under
     chess clocks the first such wait spends nearly its whole budget)."""
 
     inner: object
     anvil: object
+    margin_s: int = 10  # seconds left when it moves (a few, so a busy machine's slow proof still lands in time)
     warps: int = 0
 
     def tick(self) -> Action:
@@ -147,8 +148,8 @@ class LastSecond:
         if owes_move(r):
             st = r.game.state(r.game_id)
             now = self.anvil.timestamp()  # type: ignore[attr-defined]
-            if st.deadline - now > 2:
-                self.anvil.increase_time(st.deadline - now - 2)  # type: ignore[attr-defined]
+            if st.deadline - now > self.margin_s:
+                self.anvil.increase_time(st.deadline - now - self.margin_s)  # type: ignore[attr-defined]
                 self.warps += 1
         return self.inner.tick()  # type: ignore[attr-defined, no-any-return]
 

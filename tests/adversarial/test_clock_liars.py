@@ -70,8 +70,10 @@ def test_the_last_second_mover_cannot_squeeze_the_honest_party(table_ends: Table
     players = [player(table, c.verifier, gid, honest.trace, label="honest"), late]
     assert table.play(gid, players, table.referee(*_both_sources(liar, honest))) == GameOutcome.CHALLENGER_WINS
     assert late.warps >= 1  # it really did spend its clock to the last second
-    st = table.game(c.client).state(gid)
-    assert st.clock_challenger > st.clock_defender  # the waiting cost the liar's clock, not the honest one
+    g = table.game(c.client)
+    # The waiting cost the liar's clock, never the honest one's (which answered each round at once). Whether
+    # the liar's own last-second move still landed in time on a busy machine does not matter: it loses either way.
+    assert g.state(gid).clock_challenger >= g.config().clock - 30
     table.assert_honest_whole("verifier", "client", liars=("provider",))
     table.assert_conserved()
 
