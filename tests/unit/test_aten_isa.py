@@ -16,7 +16,8 @@ from test_aten_kernels import CASES, run_case
 HEAVY = ("mm", "addmm", "bmm", "convolution", "convolution_backward", "native_layer_norm",
          "native_layer_norm_backward", "_softmax", "_log_softmax", "_softmax_backward_data",
          "embedding_dense_backward", "index_put", "scatter_add", "max_pool2d_with_indices_backward",
-         "sum", "mean", "exp", "log", "tanh", "erf", "gelu", "gelu_backward", "sigmoid", "silu", "rsqrt", "pow")
+         "sum", "mean", "_native_batch_norm_legit_functional", "native_batch_norm_backward",
+         "native_group_norm", "native_group_norm_backward", "exp", "log", "tanh", "erf", "gelu", "gelu_backward", "sigmoid", "silu", "rsqrt", "pow")
 
 
 def hashes() -> list[str]:

@@ -65,6 +65,28 @@ def _softmax_bw_args(log: bool):
     return (u("sg", *x.shape), y, -1, torch.float32)
 
 
+def _bn_args(training: bool):
+    return (u("bx", 4, 3, 5, 5, scale=2.0) + 0.5, u("bw", 3), u("bb", 3), u("bm", 3), u("bv", 3).abs() + 0.5,
+            training, 0.1, 1e-5)
+
+
+def _bn_bw_args(train: bool):
+    x, w, b, rm, rv, _, _, eps = _bn_args(True)
+    _, mean, rstd, _, _ = KERNELS["aten._native_batch_norm_legit_functional.default"](x, w, b, rm, rv, True,
+                                                                                        0.1, eps)
+    return (u("bg", *x.shape), x, w, rm, rv, mean, rstd, train, eps, [True, True, True])
+
+
+def _gn_args():
+    return (u("gx", 4, 6, 5, 5, scale=2.0) + 0.5, u("gw", 6), u("gb", 6), 4, 6, 25, 3, 1e-5)
+
+
+def _gn_bw_args():
+    x, w, b, n, c, hw, g, eps = _gn_args()
+    _, mean, rstd = KERNELS["aten.native_group_norm.default"](x, w, b, n, c, hw, g, eps)
+    return (u("gg", *x.shape), x, mean, rstd, w, n, c, hw, g, [True, True, True])
+
+
 def _embed_bw_args():
     return (u("eg", 5, 7, 16), ints("ei", 10, 5, 7), 10, -1, False)
 
@@ -80,6 +102,14 @@ CASES: list[tuple[str, object, dict, tuple[float, float]]] = [
     ("aten.convolution_backward.default", lambda: _conv_bw_args(2, 0, groups=2), {}, (1e-5, 3e-5)),
     ("aten.native_layer_norm.default", _ln_args, {}, (1e-5, 1e-5)),
     ("aten.native_layer_norm_backward.default", _ln_bw_args, {}, (1e-5, 2e-5)),
+    ("aten._native_batch_norm_legit_functional.default", lambda: _bn_args(True), {}, (1e-5, 1e-5)),
+    ("aten._native_batch_norm_legit_functional.default", lambda: _bn_args(False), {}, (1e-5, 1e-5)),
+    ("aten._native_batch_norm_legit_no_training.default", lambda: (*_bn_args(False)[:5], 0.1, 1e-5), {},
+     (1e-5, 1e-5)),
+    ("aten.native_batch_norm_backward.default", lambda: _bn_bw_args(True), {}, (1e-5, 2e-5)),
+    ("aten.native_batch_norm_backward.default", lambda: _bn_bw_args(False), {}, (1e-5, 2e-5)),
+    ("aten.native_group_norm.default", _gn_args, {}, (1e-5, 1e-5)),
+    ("aten.native_group_norm_backward.default", _gn_bw_args, {}, (1e-5, 2e-5)),
     ("aten._softmax.default", lambda: (u("sx", 6, 7, 20, scale=4.0), -1, False), {}, (1e-6, 1e-7)),
     ("aten._softmax.default", lambda: (u("sx", 6, 7, 20, scale=4.0), 1, False), {}, (1e-6, 1e-7)),
     ("aten._log_softmax.default", lambda: (u("sx", 6, 7, 20, scale=4.0), -1, False), {}, (1e-6, 1e-6)),

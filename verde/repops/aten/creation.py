@@ -112,3 +112,10 @@ def arange_start(start, end, *, dtype=None, layout=None, pin_memory=None, **_ign
 @kernel("aten.arange.default")
 def arange(end, *, dtype=None, layout=None, pin_memory=None, **_ignored) -> Tensor:
     return _arange(0, end, 1, dtype)
+
+
+@kernel("aten.empty_permuted.default")
+def empty_permuted(size: list[int], physical_layout: list[int], *, dtype=None, layout=None, pin_memory=None,
+                   **_ignored) -> Tensor:
+    """Zeros of `size` (the physical layout does not change values)."""
+    return zeros(size, dtype=dtype)

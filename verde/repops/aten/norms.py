@@ -102,3 +102,129 @@ def log_softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=N
     g = grad.to(torch.float64)
     s = grid_sum64(g, dim, keepdim=True)
     return (g - exp64(out.to(torch.float64)).mul_(s)).to(grad.dtype)
+
+
+def _per_channel(x: Tensor) -> tuple[Tensor, int]:
+    """x (N, C, *) as float64 (C, N·L) and n = N·L: one row per channel."""
+    c = x.shape[1]
+    return x.to(torch.float64).reshape(x.shape[0], c, -1).transpose(0, 1).reshape(c, -1), x.numel() // c
+
+
+def _channel_view(v: Tensor, x: Tensor) -> Tensor:
+    return v.reshape(1, -1, *([1] * (x.dim() - 2)))
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, x: Tensor) -> Tensor:
+    if weight is not None:
+        y = y.mul_(_channel_view(weight.to(torch.float64), x))
+    if bias is not None:
+        y = y.add_(_channel_view(bias.to(torch.float64), x))
+    return y
+
+
+def _blend(old: Tensor, new64: Tensor, momentum: float) -> Tensor:
+    """(1 - momentum) * old + momentum * new, in float64, rounded once (the running-statistics update)."""
+    return (old.to(torch.float64) * (1.0 - momentum)).add_(new64 * momentum).to(old.dtype)
+
+
+@kernel("aten._native_batch_norm_legit_functional.default")
+def batch_norm_functional(x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor,
+                          running_var: Tensor, training: bool, momentum: float, eps: float) -> tuple:
+    """(out, save_mean, save_rstd, new_running_mean, new_running_var) of BatchNorm over dims (0, 2, ...).
+
+    Training: batch statistics (biased variance normalises; the running variance gets the unbiased one);
+    otherwise the running statistics normalise and are returned unchanged (save_* are empty, as in ATen)."""
+    if not training:
+        out, m, r = batch_norm_no_training(x, weight, bias, running_mean, running_var, momentum, eps)
+        return out, m, r, running_mean.clone(), running_var.clone()
+    rows, n = _per_channel(x)
+    mu = div_scalar(grid_sum64(rows, 1), float(n))
+    d = rows - mu.unsqueeze(1)
+    ss = grid_sum64(d * d, 1)
+    var = div_scalar(ss, float(n))
+    rstd = torch.div(1.0, torch.sqrt(var + float(eps)))
+    y = (x.to(torch.float64) - _channel_view(mu, x)).mul_(_channel_view(rstd, x))
+    out = _affine(y, weight, bias, x).to(x.dtype)
+    unbiased = div_scalar(ss, float(max(n - 1, 1)))
+    return (out, mu.to(x.dtype), rstd.to(x.dtype), _blend(running_mean, mu, momentum),
+            _blend(running_var, unbiased, momentum))
+
+
+@kernel("aten._native_batch_norm_legit_no_training.default")
+def batch_norm_no_training(x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor,
+                           running_var: Tensor, momentum: float, eps: float) -> tuple:
+    """(out, empty, empty): BatchNorm with the running statistics."""
+    rstd = torch.div(1.0, torch.sqrt(running_var.to(torch.float64) + float(eps)))
+    y = (x.to(torch.float64) - _channel_view(running_mean.to(torch.float64), x)).mul_(_channel_view(rstd, x))
+    empty = torch.zeros(0, dtype=x.dtype, device=x.device)
+    return _affine(y, weight, bias, x).to(x.dtype), empty, empty.clone()
+
+
+@kernel("aten.native_batch_norm_backward.default")
+def batch_norm_backward(grad: Tensor, x: Tensor, weight: Tensor | None, running_mean: Tensor | None,
+                        running_var: Tensor | None, save_mean: Tensor | None, save_invstd: Tensor | None,
+                        train: bool, eps: float, output_mask) -> tuple:
+    """(grad_input, grad_weight, grad_bias) of BatchNorm (batch statistics when train, else running)."""
+    rows, n = _per_channel(x)
+    grows, _ = _per_channel(grad)
+    if train:
+        mean, rstd = save_mean.to(torch.float64), save_invstd.to(torch.float64)
+    else:
+        mean = running_mean.to(torch.float64)
+        rstd = torch.div(1.0, torch.sqrt(running_var.to(torch.float64) + float(eps)))
+    xhat = (rows - mean.unsqueeze(1)).mul_(rstd.unsqueeze(1))
+    sg, sgx = grid_sum64(grows, 1), grid_sum64(grows * xhat, 1)
+    w = weight.to(torch.float64) if weight is not None else torch.ones_like(mean)
+    dx = dw = db = None
+    if output_mask[0]:
+        if train:
+            mg, mgx = div_scalar(sg, float(n)), div_scalar(sgx, float(n))
+            d = (grows - mg.unsqueeze(1)).sub_(xhat * mgx.unsqueeze(1)).mul_((rstd * w).unsqueeze(1))
+        else:
+            d = grows * (rstd * w).unsqueeze(1)
+        c = x.shape[1]
+        dx = d.reshape(c, x.shape[0], -1).transpose(0, 1).reshape(x.shape).to(x.dtype)
+    if output_mask[1] and weight is not None:
+        dw = sgx.to(weight.dtype)
+    if output_mask[2]:
+        db = sg.to(grad.dtype)
+    return dx, dw, db
+
+
+@kernel("aten.native_group_norm.default")
+def native_group_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, n: int, c: int, hxw: int,
+                      group: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(out, mean (N, group), rstd (N, group)): statistics over each group of C/group channels × HxW."""
+    g = x.to(torch.float64).reshape(n * group, -1)
+    m = g.shape[1]
+    mu = div_scalar(grid_sum64(g, 1, keepdim=True), float(m))
+    d = g - mu
+    var = div_scalar(grid_sum64(d * d, 1, keepdim=True), float(m))
+    rstd = torch.div(1.0, torch.sqrt(var.add_(float(eps))))
+    y = _affine(d.mul_(rstd).reshape(x.shape), weight, bias, x)
+    return y.to(x.dtype), mu.to(x.dtype).view(n, group), rstd.to(x.dtype).view(n, group)
+
+
+@kernel("aten.native_group_norm_backward.default")
+def native_group_norm_backward(grad: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, weight: Tensor | None,
+                               n: int, c: int, hxw: int, group: int, output_mask) -> tuple:
+    """(grad_input, grad_weight, grad_bias) of group norm given its saved mean/rstd."""
+    x64, g64 = x.to(torch.float64).reshape(n, c, -1), grad.to(torch.float64).reshape(n, c, -1)
+    m = (c // group) * x64.shape[2]
+    mu = mean.to(torch.float64).repeat_interleave(c // group, 1).unsqueeze(2)
+    r = rstd.to(torch.float64).repeat_interleave(c // group, 1).unsqueeze(2)
+    xhat = (x64 - mu).mul_(r)
+    dx = dw = db = None
+    if output_mask[0]:
+        gw = g64 * weight.to(torch.float64).view(1, c, 1) if weight is not None else g64
+        per = gw.reshape(n * group, -1)
+        xh = xhat.reshape(n * group, -1)
+        mg = div_scalar(grid_sum64(per, 1, keepdim=True), float(m))
+        mgx = div_scalar(grid_sum64(per * xh, 1, keepdim=True), float(m))
+        d = (per - mg).sub_(xh * mgx).reshape(n, c, -1).mul_(r)
+        dx = d.reshape(x.shape).to(x.dtype)
+    if output_mask[1] and weight is not None:
+        dw = grid_sum64((g64 * xhat).transpose(0, 1).reshape(c, -1), 1).to(weight.dtype)
+    if output_mask[2]:
+        db = grid_sum64(g64.transpose(0, 1).reshape(c, -1), 1).to(grad.dtype)
+    return dx, dw, db

@@ -30,6 +30,17 @@ def _local(x: Tensor, other):
     return other if other.device == x.device else other.to(x.device)
 
 
+def _lhs(x, other) -> Tensor:
+    """x as a tensor: exported graphs also put Python numbers first (`sub.Tensor(1, y)` for 1 - y). The number
+    becomes a 0-dim tensor on other's device, in other's dtype when that is a float (ATen's promotion)."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(other, Tensor) and other.is_floating_point():
+        return torch.full((), _scalar(other, x), dtype=other.dtype, device=other.device)
+    dtype = torch.bool if isinstance(x, bool) else torch.int64 if isinstance(x, int) else torch.float32
+    return torch.full((), x, dtype=dtype, device=other.device if isinstance(other, Tensor) else None)
+
+
 def _scalar(x: Tensor, c):
     """A Python scalar as the tensor op will see it: rounded to float32 for float32 tensors (bools/ints kept)."""
     if isinstance(c, bool) or not isinstance(c, float):
@@ -54,6 +65,7 @@ def _is_float(x: Tensor) -> bool:
 @kernel("aten.add.Tensor")
 def add(x: Tensor, other: Tensor, *, alpha=1) -> Tensor:
     """x + alpha * other (the product rounded on its own first)."""
+    x = _lhs(x, other)
     return torch.add(x, _local(x, _scaled(x, other, alpha)))
 
 
@@ -64,6 +76,7 @@ def add_scalar(x: Tensor, other, alpha=1) -> Tensor:
 
 @kernel("aten.sub.Tensor")
 def sub(x: Tensor, other: Tensor, *, alpha=1) -> Tensor:
+    x = _lhs(x, other)
     return torch.sub(x, _local(x, _scaled(x, other, alpha)))
 
 
@@ -80,11 +93,13 @@ def rsub_scalar(x: Tensor, other, alpha=1) -> Tensor:
 
 @kernel("aten.rsub.Tensor")
 def rsub(x: Tensor, other: Tensor, *, alpha=1) -> Tensor:
+    x = _lhs(x, other)
     return torch.sub(_local(x, other), _scaled(x, x, alpha))
 
 
 @kernel("aten.mul.Tensor")
 def mul(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.mul(x, _local(x, other))
 
 
@@ -100,6 +115,7 @@ def _true_div(x: Tensor, other: Tensor) -> Tensor:
 @kernel("aten.div.Tensor")
 def div(x: Tensor, other: Tensor) -> Tensor:
     """x / other, IEEE true division (integers promote to float32 first, as in ATen)."""
+    x = _lhs(x, other)
     return _true_div(x, other)
 
 
@@ -112,6 +128,7 @@ def div_scalar(x: Tensor, other) -> Tensor:
 @kernel("aten.div.Tensor_mode")
 def div_mode(x: Tensor, other: Tensor, *, rounding_mode: str | None = None) -> Tensor:
     """Division then 'trunc'/'floor' of the correctly rounded quotient (exact for integers)."""
+    x = _lhs(x, other)
     other = _local(x, other)
     if rounding_mode is None:
         return torch.div(x, other)
@@ -398,11 +415,13 @@ def clamp_max(x: Tensor, max) -> Tensor:
 
 @kernel("aten.maximum.default")
 def maximum(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.maximum(x, _local(x, other))
 
 
 @kernel("aten.minimum.default")
 def minimum(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.minimum(x, _local(x, other))
 
 
@@ -413,6 +432,7 @@ def _compare(name: str, fn):
 
     @kernel(f"aten.{name}.Tensor")
     def tensor_cmp(x: Tensor, other: Tensor) -> Tensor:
+        x = _lhs(x, other)
         return fn(x, _local(x, other))
 
     scalar_cmp.__doc__ = tensor_cmp.__doc__ = f"Exact comparison `{name}` (bool result)."
@@ -426,16 +446,19 @@ for _name, _fn in [("eq", torch.eq), ("ne", torch.ne), ("lt", torch.lt), ("le", 
 
 @kernel("aten.logical_and.default")
 def logical_and(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.logical_and(x, _local(x, other))
 
 
 @kernel("aten.logical_or.default")
 def logical_or(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.logical_or(x, _local(x, other))
 
 
 @kernel("aten.logical_xor.default")
 def logical_xor(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.logical_xor(x, _local(x, other))
 
 
@@ -446,16 +469,19 @@ def logical_not(x: Tensor) -> Tensor:
 
 @kernel("aten.bitwise_and.Tensor")
 def bitwise_and(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.bitwise_and(x, _local(x, other))
 
 
 @kernel("aten.bitwise_or.Tensor")
 def bitwise_or(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.bitwise_or(x, _local(x, other))
 
 
 @kernel("aten.bitwise_xor.Tensor")
 def bitwise_xor(x: Tensor, other: Tensor) -> Tensor:
+    x = _lhs(x, other)
     return torch.bitwise_xor(x, _local(x, other))
 
 
