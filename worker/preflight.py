@@ -59,3 +59,19 @@ def decline_if_unrunnable(api: Any, job_id: int, chain_job_id: int, spec: JobSpe
     except ApiError as exc:
         log.warning("job %s: decline not on the timeline: %s", job_id, exc)
     return reason
+
+
+def abandon_unrunnable(market: Any, api: Any, job_id: int, chain_job_id: int, reason: str) -> bool:
+    """After accepting, a job that proves impossible to run is given back on-chain (`abandon`, a small forfeit)
+    rather than left to the deadline (the whole forfeit); the reason goes onto the timeline. True when sent."""
+    log.warning("job %s (chain %s): abandoning after accept: %s", job_id, chain_job_id, reason)
+    try:
+        market.abandon(chain_job_id, "cannot-run")
+    except Exception as exc:  # noqa: BLE001 - not Running any more, or the chain is away: the clock decides
+        log.warning("job %s (chain %s): abandon not sent: %s", job_id, chain_job_id, exc)
+        return False
+    try:
+        api.decline(job_id, f"abandoned after accepting: {reason}")
+    except ApiError as exc:
+        log.warning("job %s: abandon not on the timeline: %s", job_id, exc)
+    return True

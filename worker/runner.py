@@ -19,6 +19,7 @@ from chain.job_market import JobStatus
 from client.api import ApiError
 from client.job_inputs import fetch_job_inputs, fetch_model_artifacts
 from verde.checkpoint import dump_state
+from verde.datasets import DatasetError
 from verde.evaluation import eval_steps, evaluate
 from verde.interpreter import Interpreter, RunStats, State
 from verde.merkle import keccak256
@@ -31,7 +32,7 @@ from worker.faults import WorkerFault, parse_worker_fault, random_seed
 from worker.heartbeat import devices
 from worker.lease import JobLease
 from worker.liveness import ChainHeartbeat, liveness_window
-from worker.preflight import decline_if_unrunnable
+from worker.preflight import abandon_unrunnable, decline_if_unrunnable
 from worker.progress import ProgressReporter
 from worker.terms_check import decline_if_mismatched
 from worker.workspace import CheckpointEntry, JobWorkspace, Manifest
@@ -49,7 +50,8 @@ class SpecMismatch(Exception):
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What one call of `run` did: `action` is accepted+submitted, resumed+submitted, already-submitted, skipped."""
+    """What one call of `run` did: `action` is accepted+submitted, resumed+submitted, already-submitted, skipped,
+    abandoned."""
 
     action: str
     chain_job_id: int | None = None
@@ -139,8 +141,12 @@ class JobRunner:
             m.fake_seed = _hex(random_seed())
         ws.save(m)
 
-        interp = Interpreter(spec, data=self._dataset(spec), device=self.settings.device,
-                             fault=fault.verde_fault(spec) if fault else None)
+        try:
+            interp = Interpreter(spec, data=self._dataset(spec), device=self.settings.device,
+                                 fault=fault.verde_fault(spec) if fault else None)
+        except DatasetError as exc:  # only shows now (the preflight passed): give the job back, don't sit on it
+            abandon_unrunnable(self.ctx.market, self.ctx.api, job_id, cid, f"the dataset cannot serve the spec: {exc}")
+            return RunOutcome("abandoned", cid, detail=str(exc))
         start, state = self._resume_point(ws, m, interp)
         if start > 0:
             log.info("job %s (chain %s): resuming from checkpoint %d", job_id, cid, start)

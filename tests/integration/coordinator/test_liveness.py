@@ -75,3 +75,44 @@ def test_a_silent_provider_loses_the_job_and_another_finishes_it(
     with sessions() as s:
         active = s.execute(select(Assignment).where(Assignment.job_id == job_id, Assignment.active)).scalars().one()
     assert active.provider == other.address.lower()
+
+
+def test_a_job_that_proves_impossible_after_accept_is_abandoned_not_sat_on(
+    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as, market_as
+):
+    from worker.preflight import abandon_unrunnable
+
+    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    indexer = Indexer(sessions, gateway, settings)
+    matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
+    provider = roles.provider
+    stake_as(provider).stake(ETHER)
+    hp = login(provider)
+    heartbeat(client, hp)
+    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
+                          headers=login(roles.client)).json()
+    fund(created, roles.client)
+    job_id = created["job"]["id"]
+    indexer.catch_up()
+    matcher.tick()
+    chain_id = client.get(f"/v1/jobs/{job_id}").json()["chain_job_id"]
+    market_as(provider).accept(chain_id)
+    indexer.catch_up()
+    collateral = int(client.get(f"/v1/jobs/{job_id}").json()["collateral_wei"])
+
+    class Api:  # the worker's REST client, reduced to the one call, against the real route
+        def decline(self, jid: int, reason: str) -> dict:
+            r = client.post(f"/v1/jobs/{jid}/declined", json={"reason": reason}, headers=hp)
+            assert r.status_code == 201, r.text
+            return r.json()
+
+    assert abandon_unrunnable(market_as(provider), Api(), job_id, chain_id, "the dataset cannot serve the spec")
+    indexer.catch_up()
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "open" and job["provider"] is None
+    events = {e["kind"]: e for e in client.get(f"/v1/jobs/{job_id}/events").json()["items"]}
+    assert "cannot-run" in events["JobAbandoned"]["message"] and "dataset" in events["declined"]["message"]
+    forfeited = int(events["JobAbandoned"]["message"].split("forfeited ")[1].split(" wei")[0])
+    # The small abandon forfeit, not the deadline's: the rest of the collateral is free stake again.
+    assert 0 < forfeited < collateral // 10
+    assert stake_as(provider).free_stake_of(provider.address) == ETHER - forfeited
