@@ -62,8 +62,9 @@ def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):
     s, j = int(ruling[1]), int(ruling[2])
     # The referee's work again, on the inputs a party handed over, timed best-of-5: on this shared 2-core machine
     # a single few-millisecond sample is mostly scheduler noise.
-    given = EvidenceBoard(api, stack.env["AGORA_BROKER_URL"]).providers(game.address, gid, parse_spec(JOB))[0](s, j)
     st = game.state(gid)
+    given = EvidenceBoard(api, stack.env["AGORA_BROKER_URL"]).providers(game.address, gid, parse_spec(JOB),
+                                                                       [st.defender, st.challenger])[0](s, j)
     samples = []
     for _ in range(5):
         t0 = time.perf_counter()
