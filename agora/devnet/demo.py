@@ -1,8 +1,11 @@
-"""`agora devnet demo`: the story in one command — an honest job paid, a cheating provider caught at step K op J,
-slashed, and the client refunded — narrated with every party's balance before and after."""
+"""`agora devnet demo`: the story in one command, with a user's own PyTorch model (examples/digits-cnn, a small CNN
+exported to Agora's graph format): an honest job paid, a cheating provider — it nudges one node deep in the
+backward pass, a ``convolution_backward`` — caught at that step and node, slashed, and the client refunded,
+narrated with every party's balance before and after."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,21 +16,26 @@ from agora.output import CliError, ether, signed_ether
 
 PRICE = 10**16  # 0.01 ether
 PARTIES = ("client", "worker-1", "worker-2", "verifier", "referee", "treasury")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
+# The cheater's node: the convolution backward of the CNN's second layer (the gradient that flows into the first).
+CHEAT_NODE = "convolution_backward"
+DEMO_CHALLENGE_WINDOW_S = 45
 
 
 def demo_spec(steps: int, seed: int) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "model": {"kind": "mlp", "layers": [64, 16, 10], "activation": "relu"},
-        "dataset": {"id": "builtin:digits", "batch_size": 32, "shuffle_seed": 7},
-        "loss": "cross_entropy",
-        "optimizer": {"kind": "adam", "lr": 0.01},
-        "steps": steps,
-        "seed": seed,
-        "checkpoint_every": max(1, steps // 6),
-        # Every result is re-run by the verifier, so a cheat is always caught in the demo.
-        "verification": {"replicas": 1, "spot_check": 1.0},
-    }
+    """The example CNN's spec (its graph and initial weights, exported from examples/digits-cnn/model.py), shorter."""
+    spec = json.loads((EXAMPLE / "spec.json").read_text())
+    spec["steps"] = steps
+    spec["checkpoint_every"] = max(1, steps // 6)
+    spec["dataset"] = {**spec["dataset"], "shuffle_seed": seed}
+    # Every result is re-run by the verifier, so a cheat is always caught in the demo.
+    spec["verification"] = {"replicas": 1, "spot_check": 1.0}
+    return dict(spec)
+
+
+def _upload_model(api: Any) -> None:
+    for kind, name in (("graph", "graph.json"), ("weights", "weights.safetensors")):
+        api.upload_artifact((EXAMPLE / name).read_bytes(), kind=kind)
 
 
 def run_demo(*, steps: int, fault_step: int | None, keep: bool, say: Callable[[str], None],
@@ -42,14 +50,18 @@ def run_demo(*, steps: int, fault_step: int | None, keep: bool, say: Callable[[s
         st = net.state()
         assert st is not None
         faults = st.params.get("faulty_workers") or {}
-        if not any(str(f).startswith("perturb-step") for f in faults.values()) or st.params.get("workers", 0) < 2:
+        if not any(str(f).startswith("perturb-") for f in faults.values()) or st.params.get("workers", 0) < 2:
             raise CliError("a devnet without a cheating worker is up: run `agora devnet down` first (the demo starts "
-                           "its own), or `agora devnet up --workers 2 --faulty-worker perturb-step=K`")
+                           f"its own), or `agora devnet up --workers 2 --faulty-worker perturb-node=K:{CHEAT_NODE}`")
         say(f"using the devnet already up at {st.coordinator}")
     else:
         say("== bringing up a devnet: anvil, contracts, coordinator, 2 workers (one cheats), verifier, referee")
         try:
-            net.up(DevnetOptions(workers=2, faulty_workers=[f"perturb-step={k}"]), report=lambda m: say("   " + m))
+            # The verifier re-runs both CNN jobs one after the other: its second replay must end inside the
+            # challenge window of a result that two workers computed in parallel, on a busy 2-core machine too.
+            net.up(DevnetOptions(workers=2, faulty_workers=[f"perturb-node={k}:{CHEAT_NODE}"],
+                                 clocks={"challenge-window": DEMO_CHALLENGE_WINDOW_S}),
+                   report=lambda m: say("   " + m))
         except DevnetError as exc:
             raise CliError(str(exc)) from None
         started = True
@@ -88,8 +100,9 @@ def _story(net: Devnet, steps: int, say: Callable[[str], None], timeout_s: float
                 return f"{name} (honest)" if name.startswith("worker") else name
         return address or "-"
 
-    say(f"\n== the client {st.accounts['client'].address} posts two jobs of {steps} steps, "
-        f"{ether(PRICE)} each, escrowed on-chain")
+    say(f"\n== the client {st.accounts['client'].address} exports its PyTorch CNN (examples/digits-cnn/model.py) and "
+        f"posts two jobs of {steps} steps on builtin:digits, {ether(PRICE)} each, escrowed on-chain")
+    _upload_model(api)
     jobs: list[int] = []
     for seed in (1, 2):
         created = api.create_job(demo_spec(steps, seed), PRICE, 3600)
@@ -121,6 +134,10 @@ def _story(net: Devnet, steps: int, say: Callable[[str], None], timeout_s: float
                     say(f"   job {job_id}: step {step}/{steps}, loss {p.get('latest_loss') or 0:.4f}")
             if status in ("finalized", "failed", "cancelled", "expired"):
                 outcome[job_id] = job
+                if status == "finalized":
+                    ev = (api.result(job_id) or {}).get("evaluation") or {}
+                    if ev.get("accuracy") is not None:
+                        say(f"   job {job_id}: held-out accuracy {ev['accuracy']:.3f}, loss {ev.get('loss') or 0:.4f}")
                 if status == "failed" or any(d.get("outcome") for d in api.disputes(job_id=job_id)):
                     _narrate_dispute(api, ledger, job, say, DisputeGame, Account)
         time.sleep(0.5)
@@ -143,6 +160,20 @@ def _story(net: Devnet, steps: int, say: Callable[[str], None], timeout_s: float
             f"the client was refunded its {ether(PRICE)} for job {j['id']}")
     say(f"client paid {signed_ether(net_change['client'])} in all: one job's price, nothing for the cheated one")
     return {"jobs": {j: o["status"] for j, o in outcome.items()}, "net": net_change}
+
+
+def _op_name(job: dict[str, Any], j: int) -> str:
+    """``node 61 aten.convolution_backward.default`` for a graph job's op j (its graph node j), else ``op j``."""
+    from verde.graph import store
+    from verde.program import build_program
+    from verde.spec import parse_spec
+
+    spec = demo_spec(int(job["num_steps"]), 0)
+    store.add_directory(EXAMPLE)
+    program = build_program(parse_spec(spec))
+    if program.graph is not None and 1 <= j <= program.graph.n_nodes:
+        return f"node {j} {program.op(j).kind}"
+    return f"op {j}"
 
 
 def _name(st: Any, address: str) -> str:
@@ -181,8 +212,8 @@ def _narrate_dispute(api: Any, ledger: Any, job: dict[str, Any], say: Callable[[
     game = game_cls.connect(ledger.deployment, ledger.w3, account_cls.create().key.hex())
     state = game.state(int(d["id"]))
     if state.level == 2:
-        say(f"   => the cheater was caught at step {state.index} op {state.hi} (of {state.ops_per_step} ops per step); "
-            f"the referee recomputed that one op; outcome: {d['outcome']}")
+        say(f"   => the cheater was caught at step {state.index}, {_op_name(job, state.hi)} "
+            f"(of {state.ops_per_step} ops per step); the referee recomputed that one node; outcome: {d['outcome']}")
     else:
         say(f"   => outcome: {d['outcome']} (level {state.level})")
     say("")

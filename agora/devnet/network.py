@@ -45,7 +45,7 @@ _CLOCK_PARAM = {
     "unbonding": "unbonding_period_s",
     "liveness": "liveness_window_s",
 }
-WORKER_FAULTS = ("perturb-step", "lazy", "wrong-final", "silent")
+WORKER_FAULTS = ("perturb-step", "perturb-node", "lazy", "wrong-final", "silent")
 VERIFIER_FAULTS = ("false-challenge",)
 
 
@@ -215,7 +215,7 @@ class Devnet:
         for fault in opts.faulty_workers:
             if fault.split("=")[0] not in WORKER_FAULTS:
                 raise DevnetError(f"unknown worker fault {fault!r}: use one of "
-                                  "perturb-step=K, lazy[=K], wrong-final, silent[=K]")
+                                  "perturb-step=K, perturb-node=K:NODE, lazy[=K], wrong-final, silent[=K]")
         if len(opts.faulty_workers) > opts.workers:
             raise DevnetError(f"{len(opts.faulty_workers)} faulty worker(s) need --workers {len(opts.faulty_workers)} "
                               "or more")

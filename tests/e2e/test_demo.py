@@ -15,7 +15,10 @@ def test_demo_narrates_payment_catch_slash_and_refund(tmp_path) -> None:  # type
     proc = agora(["devnet", "demo", "--steps", "30", "--fault-step", "20"], tmp_path / "devnet", timeout=600)
     out = proc.stdout
     print(out)
-    assert re.search(r"caught at step 20 op \d+", out), out
+    # a user model: the example CNN; the cheater is caught at the graph node it perturbed, named
+    assert "examples/digits-cnn" in out
+    assert re.search(r"caught at step 20, node \d+ aten\.convolution_backward\.default", out), out
+    assert re.search(r"held-out accuracy 0\.\d+", out), out
     assert "the honest provider was paid: worker-" in out
     assert "the cheater was slashed" in out and "refunded" in out
     assert re.search(r"worker-\d \(honest\) .* \+0\.00975 ETH", out), out  # price minus the 2.5 % fee
