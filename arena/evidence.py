@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import redis
@@ -219,17 +219,6 @@ class EvidenceBoard:
         if hashlib.sha256(data).hexdigest() != ident:
             raise LookupError(f"hand-over {ident[:12]}… came back with other bytes")
         return data
-
-    def op_inputs(self, game_address: str, game_id: int, spec: JobSpec, step: int, op: int,
-                  parties: Sequence[str]) -> Iterator[OpInputs | EvidenceError | LookupError]:
-        """Each announced hand-over for (step, op), parsed and bound to them; a bad one yields its error instead."""
-        for a in self.announcements(game_address, game_id, OP_INPUTS, parties):
-            if (a.step, a.op) != (step, op):
-                continue
-            try:
-                yield load_op_inputs(self.fetch(a.artifact), spec, step, op)
-            except (EvidenceError, LookupError) as exc:
-                yield exc
 
     def providers(self, game_address: str, game_id: int, spec: JobSpec,
                   parties: Sequence[str] = ()) -> list[Callable[[int, int], OpInputs]]:
