@@ -61,3 +61,36 @@ def test_collateral_meets_the_market_floor_before_escrow(client, login, roles, s
     # A price whose default share is below the floor gets the floor, so its escrow cannot revert on it.
     r = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10, "deadline_s": 3600}, headers=h)
     assert r.status_code == 201 and int(r.json()["job"]["collateral_wei"]) == floor > 0
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "needle"),
+    [(("optimizer", "lr"), float("nan"), "finite number"), (("steps",), "200", "valid integer")],
+)
+def test_a_spec_in_another_spelling_is_refused(client, login, roles, spec, row_counts, path, value, needle):
+    import json
+
+    node = spec
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    h = login(roles.client)
+    before = row_counts()
+    body = json.dumps({"spec": spec, "price_wei": "1000", "deadline_s": 3600})  # NaN travels as the literal NaN
+    r = client.post("/v1/jobs", content=body, headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 422 and needle in r.json()["error"]["message"], r.text
+    assert all(p in r.json()["error"]["message"] for p in path)  # the field is named
+    assert row_counts() == before
+
+
+def test_an_npz_with_its_own_test_split_is_accepted(client, login, roles, spec):
+    h = login(roles.client)
+    buf = io.BytesIO()
+    rng = np.random.default_rng(2)
+    np.savez(buf, x=rng.normal(size=(80, 64)).astype(np.float32), y=np.arange(80) % 10,
+             x_test=rng.normal(size=(20, 64)).astype(np.float32), y_test=np.arange(20) % 10)
+    up = client.post("/v1/datasets", content=buf.getvalue(), headers={**h, **OCTET})
+    assert up.status_code == 201, up.text
+    spec["dataset"]["id"] = up.json()["id"]
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": "1000", "deadline_s": 3600}, headers=h)
+    assert r.status_code == 201, r.text
