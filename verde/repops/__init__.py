@@ -24,6 +24,9 @@ How reproducibility is obtained (DESIGN §6), and why this way:
 * No device RNG (see verde/rng.py), no fused kernels, no torch.compile.
 
 Every function is pure (inputs are never modified) and returns exactly one float32 tensor.
+
+Exported PyTorch graphs run on `verde.repops.aten.KERNELS`: one kernel per allowed core-ATen overload, keyed
+by its printed name ("aten.mm.default"), built from these same rules (see verde/repops/aten/__init__.py).
 """
 
 from verde.repops.elementwise import (
