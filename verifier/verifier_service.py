@@ -30,6 +30,7 @@ from client.job_inputs import fetch_job_inputs
 from verde.runner import RunResult, run_spec
 from verde.spec import JobSpec, parse_spec
 from verifier.chain_context import ChainContext, find_job
+from verifier.evaluation_check import evaluation_note
 from verifier.policy import challenge_decision, decide
 from verifier.settings import VerifierSettings
 
@@ -156,7 +157,8 @@ class VerifierService:
         decision, why = challenge_decision(mine, result.final_model_hash, submitted.trace_root,
                                            submitted.final_model_hash)
         if decision == "agrees":
-            return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s", my_root=_hex(mine)))
+            note = evaluation_note(self.ctx.api, plan.job_id, plan.spec.steps, result.eval_loss, result.accuracy)
+            return self._record(Verdict(cid, "agrees", f"{plan.reason}; re-run {took:.2f}s{note}", my_root=_hex(mine)))
         if decision == "not_challenged":
             return self._record(Verdict(cid, "not_challenged", why, my_root=_hex(mine)))
         if self.ctx.chain_now() > challenge_until:
