@@ -232,3 +232,29 @@ def test_a_slow_replay_does_not_stop_the_referee_ruling_other_games(table8: Tabl
     finally:
         gate.set()
         pool.shutdown()
+
+
+def test_the_oracle_judges_the_games_step_not_the_one_a_hand_over_names(honest):
+    """The bare regression of hole 3, no chain: the same forged hand-over first in line. Before the fix the oracle
+    rebuilt step 3's batch (the hand-over's own `step`) and answered the liar's hash."""
+    from chain.dispute_game import GameOutcome as Outcome
+    from chain.dispute_game import GamePhase as Phase
+    from chain.dispute_game import GameState
+    from verifier.referee import VerdeOracle
+
+    liar = trace_of(BatchSwap(SPEC, step=7, from_step=3))
+    honest_ops, liar_ops = honest.trace.op_leaves(7), liar.op_leaves(7)
+    j = next(i for i in range(1, len(honest_ops)) if honest_ops[i] != liar_ops[i])  # the first op fed the batch
+    forged = replace(liar.op_inputs(7, j), step=3)
+    zero = b"\x00" * 32
+    st = GameState(defender="0x" + "11" * 20, phase=Phase.REFEREE, level=2, moved=0, ends_known=True, lo=j - 1,
+                   hi=j, challenger="0x" + "22" * 20, deadline=0, index=7, num_steps=SPEC["steps"],
+                   checkpoint_every=SPEC["checkpoint_every"], ops_per_step=honest.trace.n_ops, outcome=Outcome.NONE,
+                   job_id=1, clock_defender=0, clock_challenger=0, round_start=0, root_defender=zero,
+                   root_challenger=zero, agreed=honest_ops[j - 1], hi_defender=liar_ops[j], hi_challenger=zero,
+                   pending=zero)
+    oracle = VerdeOracle(SPEC, [lambda s, k: forged, lambda s, k: honest.trace.op_inputs(s, k)])
+    answer = oracle.correct_hash(st)
+    assert answer == honest.trace.op_output_hashes(7)[j - 1]  # H(out_j), the honest one
+    assert answer != liar.op_output_hashes(7)[j - 1]
+    assert len(oracle.rejected) == 1 and "does not match its agreed hash" in oracle.rejected[0], oracle.rejected
