@@ -29,6 +29,10 @@ from coordinator.settings import Settings
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10_000
 STALE_PENDING = dt.timedelta(minutes=2)
+# A provider that let a job's accept window pass is not offered that job again for this long. Not forever: a
+# coordinator outage can make every live provider miss the window (they could not fetch the spec), and a job
+# whose every capable provider is excluded would then wait for its deadline (seen in `agora bench soak`).
+REOFFER_AFTER_EXPIRY = dt.timedelta(seconds=120)
 REDISPATCH_AFTER = dt.timedelta(seconds=30)
 
 
@@ -169,7 +173,7 @@ class Matcher:
         done = []
         for job_id, chain_job_id in silent:
             try:
-                tx = self.chain.market(self._key).reclaim_stalled(int(chain_job_id)).tx_hash
+                tx = self.chain.market(self._key).reclaim_stalled(int(chain_job_id or 0)).tx_hash
             except Exception as exc:  # noqa: BLE001 - a heartbeat arrived meanwhile, or another caller won
                 log.info("reclaimStalled(%s) not sent: %s", chain_job_id, exc)
                 continue
@@ -220,7 +224,8 @@ class Matcher:
             excluded: dict[int, set[str]] = {}
             for job_id, prov in session.execute(
                 select(Assignment.job_id, Assignment.provider).where(
-                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED
+                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED,
+                    Assignment.updated_at > now - REOFFER_AFTER_EXPIRY,
                 )
             ).all():
                 excluded.setdefault(job_id, set()).add(prov)
