@@ -45,6 +45,7 @@ def decline_if_unrunnable(api: Any, job_id: int, chain_job_id: int, spec: JobSpe
                           fetch_data: Callable[[JobSpec], bytes | None], *, max_params: int, devices: list[str],
                           wanted_device: str | None) -> str | None:
     """The reason the job is declined before accept (logged and on the timeline), or None when it can run."""
+    reason: str | None
     try:
         data = fetch_data(spec)
     except ApiError as exc:
