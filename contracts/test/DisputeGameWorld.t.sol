@@ -317,6 +317,16 @@ abstract contract DisputeGameWorld is TestBase {
         bytes32[] memory proofs = _multiproof(leaves, pos);
         bool first = g.moved == 0;
         bytes32[] memory other = first ? new bytes32[](0) : firstElementsOf[id];
+        bool defFirstRound = !g.endsKnown && _bit(p) == 1;
+        if (defFirstRound && (p.fakeFinal || p.noSlots)) {
+            // A defender whose final state does not hold the reported model cannot make its first move.
+            if (p.noSlots) vm.expectPartialRevert(Game.FinalNotBound.selector);
+            else vm.expectPartialRevert(Game.FinalNotInRoot.selector);
+            _send(id, p, g, el, proofs, other);
+            p.strategy = SILENT; // nothing else it can do: its clock decides
+            p.at = 0;
+            return;
+        }
         if (special && p.strategy == BAD_PROOF) {
             // A flipped proof word, or (no words to flip) a flipped element.
             bytes32[] memory bad = new bytes32[](proofs.length);
@@ -334,16 +344,6 @@ abstract contract DisputeGameWorld is TestBase {
             wrong[0] ^= bytes32(uint256(1));
             vm.expectPartialRevert(Game.OtherElementsMismatch.selector);
             _send(id, p, g, el, proofs, wrong);
-        }
-        bool defFirstRound = !g.endsKnown && _bit(p) == 1;
-        if (defFirstRound && (p.fakeFinal || p.noSlots)) {
-            // A defender whose final state does not hold the reported model cannot make its first move.
-            if (p.noSlots) vm.expectPartialRevert(Game.FinalNotBound.selector);
-            else vm.expectPartialRevert(Game.FinalNotInRoot.selector);
-            _send(id, p, g, el, proofs, other);
-            p.strategy = SILENT; // nothing else it can do: its clock decides
-            p.at = 0;
-            return;
         }
         _send(id, p, g, el, proofs, other);
         if (first) firstElementsOf[id] = el;
