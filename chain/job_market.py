@@ -128,8 +128,9 @@ class SubmittedResult:
 
 @dataclass(frozen=True)
 class JobView:
-    """A job as the chain sees it now. `timer` means acceptBy (Assigned), deadline (Running) or
-    challengeUntil (Submitted/Disputed/Finalized); `provider` is None while nobody is assigned.
+    """A job as the chain sees it now. `timer` means acceptBy (Assigned), the last heartbeat (Running: accept
+    counts as the first; `reclaim_stalled` works once `timer + liveness_window` has passed) or challengeUntil
+    (Submitted/Disputed); `provider` is None while nobody is assigned.
     """
 
     job_id: int
