@@ -130,8 +130,10 @@ class Finalizer:
             if now <= until:
                 continue
             status = self.ctx.market.status(cid)
+            if status == JobStatus.DISPUTED:
+                continue  # games are open; a result they do not prove wrong is finalized once they have settled
             if status != JobStatus.SUBMITTED:
-                del self.due[cid]  # disputed (the game decides), or finalized by someone else
+                del self.due[cid]  # failed, reopened, or finalized by someone else
                 continue
             try:
                 self.ctx.market.finalize(cid)

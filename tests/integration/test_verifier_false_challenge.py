@@ -52,10 +52,14 @@ def test_false_challenger_loses_its_bond_and_the_provider_is_paid(stack: Stack):
     gid = int(stack.wait("the false challenge to be played out", settled_game, timeout_s=120))  # type: ignore[arg-type]
     cid = game.state(gid).job_id
     assert game.state(gid).outcome == GameOutcome.DEFENDER_WINS, stack.all_logs()
-    assert market.status(cid) == JobStatus.FINALIZED
-    assert "FAULT false-challenge" in stack.log("verifier", 10**6)
+    # A won game pays nothing by itself: the result is paid once its challenge window has closed.
+    assert market.status(cid) == JobStatus.SUBMITTED
     params = market.params()
-    bond = params.challenger_bond
+    stack.anvil.increase_time(params.challenge_window + 1)
+    stack.wait("the provider's finalizer to finalize", lambda: market.status(cid) == JobStatus.FINALIZED,
+               timeout_s=60)
+    assert "FAULT false-challenge" in stack.log("verifier", 10**6)
+    bond = market.bond_for(cid)
     cut = bond * params.dispute_cut_bps // 10_000
     fee = PRICE * params.protocol_fee_bps // 10_000
     assert stake.credit_of(provider.address) - paid_before == PRICE - fee + bond - cut  # paid, plus the bond
