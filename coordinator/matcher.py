@@ -224,8 +224,15 @@ class Matcher:
             excluded: dict[int, set[str]] = {}
             for job_id, prov in session.execute(
                 select(Assignment.job_id, Assignment.provider).where(
-                    Assignment.job_id.in_([j.id for j in jobs]), Assignment.status == AssignmentStatus.EXPIRED,
-                    Assignment.updated_at > now - REOFFER_AFTER_EXPIRY,
+                    Assignment.job_id.in_([j.id for j in jobs]),
+                    or_(
+                        and_(
+                            Assignment.status == AssignmentStatus.EXPIRED,
+                            Assignment.updated_at > now - REOFFER_AFTER_EXPIRY,
+                        ),
+                        # It accepted the job and then went silent or gave it back: never offered it again.
+                        Assignment.status == AssignmentStatus.STALLED,
+                    ),
                 )
             ).all():
                 excluded.setdefault(job_id, set()).add(prov)

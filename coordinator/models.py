@@ -216,6 +216,7 @@ class AssignmentStatus:
     ASSIGNED = "assigned"  # assign tx mined
     ACCEPTED = "accepted"
     EXPIRED = "expired"
+    STALLED = "stalled"  # accepted, then silent for a liveness window or abandoned: not offered the job again
     FAILED = "failed"
     DONE = "done"
     ACTIVE = (PENDING, ASSIGNED, ACCEPTED)

@@ -208,14 +208,14 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
     elif name == "JobStalled":
         gone = str(a["provider"]).lower()
         job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
-        # EXPIRED: the matcher never gives this job back to the provider that let it go silent.
-        _deactivate(session, job.id, AssignmentStatus.EXPIRED)
+        # STALLED: the matcher never gives this job back to the provider that let it go silent.
+        _deactivate(session, job.id, AssignmentStatus.STALLED)
         msg = (f"{gone} went silent for a whole liveness window: it forfeited {a['forfeited']} wei of its collateral "
                "to the client; the job is open for re-matching and starts over")
     elif name == "JobAbandoned":
         gone = str(a["provider"]).lower()
         job.status, job.provider, job.accept_by = JobStatus.OPEN, None, None
-        _deactivate(session, job.id, AssignmentStatus.EXPIRED)
+        _deactivate(session, job.id, AssignmentStatus.STALLED)
         # Stored as 0x hex (chain_gateway.jsonable): a short text code, right-padded with zeros.
         raw = bytes.fromhex(str(a.get("reason") or "0x").removeprefix("0x"))
         reason = raw.rstrip(b"\x00").decode(errors="replace")

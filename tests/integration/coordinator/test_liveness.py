@@ -4,6 +4,8 @@ job goes to another provider, never back to the silent one. A heartbeat on-chain
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from test_chain_flow import heartbeat  # tests/integration/coordinator is on sys
 from coordinator.dispatch import CeleryDispatcher
 from coordinator.indexer import Indexer
 from coordinator.matcher import Matcher
-from coordinator.models import Assignment
+from coordinator.models import Assignment, utcnow
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
@@ -27,7 +29,9 @@ def test_a_silent_provider_loses_the_job_and_another_finishes_it(
     client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as, market_as, time_travel,
     deployed,
 ):
-    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    settings = settings.model_copy(
+        update={"matcher_key": SecretStr(roles.matcher.private_key), "heartbeat_ttl_s": 3600}
+    )
     indexer = Indexer(sessions, gateway, settings)
     matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
     window = int(deployed.params["liveness_window_s"])
@@ -66,7 +70,12 @@ def test_a_silent_provider_loses_the_job_and_another_finishes_it(
     assert stalled_forfeit(events) > 0
     # The forfeit is the client's, as a StakeManager credit (`agora wallet withdraw` collects it).
     assert stake_as(roles.client).credit_of(roles.client.address) == credit_before + stalled_forfeit(events)
-    # Another provider gets it; the silent one never again.
+    # The silent one never gets it back, not even long after (an expired accept window is forgiven in minutes).
+    heartbeat(client, login(silent))
+    matcher.tick(now=utcnow() + dt.timedelta(minutes=10))
+    with sessions() as s:
+        assert s.execute(select(Assignment).where(Assignment.job_id == job_id, Assignment.active)).first() is None
+    # Another provider gets it.
     stake_as(other).stake(ETHER)
     heartbeat(client, login(other))
     heartbeat(client, login(silent))
