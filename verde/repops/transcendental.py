@@ -184,7 +184,8 @@ def _erf_table(device: torch.device) -> list[Tensor]:
 
 
 def _erf_tail(t: Tensor) -> Tensor:
-    """erf of float64 t in [1, 6] from the Taylor table."""
+    """erf of float64 t in [1, inf) from the Taylor table (clamped at 6, where erf is 1 in float64)."""
+    t = t.clamp(max=6.0)
     i = torch.round(t * (1.0 / _ERF_STEP))
     s = t - i * _ERF_STEP
     ii = i.to(torch.int64)
@@ -195,17 +196,26 @@ def _erf_tail(t: Tensor) -> Tensor:
     return acc
 
 
+def _horner_from(coeffs: tuple[float, ...], z: Tensor) -> Tensor:
+    """sum_i coeffs[i] z**i by Horner's rule (one mul and one add kernel per step, no FMA), len(coeffs) >= 2."""
+    acc = torch.mul(z, coeffs[-1]).add_(coeffs[-2])
+    for c in reversed(coeffs[:-2]):
+        acc.mul_(z).add_(c)
+    return acc
+
+
 def erf64(x: Tensor) -> Tensor:
-    """erf of float64 x (absolute error < 1e-14, relative below |x| = 1); odd by construction, erf(nan) = nan."""
-    nan = torch.isnan(x)
-    t = x.abs().masked_fill_(nan, 0.0).clamp_(max=6.0)
-    tail = t >= _ERF_SWITCH
+    """erf of float64 x (absolute error < 1e-14, relative below |x| = 1); odd by construction.
+
+    NaN needs no special case: it fails `t >= 1`, so it stays in the polynomial, which propagates it."""
+    t = x.abs()
     tc = torch.clamp(t, max=_ERF_SWITCH)
-    y = _horner(list(_erf_core_coefficients()), tc * tc).mul_(tc)
+    y = _horner_from(_erf_core_coefficients(), tc * tc).mul_(tc)
+    tail = t >= _ERF_SWITCH
     if bool(tail.any()):
         where = tail.nonzero(as_tuple=True)
         y.index_put_(where, _erf_tail(t[where]))
-    return torch.copysign(y, x).masked_fill_(nan, math.nan)
+    return torch.copysign(y, x)
 
 
 def erf(x: Tensor) -> Tensor:
@@ -219,9 +229,9 @@ def normal_cdf64(x: Tensor) -> Tensor:
 
 
 def gelu_erf(x: Tensor) -> Tensor:
-    """GELU, exact form x * Phi(x) (torch's approximate='none')."""
+    """GELU, exact form x * Phi(x) = (x / 2) (1 + erf(x / sqrt 2)) (torch's approximate='none')."""
     x64 = x.to(torch.float64)
-    return normal_cdf64(x64).mul_(x64).to(torch.float32)
+    return erf64(x64 * (1.0 / math.sqrt(2.0))).add_(1.0).mul_(x64 * 0.5).to(x.dtype)
 
 
 def gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
