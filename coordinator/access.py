@@ -3,8 +3,8 @@
 Every read of bytes needs sign-in. Whoever uploaded bytes may read them back. Beyond that:
 - a job's final model: its client;
 - a checkpoint: the verifiers (challengers) and the referee of a dispute against the provider that made it;
-- a dataset, and a job's spec: the job's client, the provider assigned to (or claimed for) the job, the
-  coordinator's verifiers (AGORA_VERIFIERS), the referee, and a challenger of the job;
+- a job's inputs (dataset, graph, initial weights) and its spec: the job's client, the provider assigned to (or
+  claimed for) the job, the coordinator's verifiers (AGORA_VERIFIERS), the referee, and a challenger of the job;
 - dispute evidence (op inputs handed to the referee): the referee and the other party of a dispute with the
   uploader, and the coordinator's verifiers.
 A model is never readable through the evidence or dataset rules: the model rule is checked first and is final.
