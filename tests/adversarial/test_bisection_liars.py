@@ -78,8 +78,8 @@ def test_made_up_final_hash_with_the_honest_trace_loses(table8: Table, honest):
     t.assert_conserved()
 
 
-def test_made_up_final_hash_bound_into_the_last_leaf_loses(table_ends: Table, honest):
-    table = table_ends
+def test_made_up_final_hash_bound_into_the_last_leaf_loses(table8: Table, honest):
+    table = table8
     """The mirror lie: L[S] = keccak(fake ‖ slotsHash), so the root differs only in its last leaf. Bisection walks
     to the last op of the last step, where the referee's state hash is the honest one."""
     fake = keccak256(b"a model nobody trained")
@@ -100,8 +100,8 @@ def test_made_up_final_hash_bound_into_the_last_leaf_loses(table_ends: Table, ho
 
 
 @pytest.mark.parametrize("seed", [21])
-def test_false_challenger_loses_its_bond_to_the_honest_provider(table_ends: Table, honest, seed):
-    table = table_ends
+def test_false_challenger_loses_its_bond_to_the_honest_provider(table8: Table, honest, seed):
+    table = table8
     (step, op), = draws(seed + table.k, 1, SPEC["steps"], honest.trace.n_ops)
     made_up = _faulty(step, op)
     c = table.cast

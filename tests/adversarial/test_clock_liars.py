@@ -26,7 +26,7 @@ def _both_sources(liar, honest):
     return (lambda s, j: liar.trace.op_inputs(s, j)), (lambda s, j: honest.trace.op_inputs(s, j))
 
 
-@pytest.mark.parametrize("after", [0, 2, 4])
+@pytest.mark.parametrize("after", [0, 3])
 def test_a_provider_silent_from_any_phase_loses(table8: Table, honest, after):
     t, c = table8, table8.cast
     liar = _liar()
@@ -41,7 +41,7 @@ def test_a_provider_silent_from_any_phase_loses(table8: Table, honest, after):
     t.assert_conserved()
 
 
-@pytest.mark.parametrize("after", [1, 3])
+@pytest.mark.parametrize("after", [2])
 def test_a_challenger_silent_from_any_phase_loses(table8: Table, honest, after):
     t, c = table8, table8.cast
     made_up = _liar(3, 7)
