@@ -83,7 +83,9 @@ def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     slice is already on the 2**-149 grid). Slices whose M would overflow float32 are rounded in float64.
     """
     mx = absmax(x, dim, keepdim=True)
-    if bool((mx >= 2.0 ** (125 + bits - 24)).any()):  # M * 2 must stay finite
+    # small operands: float64 throughout (fewer kernels, no overflow check); large: float32 rounding (less
+    # memory traffic) unless some M * 2 would overflow float32
+    if x.numel() <= _SMALL or bool((mx >= 2.0 ** (125 + bits - 24)).any()):
         m64 = grid_magic_f64(mx.to(torch.float64), bits)
         return (x.to(torch.float64) + m64).sub_(m64)
     m = (mx.view(torch.int32) & _F32_EXPONENT).view(torch.float32).mul_(1.5 * 2.0 ** (24 - bits))
