@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from verde import rng
-from verde.repops.aten import KERNELS
+from verde.repops.aten import KERNELS, on_device
 
 A = torch.ops.aten
 EXACT = (0.0, 0.0)
@@ -165,6 +165,7 @@ CASES: list[tuple[str, object, dict, tuple[float, float]]] = [
     ("aten.add.Tensor", lambda: (u("a", 30, 20), u("b", 20)), {}, EXACT),
     ("aten.add.Tensor", lambda: (u("a", 30, 20), u("b", 20)), {"alpha": 0.5}, (1e-7, 1e-7)),
     ("aten.sub.Tensor", lambda: (u("a", 30, 20), u("b", 30, 1)), {}, EXACT),
+    ("aten.sub.Tensor", lambda: (1, u("b", 30, 4)), {}, EXACT),  # graphs write 1 - y this way
     ("aten.mul.Tensor", lambda: (u("a", 30, 20), u("b", 30, 20)), {}, EXACT),
     ("aten.mul.Tensor", lambda: (u("a", 30, 20), torch.tensor(0.3)), {}, EXACT),
     ("aten.mul.Scalar", lambda: (u("a", 30, 20), 0.5), {}, EXACT),
@@ -279,6 +280,15 @@ GRAPH_OVERLOADS = [
 def test_every_overload_of_the_example_graphs_has_a_kernel():
     missing = [n for n in GRAPH_OVERLOADS if "aten." + n not in KERNELS]
     assert not missing
+
+
+def test_factories_use_the_run_device_not_the_recorded_one():
+    with on_device("meta"):
+        assert KERNELS["aten.full.default"]([2], 1.0, device=torch.device("cpu")).device.type == "meta"
+        assert KERNELS["aten.arange.start_step"](0, 4, device=torch.device("cpu")).device.type == "meta"
+        assert KERNELS["aten.scalar_tensor.default"](0.5, device=torch.device("cpu")).device.type == "meta"
+    moved = KERNELS["aten._to_copy.default"](u("a", 3), dtype=torch.float64, device=torch.device("meta"))
+    assert moved.device.type == "cpu" and moved.dtype == torch.float64
 
 
 def test_bad_arguments_give_one_line_errors():
