@@ -60,3 +60,15 @@ def test_draw_in_unit_interval_and_monotone_in_share(cid, share):
     draw = spot_draw(V1, cid, SPEC_HASH)
     assert 0.0 <= draw < 1.0
     assert decide(spec(1, share), V1, cid, SPEC_HASH).verify == (draw < share)
+
+
+def test_the_verifier_challenges_exactly_what_it_can_win():
+    from verifier.policy import challenge_decision
+
+    root, other_root, model, other_model = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32, b"\x04" * 32
+    assert challenge_decision(root, model, root, model)[0] == "agrees"
+    # A right model under another root: the game would end at round one with the challenger's bond lost.
+    assert challenge_decision(root, model, other_root, model) == (
+        "not_challenged", "model matches, root differs: not challenged")
+    assert challenge_decision(root, model, root, other_model) == ("challenge", "final model hash differs")
+    assert challenge_decision(root, model, other_root, other_model) == ("challenge", "roots differ")
