@@ -385,8 +385,11 @@ class Devnet:
                 wenv["AGORA_FAULT"] = opts.faulty_workers[i - 1]
             self.supervisor.start(f"worker-{i}", cmd, env=wenv, cwd=REPO_ROOT)
             services.append(f"worker-{i}")
+        # Replays run one intra-op thread per process, as the workers do: several compute processes share the
+        # machine, and two OpenMP threads each made a loaded 2-core machine's im2col ~20x slower (measured).
+        replay_env = {**env, "OMP_NUM_THREADS": "1"}
         if opts.verifier:
-            venv = dict(env)
+            venv = dict(replay_env)
             cmd = [sys.executable, "-m", "verifier", "verify", "--key-file", acct["verifier"].key_file, *common]
             if opts.faulty_verifier:
                 cmd += ["--fault", opts.faulty_verifier]
@@ -395,7 +398,7 @@ class Devnet:
             services.append("verifier")
         if opts.referee:
             cmd = [sys.executable, "-m", "verifier", "referee", "--key-file", acct["referee"].key_file, *common]
-            self.supervisor.start("referee", cmd, env=dict(env), cwd=REPO_ROOT)
+            self.supervisor.start("referee", cmd, env=dict(replay_env), cwd=REPO_ROOT)
             services.append("referee")
 
         state = DevnetState(
