@@ -7,8 +7,9 @@ binds a model hash, as PROTOCOL §1 requires, and the defender faulty at one op 
 that posts the honest hash. `total_gas` sums every game transaction's gasUsed (21k base included) of both parties
 and the referee; `challenge_gas` (the tx that opens the game, paid by the challenger) is reported apart.
 
-`worst_case_duration_in_clocks`: one game played as slowly as the rules allow — in each round the slow party
-waits until one second before its own clock runs out (alternating who is slow, so both budgets are spent), then
+`worst_case_duration_in_clocks`: one game played as slowly as the rules allow — the slow party waits until its own
+clock has `SLOW_MARGIN_S` left (alternating who is slow, so both budgets are spent; the margin pays for the blocks
+the remaining moves take, one second each on anvil), then
 the referee rules one second before its window closes (set to one clock here) — measured from the challenge
 block to the settlement block and divided by one party's clock. The rules bound it by 2 clocks + the referee
 window = 3, whatever S, N and k.
@@ -37,6 +38,7 @@ KS = (2, 4, 8, 16)
 TARGET_GAS = 2_500_000
 BENCH_CLOCK = 3_600  # each party's clock in the duration game; the referee window is set to the same
 DURATION_SIZE = (1_024, 64, 8)  # (S, N, k) of the duration game: the bound does not depend on them
+SLOW_MARGIN_S = 30
 
 
 @dataclass
@@ -176,7 +178,7 @@ class _Bench:
             if state.settled or state.phase == GamePhase.REFEREE:
                 continue
             slow_account = defender.game.account if slow is defender else challenger.game.account
-            self._wait_until(state.move_deadline(slow_account) - 1)
+            self._wait_until(state.move_deadline(slow_account) - SLOW_MARGIN_S)
             slow.step()
             defender_slow = not defender_slow
         state = game.state(gid)
