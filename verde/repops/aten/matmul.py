@@ -75,13 +75,14 @@ def addmm(bias: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
 
 # ---- convolution ---------------------------------------------------------------------------------------
 
-def _pairs(x: Tensor, w: Tensor, stride, padding, dilation) -> tuple[Tensor, Tensor, list, list, list]:
+def _pairs(x: Tensor, w: Tensor, stride, padding, dilation
+           ) -> tuple[Tensor, Tensor, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """1-D convolutions as 2-D ones with height 1; 2-D passes through; anything else is refused."""
     if x.dim() == 3:
-        return x.unsqueeze(2), w.unsqueeze(2), [1, *stride], [0, *padding], [1, *dilation]
+        return x.unsqueeze(2), w.unsqueeze(2), (1, *stride), (0, *padding), (1, *dilation)
     if x.dim() != 4:
         raise ValueError(f"convolution supports 1-D and 2-D inputs, got {x.dim() - 2}-D")
-    return x, w, list(stride), list(padding), list(dilation)
+    return x, w, tuple(stride), tuple(padding), tuple(dilation)
 
 
 def _check(transposed: bool, output_padding, groups: int, x: Tensor, w: Tensor) -> None:
@@ -122,7 +123,7 @@ def convolution(x: Tensor, w: Tensor, bias: Tensor | None, stride, padding, dila
     return out.squeeze(2) if one_d else out
 
 
-def _fold_exact(cols64: Tensor, cg: int, kk: int, hw: tuple[int, int], kernel_hw, dil, pad, st) -> Tensor:
+def _fold_exact(cols64: Tensor, cg: int, kk: int, hw: tuple[int, ...], kernel_hw, dil, pad, st) -> Tensor:
     """col2im of float64 columns (N × cg·kk × L) with every addition exact (shared grid per image channel)."""
     n, _, ll = cols64.shape
     v = cols64.reshape(n, cg, kk * ll)

@@ -168,8 +168,12 @@ def batch_norm_backward(grad: Tensor, x: Tensor, weight: Tensor | None, running_
     rows, n = _per_channel(x)
     grows, _ = _per_channel(grad)
     if train:
+        if save_mean is None or save_invstd is None:
+            raise ValueError("native_batch_norm_backward: train=True needs save_mean and save_invstd")
         mean, rstd = save_mean.to(torch.float64), save_invstd.to(torch.float64)
     else:
+        if running_mean is None or running_var is None:
+            raise ValueError("native_batch_norm_backward: train=False needs running_mean and running_var")
         mean = running_mean.to(torch.float64)
         rstd = torch.div(1.0, torch.sqrt(running_var.to(torch.float64) + float(eps)))
     xhat = (rows - mean.unsqueeze(1)).mul_(rstd.unsqueeze(1))

@@ -318,13 +318,16 @@ def hardtanh(x: Tensor, min_val=-1, max_val=1) -> Tensor:
 
 def _ipow64(v: Tensor, n: int) -> Tensor:
     """v**n (n >= 1) in float64 by square-and-multiply: a fixed sequence of correctly rounded products."""
-    result, sq = None, v
+    result: Tensor | None = None
+    sq = v
     while n > 0:
         if n & 1:
             result = sq if result is None else result * sq
         n >>= 1
         if n:
             sq = sq * sq
+    if result is None:
+        raise ValueError("integer power needs an exponent >= 1")
     return result
 
 

@@ -6,6 +6,8 @@ ATen's `dim=[]` (or None) means all dims for sum/mean/amax/amin.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -85,13 +87,11 @@ def mean_all(x: Tensor, *, dtype: torch.dtype | None = None) -> Tensor:
 def var(x: Tensor, dim=None, *, correction=None, keepdim: bool = False) -> Tensor:
     """sum((x - mean)^2) / (n - correction), float64 with exact sums, rounded once."""
     dims = _dims(x, dim)
-    n = 1
-    for d in dims:
-        n *= x.shape[d]
+    n = math.prod(x.shape[i] for i in dims)
     x64 = x.to(torch.float64)
     mu = div_scalar(_exact_sum_dims64(x64, dims, True), float(n))
-    d = x64 - mu
-    ss = _exact_sum_dims64(d * d, dims, keepdim)
+    dev = x64 - mu
+    ss = _exact_sum_dims64(dev * dev, dims, keepdim)
     c = 1 if correction is None else correction
     return div_scalar(ss, float(max(n - c, 0))).to(x.dtype)
 
