@@ -146,10 +146,11 @@ def submit(spec_file: Path, price: str, deadline: str, collateral: str | None, w
 
 
 def _live_twin(api: Any, client: str, digest: str, price_wei: int) -> dict[str, Any] | None:
-    """This client's newest job with the same spec and price that is not over yet (nor failed), if any."""
+    """This client's newest job with the same spec and price that is live or finalized (not failed), if any."""
     for j in api.jobs(client=client):
         if j["spec_hash"].lower() == digest.lower() and int(j["price_wei"]) == price_wei \
-                and j["status"] in ("awaiting_funding", "open", "assigned", "running", "submitted", "disputed"):
+                and j["status"] in ("awaiting_funding", "open", "assigned", "running", "submitted", "disputed",
+                                    "finalized"):
             return dict(j)
     return None
 
