@@ -101,8 +101,11 @@ async function network(): Promise<void> {
 restore();
 onChange(signInMenu);
 window.addEventListener("hashchange", route);
-void listDevAccounts().catch(() => null).then(() => {
+signInMenu();
+route();
+// Devnet names for addresses ("client", "worker-1") arrive when they arrive: pages pick them up on their next draw.
+void listDevAccounts().catch(() => null).then((devs) => {
   signInMenu();
-  route();
+  if (devs?.length) route(); // once, to label what is already drawn
 });
 void network();

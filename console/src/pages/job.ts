@@ -1,8 +1,7 @@
 // One job: status and finality, terms, the live loss curve (and eval points when the worker reports them), the
 // one timeline, the matcher's reason while it waits, the result with the client's download, and its dispute.
 
-import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
+import type uPlot from "uplot";
 
 import { ApiError, download, get, query, type Dispute, type Job, type JobEvent, type Market, type Page, type Progress, type ProgressPoint, type Result } from "../api";
 import { h, replace } from "../dom";
@@ -23,6 +22,12 @@ function evaluations(events: JobEvent[]): Map<number, { loss: number | null; acc
     out.set(e.data.step, { loss: num(e.data.loss), accuracy: num(e.data.accuracy) });
   }
   return out;
+}
+
+let uplotClass: Promise<typeof uPlot> | null = null;
+function loadChart(): Promise<typeof uPlot> {
+  uplotClass ??= import("../chart").then((m) => m.default);
+  return uplotClass;
 }
 
 export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: string }): void {
@@ -53,7 +58,8 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
   let job: Job | null = null;
   let res: Result | null = null;
 
-  const drawChart = (j: Job, events: JobEvent[]) => {
+  const drawChart = async (j: Job, events: JobEvent[]) => {
+    const UPlot = await loadChart();
     const evals = evaluations(events);
     const xs = points.map((p) => p.step);
     const ys = points.map((p) => p.loss);
@@ -91,7 +97,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       { label: "loss", stroke: "#4f46e5", width: 2, fill: "rgba(79,70,229,0.08)", points: { show: false } },
     ];
     if (hasEval) series.push({ label: "held-out loss", stroke: "#0d9488", width: 0, points: { show: true, size: 7, fill: "#0d9488" }, spanGaps: true });
-    plot = new uPlot({
+    plot = new UPlot({
       width, height: 260, series, legend: { show: hasEval },
       scales: { x: { time: false, range: (_u, _min, max) => [0, Math.max(max, j.num_steps)] } },
       axes: [
@@ -237,11 +243,11 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
     if (j.trace_root && !res?.model_artifact) res = await get<Result>(`/v1/jobs/${id}/result`, ctx.signal);
     drawHead(j);
     drawFinality(j, events);
-    drawChart(j, events);
     drawTerms(j);
     drawResult(j, res);
     if (events !== lastEvents) drawTimeline(events);
     lastEvents = events;
     drawDispute(disputes);
+    await drawChart(j, events); // last: the first draw waits for the chart's chunk
   });
 }

@@ -47,19 +47,24 @@ export function renderJobs(root: HTMLElement, ctx: PageContext, params: { query:
   let rows: Job[] = [];
   let next: string | null = null;
   let latest = new Map<number, Latest>();
+  let lastProgress: unknown = null;
 
   const load = async () => {
     const cursor = cursors[cursors.length - 1];
     const page = await get<Page<Job>>("/v1/jobs" + query({ ...filters, cursor, limit: PAGE }), ctx.signal);
+    const fresh = page.items !== rows;
     rows = page.items;
     next = page.next_cursor;
     const ids = rows.map((j) => j.id);
-    latest = new Map();
+    if (fresh) draw(); // the rows first; their progress bars fill in from one more read
     if (ids.length) {
       const p = await get<{ items: Latest[] }>("/v1/market/progress" + query({ job_id: ids }), ctx.signal);
-      for (const it of p.items) latest.set(it.job_id, it);
+      if (p === lastProgress && !fresh) return; // nothing changed (both answers were 304s)
+      lastProgress = p;
+      latest = new Map(p.items.map((it) => [it.job_id, it]));
     }
     draw();
+    table.dataset.progress = "drawn";
   };
 
   const draw = () => {
