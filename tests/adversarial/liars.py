@@ -52,6 +52,38 @@ class HonestBelow(TraceSource):
         return super().output_hash(step, op)
 
 
+class PickedOp(TraceSource):
+    """Its own faulty trace at levels 0 and 1; at the op level it moves the disagreement to an op of its choosing
+    and lies only in that op's revealed output (every later op output made up, the chain rebuilt from them so
+    each of its reveals and descents still checks out) — "a lie only in the reveal"."""
+
+    def __init__(self, liar: Trace, honest: Trace, op: int) -> None:
+        super().__init__(liar)
+        self.honest = TraceSource(honest)
+        self.op = op
+
+    def _claimed(self, s: int) -> list[bytes]:
+        n = self.trace.n_ops
+        outs = [self.honest.output_hash(s, j) for j in range(1, n)]
+        for j in range(self.op, n):
+            outs[j - 1] = keccak256(b"picked" + s.to_bytes(8, "big") + j.to_bytes(8, "big"))
+        return outs
+
+    def leaves(self, level: int, index: int) -> list[bytes]:
+        if level != OPS:
+            return super().leaves(level, index)
+        own = self.trace.op_leaves(index)  # its own L[s-1] (agreed) and L[s] (its claim) at the two ends
+        chain = [own[0]]
+        for h in self._claimed(index):
+            chain.append(keccak256(chain[-1] + h))
+        return chain + [own[-1]]
+
+    def output_hash(self, step: int, op: int) -> bytes:
+        if op == self.trace.n_ops:
+            return self.trace.op_leaves(step)[-1]
+        return self._claimed(step)[op - 1]
+
+
 class TamperedInterior(TraceSource):
     """The honest trace with one interior segment leaf replaced: honest ends (L[0], L[S]), a tampered middle."""
 

@@ -15,7 +15,7 @@ from verde.runner import run_spec
 from verifier.policy import challenge_decision
 
 from .conftest import SPEC, Table, draws, player
-from .liars import BoundFake, HonestBelow, SourcePlayer, TamperedInterior
+from .liars import BoundFake, HonestBelow, PickedOp, SourcePlayer, TamperedInterior
 
 pytestmark = [pytest.mark.integration]
 
@@ -62,6 +62,27 @@ def test_a_lie_only_at_level_one_and_below_loses(table_ends: Table, honest):
     assert st.index == 8 and st.hi == honest.trace.n_ops  # the segment's last step, its last op (the state)
     table.assert_honest_whole("verifier", "client", liars=("provider",))
     table.assert_conserved()
+
+
+@pytest.mark.parametrize("where", ["first", "middle"])
+def test_a_lie_only_in_the_reveal_at_an_op_of_its_choosing_loses(table8: Table, honest, where):
+    """The liar steers the op-level disagreement to the op it picks (the first, or a seeded one) and reveals a
+    made-up output there, consistent with everything it committed. The referee recomputes that op: it loses."""
+    t, c = table8, table8.cast
+    n_ops = honest.trace.n_ops
+    (_, mid), = draws(31, 1, SPEC["steps"], n_ops - 1)
+    op = 1 if where == "first" else mid
+    liar_run = _faulty(9, n_ops)  # its real fault is in the state update; it claims an earlier op went wrong
+    src = PickedOp(liar_run.trace, honest.trace, op)
+    cid = t.submitted_job(liar_run.trace_root, liar_run.final_model_hash, n_ops)
+    gid = t.challenge(cid, honest.trace_root)
+    players = [SourcePlayer(t.game(c.provider), gid, src), player(t, c.verifier, gid, honest.trace)]
+    assert t.play(gid, players, t.referee(lambda s, j: honest.trace.op_inputs(s, j))) == \
+        GameOutcome.CHALLENGER_WINS
+    st = t.game(c.client).state(gid)
+    assert (st.index, st.hi) == (9, op)  # judged exactly where the liar chose to lie
+    t.assert_honest_whole("verifier", "client", liars=("provider",))
+    t.assert_conserved()
 
 
 def test_made_up_final_hash_with_the_honest_trace_loses(table8: Table, honest):
