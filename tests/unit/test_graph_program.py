@@ -52,6 +52,12 @@ CNN = _spec("digits-cnn", 4, 2)
 GPT = _spec("char-gpt", 2, 1)
 
 
+@pytest.fixture(scope="module")
+def cnn_run():
+    """One honest run of the 4-step CNN spec, shared by the tests that replay its trace."""
+    return run_spec(CNN, data=_data(CNN))
+
+
 def test_program_is_the_graph_then_the_optimizer():
     interp = _interp(CNN)
     program, graph = interp.program, interp.program.graph
@@ -114,8 +120,8 @@ def test_trace_leaves_are_the_same_with_one_and_two_threads():
         assert one == two
 
 
-def test_run_spec_reports_the_held_out_evaluation():
-    a = run_spec(CNN, threads=2, data=_data(CNN))
+def test_run_spec_reports_the_held_out_evaluation(cnn_run):
+    a = cnn_run
     assert 0 <= a.accuracy <= 1 and a.eval_loss > 0
     assert a.summary()["eval_loss"] == a.eval_loss
 
@@ -137,19 +143,19 @@ def test_every_node_alone_reproduces_its_hash(spec: dict):
         assert output_hash(alone) == out.op_hashes[op.index - 1], (op.index, op.kind)
 
 
-def test_referee_recomputes_a_backward_convolution_from_handed_over_inputs():
+def test_referee_recomputes_a_backward_convolution_from_handed_over_inputs(cnn_run):
     interp = _interp(CNN)
-    trace = run_spec(CNN, data=_data(CNN)).trace
+    trace = cnn_run.trace
     j = next(op.index for op in interp.program.ops if op.kind == "aten.convolution_backward.default")
     given = trace.op_inputs(2, j)
     verify_op_inputs(CNN, given, given.prev_leaf, given.chain)
     assert referee_output_hash(CNN, 2, j, given.tensors) == trace.op_output_hashes(2)[j - 1]
 
 
-def test_a_perturbed_node_is_the_first_difference():
+def test_a_perturbed_node_is_the_first_difference(cnn_run):
     interp = _interp(CNN)
     j = [op.index for op in interp.program.ops if op.kind == "aten.convolution_backward.default"][-1]
-    honest = run_spec(CNN, data=_data(CNN))
+    honest = cnn_run
     faulty = run_spec(CNN, data=_data(CNN), fault=Fault(step=3, op_index=j))
     assert honest.trace_root != faulty.trace_root
     a, b = honest.trace.op_leaves(3), faulty.trace.op_leaves(3)
@@ -200,11 +206,11 @@ def test_graph_spec_without_its_artifacts_is_refused():
     assert spec.model.kind == "graph"
 
 
-def test_a_getitem_hand_over_carries_its_multi_output_input():
+def test_a_getitem_hand_over_carries_its_multi_output_input(cnn_run):
     """getitem reads a tuple (convolution_backward's three gradients): the referee's hand-over format keeps it."""
     from arena.evidence import dump_op_inputs, load_op_inputs
 
-    trace = run_spec(CNN, data=_data(CNN)).trace
+    trace = cnn_run.trace
     j = next(op.index for op in trace.interpreter.program.ops if op.kind == "getitem")
     given = load_op_inputs(dump_op_inputs(trace.op_inputs(2, j)), parse_spec(CNN), 2, j)
     verify_op_inputs(CNN, given, given.prev_leaf, given.chain)
