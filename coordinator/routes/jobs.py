@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -173,12 +173,21 @@ def create_job(
             f"collateral above the market's maximum of {MAX_COLLATERAL} wei",
             details=[{"field": "body.collateral_wei", "message": "too large"}],
         )
-    if session.get(Spec, digest) is None:
+    known = session.get(Spec, digest)
+    if known is None:
         session.add(Spec(spec_hash=digest, canonical_json=canonical_json(spec).decode(), num_params=n_params))
         try:
             session.flush()
         except IntegrityError:
             session.rollback()  # another request stored the same spec first
+    elif not known.canonical_json:
+        # Escrows adopted before anyone showed this spec (projection.UNKNOWN_SPEC): its hash binds these bytes, so
+        # they are that spec, and those jobs can be matched now.
+        known.canonical_json, known.num_params = canonical_json(spec).decode(), n_params
+        session.execute(
+            update(Job).where(Job.spec_hash == digest, Job.num_params == 0).values(num_params=n_params, wait_reason=None)
+        )
+        session.flush()
     now = utcnow()
     job = Job(
         client=user,

@@ -3,8 +3,6 @@ a job of its client, shown by the API and refundable by `cancel` (issue 11, item
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from coordinator.indexer import Indexer
@@ -19,12 +17,12 @@ def _client_jobs(client, address: str) -> list[dict]:
 
 
 def test_raw_post_job_with_an_unknown_spec_is_shown_and_refundable(
-    client, login, roles, settings, sessions, gateway, chain_snapshot, market_as, fund, w3
+    client, login, roles, settings, sessions, gateway, chain_snapshot, market_as, fund, w3, anvil
 ):
     indexer = Indexer(sessions, gateway, settings)
     raw = market_as(roles.client).post_job(
         spec_hash=b"\x42" * 32, num_steps=10, checkpoint_every=5, ops_per_step=7,
-        collateral=ETHER // 100, deadline=int(time.time()) + 3600, price=ETHER // 100,
+        collateral=ETHER // 100, deadline=anvil.timestamp() + 3600, price=ETHER // 100,
     )
     indexer.catch_up()
     [job] = _client_jobs(client, roles.client.address)
@@ -59,3 +57,27 @@ def test_a_second_escrow_of_one_job_becomes_a_job_of_its_own(
     # Its spec is known, so it is a normal, matchable job with the same terms.
     assert second["spec_hash"] == created["job"]["spec_hash"] and second["num_params"] > 0
     assert second["wait_reason"] is None and second["posted_tx"]
+
+
+def test_an_adopted_escrow_becomes_matchable_once_its_spec_is_shown(
+    client, login, roles, spec, settings, sessions, gateway, chain_snapshot, market_as, anvil
+):
+    from coordinator.job_terms import ops_per_step
+    from verde.spec import parse_spec, spec_hash
+
+    parsed = parse_spec(spec)
+    indexer = Indexer(sessions, gateway, settings)
+    market_as(roles.client).post_job(
+        spec_hash=spec_hash(parsed), num_steps=parsed.steps, checkpoint_every=parsed.checkpoint_every,
+        ops_per_step=ops_per_step(parsed), collateral=ETHER // 100, deadline=anvil.timestamp() + 3600,
+        price=ETHER // 100,
+    )
+    indexer.catch_up()
+    [adopted] = _client_jobs(client, roles.client.address)
+    assert adopted["wait_reason"] == UNKNOWN_SPEC and adopted["num_params"] == 0
+    h = login(roles.client)
+    r = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600}, headers=h)
+    assert r.status_code == 201, r.text
+    now = client.get(f"/v1/jobs/{adopted['id']}").json()
+    assert now["wait_reason"] is None and now["num_params"] == parsed.model.parameter_count
+    assert client.get(f"/v1/jobs/{adopted['id']}/spec", headers=h).content.startswith(b"{")
