@@ -71,7 +71,7 @@ class VerifierService:
         self._games_seen = 0
         self._rebuilding: dict[int, Future[RunResult]] = {}  # game id -> re-run rebuilding our trace
         self._submissions: dict[int, tuple[int, int]] = {}  # chain job id -> (block, log index) of its last submit
-        self._reruns: dict[int, RunResult] = {}  # chain job id -> our finished re-run (kept for a re-submission)
+        self._reruns: dict[int, RunResult] = {}  # chain job id -> our re-run of a job we challenged (a Void reopens it)
 
     # ------------------------------------------------------------------ discovery
 
@@ -150,7 +150,6 @@ class VerifierService:
             result = plan.run.result()
         except Exception as exc:  # noqa: BLE001 - a re-run that cannot complete is a verdict, not a crash
             return self._record(Verdict(cid, "failed", f"re-run failed: {exc}"))
-        self._reruns[cid] = result
         took = time.perf_counter() - plan.started
         submitted = market.result(cid)
         mine = result.trace_root
@@ -169,6 +168,7 @@ class VerifierService:
         except ContractRevert as exc:
             return self._record(Verdict(cid, "failed", f"challenge refused: {exc}", my_root=_hex(mine)))
         game_id = int(receipt.event("JobChallenged").args["gameId"])
+        self._reruns[cid] = result  # kept only for what we challenged: a Void brings that job back
         self.table.add(GamePlayer(self.ctx.game, game_id, result.trace, self.board, label="challenger"))
         fault = self.settings.fault
         tag = f" [FAULT {fault}]" if fault else ""
