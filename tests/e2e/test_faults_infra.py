@@ -1,0 +1,216 @@
+"""The faults a production marketplace meets, on one stack of real processes (tests/integration/
+test_worker_stack.py) — anvil behind a TCP proxy the test can cut, a Redis server and a Postgres cluster of the
+stack's own that it can restart (tests/services.py; the machine's own services are never touched). After each
+fault: nothing lost, nothing paid twice, every wei accounted for (tests/e2e/fault_checks.py).
+
+1. A worker SIGKILLed during submit — after its submitResult reached the node, before it saw the receipt —
+   and started again: the result is on-chain exactly once. Its RPC goes through a tap that relays that one
+   transaction, kills the worker's process group and never answers.
+2. Redis restarted mid-run, keeping nothing (no persistence): queued tasks and job leases are gone. The
+   running worker finds its lease lost, stops, and the job comes back through the task's retry.
+3. Postgres restarted mid-run: the API answers 503 (database unavailable) meanwhile, never 500.
+4. The RPC node away for 30 s mid-training, then 30 s mid-dispute (anvil keeps its state and keeps mining, as
+   a live chain would): every service resumes on its own. Move deadlines are longer than the outage, so a
+   loss by timeout could only come from a service that gave up (or blocked in retries) instead of resuming.
+
+One stack for all of them keeps the suite short; each test uses its own accounts or waits for the previous
+job to be finalized, and stops the workers it started, so none depends on another's leftovers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from eth_utils import function_abi_to_4byte_selector
+
+from chain import artifacts
+from chain.dispute_game import DisputeGame, GameOutcome
+from chain.job_market import JobMarket, JobStatus
+from chain.stake_manager import StakeManager
+from tests.e2e.fault_checks import assert_paid_once, chain_events
+from tests.integration.test_worker_stack import (
+    PRICE,
+    SPEC,
+    Stack,
+    ensure_staked,
+    post_job,
+    stack,
+    start_worker,
+)
+from tests.services import RpcTap
+
+pytestmark = pytest.mark.e2e
+__all__ = ["stack"]
+
+RPC_PROXY = True
+OWN_POSTGRES = True
+MOVE_TIMEOUT_S = 120  # longer than the RPC outage: nobody may lose a move by timeout because of it
+CHALLENGE_WINDOW_S = 15
+OUTAGE_S = 30
+
+
+def _credit(stack: Stack, address: str) -> int:
+    return StakeManager.connect(stack.deployment, stack.anvil.rpc_url, stack.anvil.accounts[9].private_key) \
+        .credit_of(address)
+
+
+def _status(api, job_id: int) -> str | None:  # type: ignore[no-untyped-def]
+    try:
+        return str(api.job(job_id)["status"])
+    except Exception:  # noqa: BLE001 - the API answers 503 for a moment after a restart
+        return None
+
+
+def _all_alive(stack: Stack) -> None:
+    dead = {n: p.returncode for n, p in stack.procs.items() if p.poll() is not None}
+    assert not dead, f"services died during the fault: {dead}\n{stack.all_logs()}"
+
+
+def _run_through(stack: Stack, provider, client, seed: int, fault, steps: int = 300) -> None:  # type: ignore[no-untyped-def]
+    """A job trained by a fresh worker of `provider`; `fault()` strikes mid-training; then paid once."""
+    a = stack.anvil.accounts
+    ensure_staked(stack, provider)
+    credit_before = _credit(stack, provider.address)
+    name = f"worker-{seed}"
+    start_worker(stack, provider, name, stake=False)
+    try:
+        api, job_id = post_job(stack, client, {**SPEC, "steps": steps, "checkpoint_every": 50, "seed": seed})
+        stack.wait("training under way", lambda: (api.progress(job_id).get("latest_step") or 0) >= 5,
+                   timeout_s=240, describe=lambda: (api.job(job_id), api.events(job_id)))
+        fault()
+        _all_alive(stack)
+        stack.wait("job finalized after the fault", lambda: _status(api, job_id) == "finalized", timeout_s=600,
+                   describe=lambda: (api.job(job_id), api.events(job_id)))
+        cid = int(api.job(job_id)["chain_job_id"])
+        assert_paid_once(stack, a[9].private_key, provider.address, cid, credit_before, PRICE)
+    finally:
+        stack.stop(name)
+
+
+def _outage(stack: Stack) -> None:
+    assert stack.proxy is not None
+    stack.proxy.cut()
+    time.sleep(OUTAGE_S)
+    stack.proxy.restore()
+
+
+# ---------------------------------------------------------------- 1. killed between send and receipt
+
+def test_worker_killed_between_send_and_receipt_submits_once(stack: Stack):
+    a = stack.anvil.accounts
+    provider, client = a[3], a[2]
+    ensure_staked(stack, provider)
+    credit_before = _credit(stack, provider.address)
+    fn = next(e for e in artifacts.load("JobMarket").abi if e.get("type") == "function"
+              and e["name"] == "submitResult")
+    submit = bytes(function_abi_to_4byte_selector(fn))  # expands the struct argument
+    name = "worker-submit"
+
+    def spawn(rpc: str) -> None:
+        key_file = stack.logs.parent / f"{name}.key"
+        key_file.write_text(provider.private_key + "\n")
+        stack.spawn(name, [sys.executable, "-m", "worker", "--key-file", str(key_file), "--hostname",
+                           f"{name}@%h"], {"AGORA_RPC_URL": rpc})
+
+    def kill_worker() -> None:
+        proc = stack.procs.get(name)
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    tap = RpcTap(stack.anvil.rpc_url, on_send=lambda data: data[:4] == submit and tap.fired == 0,
+                 then=kill_worker).start()
+    try:
+        spawn(tap.url)
+        api, job_id = post_job(stack, client, {**SPEC, "seed": 51})
+        stack.wait("the submit sent and the worker killed",
+                   lambda: tap.fired == 1 and stack.procs[name].poll() is not None, timeout_s=300,
+                   describe=lambda: (api.job(job_id), api.events(job_id)))
+        stack.procs.pop(name)
+        spawn(stack.proxy.url if stack.proxy else stack.anvil.rpc_url)  # back, without the tap this time
+        stack.wait("job finalized", lambda: _status(api, job_id) == "finalized", timeout_s=600,
+                   describe=lambda: (api.job(job_id), api.events(job_id)))
+        cid = int(api.job(job_id)["chain_job_id"])
+        assert_paid_once(stack, a[9].private_key, provider.address, cid, credit_before, PRICE)
+    finally:
+        stack.stop(name)
+        tap.close()
+
+
+# ---------------------------------------------------------------- 2, 3. Redis and Postgres restarted
+
+def test_redis_restarted_mid_run(stack: Stack):
+    a = stack.anvil.accounts
+    assert stack.redis is not None
+    _run_through(stack, a[3], a[2], 41, lambda: stack.redis.restart(down_s=3))  # type: ignore[union-attr]
+
+
+def test_postgres_restarted_mid_run_answers_503_never_500(stack: Stack):
+    a = stack.anvil.accounts
+    assert stack.pg is not None
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        with httpx.Client(base_url=stack.coordinator_url, timeout=10) as http:
+            while not stop.is_set():
+                try:
+                    seen.append(http.get("/v1/jobs").status_code)
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+
+    def restart() -> None:
+        t = threading.Thread(target=probe, daemon=True)
+        t.start()
+        stack.pg.restart(down_s=5)  # type: ignore[union-attr]
+        time.sleep(3)
+        stop.set()
+        t.join(timeout=30)
+
+    _run_through(stack, a[3], a[2], 42, restart)
+    assert 500 not in seen, seen
+    assert 503 in seen, f"the API never noticed the database was away: {sorted(set(seen))}"
+
+
+# ---------------------------------------------------------------- 4. the RPC node away for 30 s
+
+def test_rpc_away_mid_training(stack: Stack):
+    a = stack.anvil.accounts
+    _run_through(stack, a[3], a[2], 31, lambda: _outage(stack), steps=400)
+
+
+def test_rpc_away_mid_dispute(stack: Stack):
+    a = stack.anvil.accounts
+    cheat, client = a[6], a[7]
+    market = JobMarket.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    game = DisputeGame.connect(stack.deployment, stack.anvil.rpc_url, a[9].private_key)
+    client_credit = market.credit_of(client.address)
+    ensure_staked(stack, cheat)
+    start_worker(stack, cheat, "worker-cheat", fault="perturb-step=17", stake=False)
+    try:
+        api, job_id = post_job(stack, client, {**SPEC, "seed": 32})
+
+        def disputed() -> bool:
+            cid = api.job(job_id)["chain_job_id"]
+            return cid is not None and market.status(int(cid)) == JobStatus.DISPUTED
+
+        stack.wait("job disputed", disputed, timeout_s=300, describe=lambda: (api.job(job_id), api.events(job_id)))
+        cid = int(api.job(job_id)["chain_job_id"])
+        gid = next(g for g in range(game.game_count(), 0, -1) if game.state(g).job_id == cid)
+        _outage(stack)
+        _all_alive(stack)
+        stack.wait("game settled after the outage", lambda: game.state(gid).settled, timeout_s=600,
+                   describe=lambda: (game.state(gid), api.events(job_id)))
+        assert game.state(gid).outcome == GameOutcome.CHALLENGER_WINS, stack.all_logs()
+        assert market.status(cid) == JobStatus.FAILED
+        assert market.credit_of(client.address) - client_credit == PRICE  # refunded once, to the wei
+        assert len(chain_events(stack, "ResultSubmitted", cid)) == 1
+    finally:
+        stack.stop("worker-cheat")
