@@ -19,7 +19,6 @@ PARTIES = ("client", "worker-1", "worker-2", "verifier", "referee", "treasury")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
 # The cheater's node: the convolution backward of the CNN's second layer (the gradient that flows into the first).
 CHEAT_NODE = "convolution_backward"
-DEMO_CHALLENGE_WINDOW_S = 45
 
 
 def demo_spec(steps: int, seed: int) -> dict[str, Any]:
@@ -57,10 +56,7 @@ def run_demo(*, steps: int, fault_step: int | None, keep: bool, say: Callable[[s
     else:
         say("== bringing up a devnet: anvil, contracts, coordinator, 2 workers (one cheats), verifier, referee")
         try:
-            # The verifier re-runs both CNN jobs one after the other: its second replay must end inside the
-            # challenge window of a result that two workers computed in parallel, on a busy 2-core machine too.
-            net.up(DevnetOptions(workers=2, faulty_workers=[f"perturb-node={k}:{CHEAT_NODE}"],
-                                 clocks={"challenge-window": DEMO_CHALLENGE_WINDOW_S}),
+            net.up(DevnetOptions(workers=2, faulty_workers=[f"perturb-node={k}:{CHEAT_NODE}"]),
                    report=lambda m: say("   " + m))
         except DevnetError as exc:
             raise CliError(str(exc)) from None

@@ -29,8 +29,8 @@ CHEAT = f"perturb-node={FAULT_STEP}:convolution_backward"
 
 @pytest.fixture(scope="module")
 def dn(devnet_factory) -> Devnet:  # type: ignore[no-untyped-def]
-    # a generous challenge window: the verifier replays two CNN jobs one after the other on a busy machine
-    return devnet_factory("--workers", "2", "--faulty-worker", CHEAT, "--clock", "challenge-window=90")
+    # a little more challenge window than the default: the verifier replays two CNN jobs one after the other
+    return devnet_factory("--workers", "2", "--faulty-worker", CHEAT, "--clock", "challenge-window=40")
 
 
 def _spec_dir(tmp: Path, seed: int) -> Path:
