@@ -37,8 +37,9 @@ def _pow2_f64(k: Tensor) -> Tensor:
 
 def _horner(coeffs: list[float], x: Tensor) -> Tensor:
     """sum_i coeffs[i] * x**i by Horner's rule, one mul and one add kernel per step (no FMA)."""
-    acc = torch.full_like(x, coeffs[-1])
-    for c in reversed(coeffs[:-1]):
+    # the first step as x * c_n (no filled buffer): the same correctly rounded product as c_n * x
+    acc = torch.mul(x, coeffs[-1]).add_(coeffs[-2])
+    for c in reversed(coeffs[:-2]):
         acc.mul_(x).add_(c)
     return acc
 
@@ -173,13 +174,14 @@ def _erf_coefficients() -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
-_ERF_TABLES: dict[torch.device, list[Tensor]] = {}
+_ERF_TABLES: dict[torch.device, Tensor] = {}
 
 
-def _erf_table(device: torch.device) -> list[Tensor]:
+def _erf_table(device: torch.device) -> Tensor:
+    """pieces × (degree + 1): one row of Taylor coefficients per centre, so one gather fetches them all."""
     t = _ERF_TABLES.get(device)
     if t is None:
-        t = _ERF_TABLES[device] = [torch.tensor(r, dtype=torch.float64, device=device) for r in _erf_coefficients()]
+        t = _ERF_TABLES[device] = torch.tensor(_erf_coefficients(), dtype=torch.float64, device=device).T.contiguous()
     return t
 
 
@@ -188,11 +190,10 @@ def _erf_tail(t: Tensor) -> Tensor:
     t = t.clamp(max=6.0)
     i = torch.round(t * (1.0 / _ERF_STEP))
     s = t - i * _ERF_STEP
-    ii = i.to(torch.int64)
-    rows = _erf_table(t.device)
-    acc = rows[_ERF_DEGREE].take(ii)
+    coeffs = _erf_table(t.device).index_select(0, i.to(torch.int64))  # len(t) × (degree + 1)
+    acc = coeffs[:, _ERF_DEGREE].clone()
     for n in range(_ERF_DEGREE - 1, -1, -1):
-        acc.mul_(s).add_(rows[n].take(ii))
+        acc.mul_(s).add_(coeffs[:, n])
     return acc
 
 
