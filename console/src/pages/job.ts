@@ -215,10 +215,11 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       h("span", { class: "arrow" }, "→"))));
   };
 
+  void loadChart(); // fetch the chart's chunk while the first reads are under way
   let tick = 0;
   ctx.every(2000, async () => {
     tick++;
-    if (!market) market = await get<Market>("/v1/market", ctx.signal).catch(() => null);
+    const marketRead = market ? null : get<Market>("/v1/market", ctx.signal).catch(() => null);
     const j = await get<Job>(`/v1/jobs/${id}`, ctx.signal).catch((e) => {
       if (e instanceof ApiError && e.status === 404) {
         replace(root, h("h1", null, `Job #${id}`), empty("No such job."));
@@ -227,20 +228,27 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       throw e;
     });
     job = j;
+    if (marketRead) market = await marketRead;
     const quiet = TERMINAL.has(j.status) && lastEvents !== null;
     // A finished job changes rarely: after the first full read, look again every few ticks only.
     if (quiet && tick % 5 !== 0) return;
-    const since = points.length ? points[points.length - 1].step + 1 : 0;
-    for (let from = since, guard = 0; guard < 50; guard++) {
-      const p = await get<Progress>(`/v1/jobs/${id}/progress` + query({ since_step: from }), ctx.signal);
-      const fresh = p.points.filter((pt) => !points.length || pt.step > points[points.length - 1].step);
-      points.push(...fresh);
-      if (p.points.length < 1000 || !fresh.length) break;
-      from = points[points.length - 1].step + 1;
-    }
-    const events = (await get<Page<JobEvent>>(`/v1/jobs/${id}/events` + query({ limit: 500 }), ctx.signal)).items;
-    const disputes = j.chain_job_id !== null ? (await get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal)).items : [];
-    if (j.trace_root && !res?.model_artifact) res = await get<Result>(`/v1/jobs/${id}/result`, ctx.signal);
+    // The reads after the job's own are independent: one round trip for all of them, not four.
+    const readPoints = async () => {
+      const since = points.length ? points[points.length - 1].step + 1 : 0;
+      for (let from = since, guard = 0; guard < 50; guard++) {
+        const p = await get<Progress>(`/v1/jobs/${id}/progress` + query({ since_step: from }), ctx.signal);
+        const fresh = p.points.filter((pt) => !points.length || pt.step > points[points.length - 1].step);
+        points.push(...fresh);
+        if (p.points.length < 1000 || !fresh.length) break;
+        from = points[points.length - 1].step + 1;
+      }
+    };
+    const [, events, disputes] = await Promise.all([
+      readPoints(),
+      get<Page<JobEvent>>(`/v1/jobs/${id}/events` + query({ limit: 500 }), ctx.signal).then((p) => p.items),
+      j.chain_job_id !== null ? get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal).then((p) => p.items) : Promise.resolve([] as Dispute[]),
+      j.trace_root && !res?.model_artifact ? get<Result>(`/v1/jobs/${id}/result`, ctx.signal).then((r) => { res = r; }) : Promise.resolve(),
+    ]);
     drawHead(j);
     drawFinality(j, events);
     drawTerms(j);
