@@ -91,6 +91,7 @@ def run(jobs: int = 200, workers: int = 4, fault: str = "perturb-step=2", kill_e
     state = net.up(DevnetOptions(workers=workers, faulty_workers=[fault] if fault else [], fast_clocks=True,
                                  ready_timeout_s=300), report=_say)
     chaos: _Chaos | None = None
+    chaos_thread: threading.Thread | None = None
     try:
         ledger = Ledger.for_devnet(state)
         before = ledger.snapshot()
@@ -99,7 +100,8 @@ def run(jobs: int = 200, workers: int = 4, fault: str = "perturb-step=2", kill_e
         sender = Sender(make_web3(state.rpc), client_key)
         victims = [n for n in state.services if n != "anvil"]
         chaos = _Chaos(net.supervisor, victims, kill_every_s, rng)
-        threading.Thread(target=chaos.run, name="soak-chaos", daemon=True).start()
+        chaos_thread = threading.Thread(target=chaos.run, name="soak-chaos", daemon=True)
+        chaos_thread.start()
 
         posted: dict[int, float] = {}  # coordinator job id -> when its escrow was mined
         settled_at: dict[int, float] = {}
@@ -169,6 +171,9 @@ def run(jobs: int = 200, workers: int = 4, fault: str = "perturb-step=2", kill_e
     finally:
         if chaos is not None:
             chaos.stop.set()
+        if chaos_thread is not None:
+            # A restart in progress must finish before `down`, or it would start a service nobody stops.
+            chaos_thread.join(timeout=60)
         net.down(quiet=True)
         if tmp is not None:
             tmp.cleanup()
