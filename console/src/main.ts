@@ -105,7 +105,8 @@ signInMenu();
 route();
 // Devnet names for addresses ("client", "worker-1") arrive when they arrive: pages pick them up on their next draw.
 void listDevAccounts().catch(() => null).then((devs) => {
-  signInMenu();
-  if (devs?.length) route(); // once, to label what is already drawn
+  if (!devs?.length) return;
+  if (session()) signInMenu(); // the signed-in label gets its name; an open menu is left alone
+  route(); // once, to label what is already drawn
 });
 void network();

@@ -68,15 +68,20 @@ export async function signInWithWallet(): Promise<Session> {
 }
 
 /** The devnet's accounts, or null where dev sign-in is off (everywhere but a devnet). */
-export async function listDevAccounts(): Promise<{ name: string; address: string }[] | null> {
-  if (devAccounts !== undefined) return devAccounts;
-  try {
-    devAccounts = (await get<{ accounts: { name: string; address: string }[] }>("/v1/auth/dev/accounts")).accounts;
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 404) devAccounts = null;
-    else throw e;
-  }
-  return devAccounts;
+let devRead: Promise<{ name: string; address: string }[] | null> | null = null;
+
+export function listDevAccounts(): Promise<{ name: string; address: string }[] | null> {
+  if (devAccounts !== undefined) return Promise.resolve(devAccounts);
+  // one read shared by every caller (start-up and an early click on "Sign in")
+  devRead ??= get<{ accounts: { name: string; address: string }[] }>("/v1/auth/dev/accounts").then(
+    (r) => (devAccounts = r.accounts),
+    (e) => {
+      devRead = null;
+      if (e instanceof ApiError && e.status === 404) return (devAccounts = null);
+      throw e;
+    },
+  );
+  return devRead;
 }
 
 export async function signInWithDevAccount(name: string): Promise<Session> {
