@@ -12,6 +12,7 @@ import pytest
 from arena.evidence import EvidenceBoard
 from chain.dispute_game import DisputeGame, GameOutcome
 from chain.job_market import JobMarket, JobStatus
+from client.api import CoordinatorClient
 from verde.spec import parse_spec
 from verde.trace import referee_output_hash, verify_op_inputs
 
@@ -63,8 +64,9 @@ def test_thousand_step_dispute_is_fast_and_the_referee_cheap(stack: Stack):
     # The referee's work again, on the inputs a party handed over, timed best-of-5: on this shared 2-core machine
     # a single few-millisecond sample is mostly scheduler noise.
     st = game.state(gid)
-    given = EvidenceBoard(api, stack.env["AGORA_BROKER_URL"]).providers(game.address, gid, parse_spec(JOB),
-                                                                       [st.defender, st.challenger])[0](s, j)
+    as_referee = CoordinatorClient(stack.coordinator_url, a[8].private_key)  # hand-overs are the referee's to read
+    board = EvidenceBoard(as_referee, stack.env["AGORA_BROKER_URL"])
+    given = board.providers(game.address, gid, parse_spec(JOB), [st.defender, st.challenger])[0](s, j)
     samples = []
     for _ in range(5):
         t0 = time.perf_counter()
