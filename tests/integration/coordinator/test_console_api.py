@@ -110,7 +110,7 @@ def test_polled_reads_revalidate_with_etags(client, login, roles, spec):
     assert "etag" not in client.post("/v1/auth/nonce", json={"address": roles.client.address}).headers
 
 
-def test_tx_view_decodes_the_market_events_of_a_transaction(client, login, roles, spec, fund):
+def test_tx_view_decodes_the_market_events_of_a_transaction(client, login, roles, spec, fund, chain_snapshot):
     created = client.post("/v1/jobs", json={"spec": spec, "price_wei": 10**15, "deadline_s": 3600}, headers=login(roles.client)).json()
     tx_hash = fund(created, roles.client)
     t = client.get(f"/v1/market/tx/{tx_hash}").json()

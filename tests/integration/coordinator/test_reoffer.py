@@ -27,7 +27,7 @@ def _heartbeat(client, headers) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_a_missed_accept_window_is_forgiven_after_a_while(client, login, roles, spec, fund, settings, sessions,
-                                                          gateway, stake_as, time_travel):
+                                                          gateway, stake_as, time_travel, chain_snapshot):
     settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
     indexer = Indexer(sessions, gateway, settings)
     matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
