@@ -49,3 +49,16 @@ def test_erf_constants_are_deterministic_and_accurate():
     assert (erf64(xs) - ref).abs().max().item() < 1e-14
     tiny = torch.tensor([1e-30, -3e-9, 2.0**-140], dtype=torch.float64)
     torch.testing.assert_close(erf64(tiny), tiny * (2 / torch.pi**0.5), rtol=1e-15, atol=0)
+
+
+def test_erf64_any_layout_gives_the_elementwise_values():
+    # the tail (|x| >= 1) is gathered by flat indices: a 0-d tensor, a transposed and a
+    # strided view must give exactly the values of the same elements laid out contiguously
+    x = _spread("erf", 40, 30, binades=3).double()
+    flat = erf64(x.reshape(-1))
+    assert torch.equal(erf64(x), flat.view(40, 30))
+    assert torch.equal(erf64(x.t()), flat.view(40, 30).t())
+    assert torch.equal(erf64(x[::3, 1::2]), flat.view(40, 30)[::3, 1::2])
+    scalar = erf64(torch.tensor(-2.0, dtype=torch.float64))
+    assert scalar.dim() == 0 and scalar.item() == erf64(torch.tensor([-2.0], dtype=torch.float64)).item()
+    assert (x.abs() >= 1).any() and (x.abs() < 1).any()  # both paths taken
