@@ -25,7 +25,8 @@ def test_false_challenger_loses_its_bond_and_the_provider_is_paid(dn: Devnet) ->
     net = dn.ledger.net_changes(before, dn.ledger.snapshot())
     params = dn.ledger.market.params()
     fee = PRICE * params.protocol_fee_bps // 10_000
-    bond = params.challenger_bond
+    # the bond a challenge carries scales with what it locks up (JobMarket.bondFor)
+    bond = max(params.challenger_bond, (PRICE + int(job["collateral_wei"])) * params.bond_bps // 10_000)
 
     assert d["outcome"] == "defender_wins", d["outcome"]
     assert job["status"] == "finalized"

@@ -65,9 +65,13 @@ def test_every_cheater_is_caught_slashed_and_the_client_refunded(dn: Devnet) -> 
         if mode == "silent":
             assert any("TimedOut" in k for k in kinds), f"silent lost without a timeout: {kinds}"
         elif mode == "wrong-final":
-            # same trace root as the verifier: the game opens in ProveFinal, where a random final hash cannot
-            # be proven from the root, so the defender runs out of time without any bisection
-            assert kinds == ["GameOpened", "GameTimedOut", "GameSettled"], f"wrong-final: {kinds}"
+            # same trace root as the verifier, but the defender's first reveal must bind L[S] to the reported
+            # final hash (revealFirst): a random hash cannot be bound, so the defender never moves and runs out of
+            # its clock; the challenger's own first reveal may be the only move before the timeout
+            assert "RefereeRuled" not in kinds, f"wrong-final reached the referee: {kinds}"
+            assert any("TimedOut" in k for k in kinds), f"wrong-final lost without a timeout: {kinds}"
+            defender = job["provider"].lower()
+            assert not any(m.get("mover") == defender for m in d["moves"] if "Revealed" in m["kind"]), d["moves"]
         else:
             assert any("RefereeRuled" in k for k in kinds), f"{mode}: no referee ruling in {kinds}"
         print(f"{mode}: job {job_id} dispute {d['id']} settled {d['outcome']} after {len(kinds)} moves")
