@@ -11,6 +11,7 @@ import schemathesis
 from eth_account import Account
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from coordinator.app import create_app
@@ -63,6 +64,7 @@ def test_no_server_errors_and_schema_conformance(fuzz_app):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
     statuses: list[int] = []
+    unavailable: set[str] = set()
 
     for operation in operations:
 
@@ -77,10 +79,18 @@ def test_no_server_errors_and_schema_conformance(fuzz_app):
         def fuzz(case) -> None:
             # Schema-valid is not always semantically valid (a random blob is not an .npz, a random job id
             # does not exist): those answers are clear 4xx, which is what the other checks hold us to.
-            response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+            response = case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance, not_a_server_error])
             statuses.append(response.status_code)
+            if response.status_code >= 500:
+                # the fuzz app's RPC is dead on purpose: a route that must read the chain answers a clear 503
+                # (declared in its OpenAPI responses), never a 500 or a stack trace
+                body = response.json()
+                assert response.status_code == 503 and body["error"]["code"] == "unavailable", (case.path, body)
+                unavailable.add(case.path)
 
         fuzz()
     assert len(statuses) >= 60
-    assert all(s < 500 for s in statuses)
+    assert sum(s < 500 for s in statuses) >= 60
+    # only routes that read the chain live may answer 503 here
+    assert all("/market/tx/" in p or "/funding" in p for p in unavailable), unavailable
     assert any(200 <= s < 300 for s in statuses) and any(400 <= s < 500 for s in statuses)
