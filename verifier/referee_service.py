@@ -121,9 +121,10 @@ class RefereeService:
 
             return call
 
-        t0 = time.perf_counter()
         source = "initial state" if st.level == 0 else "hand-over"
+        # reading the board (Redis, signature checks) is fetching, not the referee's compute
         providers = [] if st.level == 0 else self.board.providers(self.ctx.game.address, game_id, spec, parties)
+        t0 = time.perf_counter()
         oracle = VerdeOracle(spec, [timed(p) for p in providers], data=data)
         h = oracle.correct_hash(st)
         took = time.perf_counter() - t0 - fetch[0]
