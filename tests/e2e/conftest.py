@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from client.api import CoordinatorUnavailable
+
 REPO = Path(__file__).resolve().parents[2]
 AGORA = [str(Path(sys.executable).parent / "agora")]  # the installed console script, as a user runs it
 TERMINAL = {"finalized", "failed", "cancelled", "expired"}
@@ -99,7 +101,11 @@ class Devnet:
         deadline = time.monotonic() + timeout_s
         job: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            job = self.api.job(job_id)
+            try:
+                job = self.api.job(job_id)
+            except CoordinatorUnavailable:  # a coordinator a test restarts is away for a moment: keep waiting
+                time.sleep(0.5)
+                continue
             if until(job):
                 return job
             time.sleep(0.5)

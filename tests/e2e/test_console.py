@@ -186,6 +186,8 @@ def test_disputed_job_page_draws_the_narrowing_to_the_step_and_op(dn: Devnet, br
     tab = Page(browser, dn.state.coordinator)
     page = tab.go(f"/disputes/{d['id']}", "[data-verdict]")
     assert page.get_attribute("[data-verdict]", "data-verdict") == f"step {state.index} op {state.hi}"
+    # the drawing follows the moves the page reads after the verdict; wait for it rather than race it
+    page.wait_for_selector("svg.narrowing .fig-final", timeout=60_000)
     assert page.query_selector_all("svg.narrowing .fig-final") and len(page.query_selector_all("svg.narrowing .fig-level")) == 3
     assert page.query_selector('[data-slashed]') is not None, "who was slashed how much"
     assert len(page.query_selector_all("tr[data-move]")) == len(d["moves"])

@@ -123,7 +123,7 @@ def test_runner_stops_training_when_its_lease_is_lost(r, key, tmp_path):
     interp = Interpreter(spec)
     api = _Api()
     runner = JobRunner.__new__(JobRunner)
-    runner.ctx = types.SimpleNamespace(api=api)
+    runner.ctx = types.SimpleNamespace(api=api, market=None)  # no chain: no liveness heartbeats
     runner.settings = types.SimpleNamespace(progress_every=1)
     ws = JobWorkspace(tmp_path, "m", 1)
     m = Manifest(chain_job_id=1)
