@@ -189,18 +189,7 @@ def _regression(spec: JobSpec) -> Dataset:
 
 
 def _from_npz(spec: JobSpec, raw: bytes) -> Dataset:
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-            total = sum(info.file_size for info in zf.infolist())
-    except zipfile.BadZipFile:
-        raise DatasetError("not an .npz file (not a zip archive)") from None
-    if total > MAX_NPZ_BYTES:  # checked before decompressing anything: no zip bombs
-        raise DatasetError(f"arrays total {total} bytes uncompressed, at most {MAX_NPZ_BYTES} allowed")
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"unreadable .npz: {exc}") from None
+    arrays = _read_npz(raw)
     missing = {"x", "y"} - set(arrays)
     if missing:
         raise DatasetError(f".npz lacks {', '.join(sorted(missing))} (needs x and y)")
@@ -265,6 +254,11 @@ def _read_arrays(raw: bytes) -> dict[str, np.ndarray]:
             return dict(load(raw))
         except (SafetensorError, ValueError) as exc:
             raise DatasetError(f"unreadable safetensors file: {str(exc).splitlines()[0][:120]}") from None
+    return _read_npz(raw)
+
+
+def _read_npz(raw: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``: sizes checked before anything is decompressed (no zip bombs), no pickles."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             total = sum(info.file_size for info in zf.infolist())
