@@ -92,46 +92,7 @@ def measure(layers: list[int], batch: int, dataset: str, reps: int, run_steps: i
         loss_fn(model(x), y).backward()
         opt.step()
 
-    cur = dict(state)
-    step_no = 0
-
-    def repops_step() -> None:
-        nonlocal cur, step_no
-        step_no += 1
-        cur = interp.step(cur, step_no).state
-
-    for _ in range(3):  # warm-up: allocator, thread pool, lazy init
-        native_step()
-        repops_step()
-    t_native: list[float] = []
-    t_repops: list[float] = []
-    for _ in range(reps):
-        t0 = clock()
-        native_step()
-        t1 = clock()
-        repops_step()
-        t2 = clock()
-        t_native.append(t1 - t0)
-        t_repops.append(t2 - t1)
-    native_s, repops_s = statistics.median(t_native), statistics.median(t_repops)
-
-    checkpoints = 0
-
-    def count(_step: int, _state: object, _leaf: bytes) -> None:
-        nonlocal checkpoints
-        checkpoints += 1
-
-    _, stats = interp.run(state, 0, run_steps, on_checkpoint=count)
-    per_step = stats.compute_s / stats.steps
-    per_hash = stats.hash_s / checkpoints
-    share = per_hash / (CHECKPOINT_EVERY * per_step + per_hash)
-    return {
-        "native_ms": native_s * 1e3,
-        "repops_ms": repops_s * 1e3,
-        "ratio": repops_s / native_s,
-        "hash_ms": per_hash * 1e3,
-        "hash_share": share,
-    }
+    return _time_steps(interp, state, native_step, reps, run_steps, clock)
 
 
 def example_spec(example: str, **overrides: Any) -> tuple[dict[str, Any], bytes | None]:
