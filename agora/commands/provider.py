@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from agora.credits import withdraw_credits
 from agora.output import CliError, FriendlyGroup, echo_json, ether, fields, parse_amount, when
 
 PROVIDER_KEY_ENV = "AGORA_PROVIDER_KEY"
@@ -173,8 +174,6 @@ def unstake(amount: str, below_minimum: bool, key_file: Path | None, rpc: str | 
 @json_option
 def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as_json: bool) -> None:
     """Pay out everything withdrawable: unbonded stake whose period has ended, and earned credits."""
-    from chain.errors import ContractRevert
-
     key = provider_key(key_file)
     chain = connect(rpc, deployment, key.private_key)
     s, m = chain.stake, chain.market
@@ -192,14 +191,9 @@ def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as
         else:
             receipts.append(s.withdraw_unstaked())
             paid["unbonded stake"] = unb.amount
-    for label, contract in (("slash credit", s), ("payouts", m)):
-        credit = contract.credit_of(key.address)
-        if credit:
-            try:
-                receipts.append(s.withdraw_credit() if contract is s else m.withdraw())
-            except ContractRevert as exc:
-                raise CliError(f"withdrawing {label} failed: {exc}") from None
-            paid[label] = credit
+    credits, credit_receipts = withdraw_credits(chain, key.address)
+    paid.update(credits)
+    receipts += credit_receipts
     if not paid:
         raise CliError("nothing to withdraw: no ended unbonding and no payouts or credits "
                        "(`agora provider status` shows all three)")

@@ -14,6 +14,7 @@ import click
 
 from agora.commands.jobs import client_key, coordinator_url, key_option
 from agora.commands.provider import Chain, connect, deployment_option, json_option, rpc_option
+from agora.credits import withdraw_credits
 from agora.output import CliError, FriendlyGroup, echo_json, ether, fields
 
 REFUNDED = ("cancelled", "expired", "failed")
@@ -87,23 +88,14 @@ def status(key_file: Path | None, rpc: str | None, deployment: Path | None, coor
 @deployment_option
 @json_option
 def withdraw(key_file: Path | None, rpc: str | None, deployment: Path | None, as_json: bool) -> None:
-    """Send your whole JobMarket credit (refunds, returned bonds, earnings) to your wallet."""
-    from chain.errors import ContractRevert
-
+    """Send everything you are owed (refunds, returned bonds, earnings, forfeits paid to you) to your wallet."""
     key = client_key(key_file)
     chain = connect(rpc, deployment, key.private_key)
-    market_credit, stake_credit = chain.market.credit_of(key.address), chain.stake.credit_of(key.address)
-    credit = market_credit + stake_credit
-    if not credit:
+    paid, receipts = withdraw_credits(chain, key.address)
+    if not paid:
         raise CliError("nothing to withdraw: you are owed no credit (`agora wallet status` shows what you are "
                        "owed; cancel an open job with `agora jobs cancel ID` to get its price back)")
-    try:
-        if market_credit:
-            receipt = chain.market.withdraw()
-        if stake_credit:
-            receipt = chain.stake.withdraw_credit()
-    except ContractRevert as exc:
-        raise CliError(f"withdraw failed: {exc}") from None
+    credit, receipt = sum(paid.values()), receipts[-1]
     snap = _snapshot(chain, key.address)
     if as_json:
         echo_json({"tx": receipt.tx_hash, "block": receipt.block_number, "paid_wei": str(credit), **snap})
