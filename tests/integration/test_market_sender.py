@@ -42,7 +42,10 @@ def test_nonce_resyncs_after_another_process_used_the_key(anvil, roles, w3):
     sender = Sender(anvil.rpc_url, roles.stranger.private_key)
     sender.transact(roles.treasury.address, b"", value=1)  # caches the next nonce
     # Someone else (anvil's unlocked dev account) sends with the same account: the cache is now too low.
-    anvil.rpc("eth_sendTransaction", [{"from": roles.stranger.address, "to": roles.treasury.address, "value": "0x1"}])
+    outside = anvil.rpc("eth_sendTransaction",
+                        [{"from": roles.stranger.address, "to": roles.treasury.address, "value": "0x1"}])
+    # anvil answers before it mines under load: the outside send counts once it has a receipt.
+    w3.eth.wait_for_transaction_receipt(outside, timeout=60)
     before = w3.eth.get_transaction_count(roles.stranger.address)
     r = sender.transact(roles.treasury.address, b"", value=1)
     assert w3.eth.get_transaction(r.tx_hash)["nonce"] == before
