@@ -36,7 +36,7 @@ test: setup
 	.venv/bin/ruff check .
 	.venv/bin/mypy
 	node_modules/.bin/forge test
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n 2 --dist loadfile
 
 test-unit: setup
 	.venv/bin/pytest -q tests/unit

@@ -18,6 +18,17 @@ from typing import Any, Self
 from chain.anvil import free_port
 
 
+def machine_redis_url() -> str:
+    """The machine's Redis (127.0.0.1:6379), in a database of this test process's own: 11 for a plain run,
+    11 + n for pytest-xdist worker `gwN` (devnets claim 1–10, 0 is everybody's default), so tests that clear
+    their database never clear another process's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if index > 4:
+        raise RuntimeError(f"xdist worker {worker}: Redis has databases 11-15 for at most 5 test processes")
+    return f"redis://127.0.0.1:6379/{11 + index}"
+
+
 def _wait_port(port: int, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

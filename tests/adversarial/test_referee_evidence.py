@@ -18,6 +18,7 @@ import redis
 
 from arena.evidence import OP_INPUTS, EvidenceBoard
 from chain.dispute_game import GameOutcome, GamePhase
+from tests.services import machine_redis_url
 from verde.checkpoint import dump_state
 from verde.interpreter import Fault
 from verde.runner import model_hash, run_spec
@@ -29,7 +30,7 @@ from .liars import BatchSwap, RefereeDesk, ShelfCoordinator, trace_of
 
 pytestmark = [pytest.mark.integration]
 
-BOARD_URL = "redis://127.0.0.1:6379/13"  # a database of its own: game addresses repeat across snapshots
+BOARD_URL = machine_redis_url()  # a database of this process's own: game addresses repeat across snapshots
 
 
 @pytest.fixture()

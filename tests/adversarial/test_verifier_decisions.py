@@ -13,6 +13,7 @@ import redis
 from arena.evidence import EvidenceBoard
 from chain.dispute_game import GameOutcome
 from chain.job_market import JobStatus
+from tests.services import machine_redis_url
 from verde.interpreter import Fault
 from verde.merkle import MerkleTree
 from verde.runner import run_spec
@@ -24,7 +25,7 @@ from .liars import ShelfCoordinator, TamperedInterior
 
 pytestmark = [pytest.mark.integration]
 
-BOARD_URL = "redis://127.0.0.1:6379/13"
+BOARD_URL = machine_redis_url()  # a database of this process's own: game addresses repeat across snapshots
 
 
 class TimelineShelf(ShelfCoordinator):

@@ -20,6 +20,7 @@ from coordinator.database import make_engine, make_session_factory, upgrade_to_h
 from coordinator.models import Base
 from coordinator.settings import Settings
 from coordinator.signin import sign
+from tests.services import machine_redis_url
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -134,7 +135,7 @@ def spec() -> dict:
     return copy.deepcopy(SPEC)
 
 
-REDIS_TEST_URL = "redis://127.0.0.1:6379/13"
+REDIS_TEST_URL = machine_redis_url()  # Celery messages, in a database of this test process's own
 
 
 @pytest.fixture()
