@@ -75,6 +75,18 @@ export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
   return body;
 }
 
+let marketRead: Promise<Market> | null = null;
+
+/** The deployment (chain, confirmations, contracts, clocks): fixed while the console is open, so one read serves
+ * the network badge and every page (a failed read is tried again by the next caller). */
+export function market(): Promise<Market> {
+  marketRead ??= get<Market>("/v1/market").catch((e) => {
+    marketRead = null;
+    throw e;
+  });
+  return marketRead;
+}
+
 export async function post<T>(path: string, body: unknown): Promise<T> {
   const r = await fetch(path, { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) });
   if (!r.ok) return fail(r);

@@ -5,11 +5,17 @@ export interface PageContext {
   signal: AbortSignal;
   /** Runs `fn` now and again `ms` after each run finishes, until the page is left. */
   every(ms: number, fn: () => Promise<void>): void;
+  /** Settles once the page's first round of reads has finished (or failed, or the page was left). */
+  firstRound: Promise<void>;
 }
 
 export function context(signal: AbortSignal, onError: (e: unknown) => void): PageContext {
+  let first: () => void = () => undefined;
+  const firstRound = new Promise<void>((resolve) => (first = resolve));
+  signal.addEventListener("abort", () => first());
   return {
     signal,
+    firstRound,
     every(ms, fn) {
       let timer: number | undefined;
       const run = async () => {
@@ -21,6 +27,7 @@ export function context(signal: AbortSignal, onError: (e: unknown) => void): Pag
           } catch (e) {
             if (!signal.aborted && !(e instanceof DOMException && e.name === "AbortError")) onError(e);
           }
+          first();
         }
         if (!signal.aborted) timer = window.setTimeout(run, ms);
       };

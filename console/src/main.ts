@@ -1,9 +1,10 @@
 // The console's shell: a hash router over the four pages (jobs, a job, a dispute, providers) plus the disputes
 // list and a transaction view, the network badge and the sign-in menu.
 
+import "uplot/dist/uPlot.min.css";
 import "./style.css";
 
-import { get, type Market } from "./api";
+import { market } from "./api";
 import { h, replace } from "./dom";
 import { context } from "./live";
 import { renderDispute, renderDisputes } from "./pages/disputes";
@@ -12,7 +13,7 @@ import { renderJobs } from "./pages/jobs";
 import { renderProviders } from "./pages/providers";
 import { renderTx } from "./pages/tx";
 import { listDevAccounts, onChange, restore, session, signInWithDevAccount, signInWithWallet, signOut, wallet } from "./session";
-import { addr } from "./widgets";
+import { addr, labelAddresses } from "./widgets";
 
 type Render = (root: HTMLElement, ctx: ReturnType<typeof context>, params: { id: string; query: URLSearchParams }) => void;
 
@@ -28,7 +29,7 @@ const ROUTES: [RegExp, string, Render][] = [
 const app = document.getElementById("app") as HTMLElement;
 let leave: AbortController | null = null;
 
-function route(): void {
+function route(): Promise<void> {
   const raw = location.hash.replace(/^#/, "") || "/jobs";
   const [path, qs] = raw.split("?");
   leave?.abort();
@@ -40,7 +41,7 @@ function route(): void {
   replace(app, banner, root);
   if (!found) {
     replace(root, h("h1", null, "Not found"), h("p", null, "No page at ", h("code", null, path), ". ", h("a", { href: "#/jobs" }, "Back to jobs")));
-    return;
+    return Promise.resolve();
   }
   const ctx = context(leave.signal, (e) => {
     banner.hidden = !e;
@@ -48,6 +49,7 @@ function route(): void {
   });
   const m = path.match(found[0]);
   found[2](root, ctx, { id: m?.[1] ?? "", query: new URLSearchParams(qs || "") });
+  return ctx.firstRound;
 }
 
 function signInMenu(): void {
@@ -89,7 +91,7 @@ function signInMenu(): void {
 async function network(): Promise<void> {
   const el = document.getElementById("network") as HTMLElement;
   try {
-    const m = await get<Market>("/v1/market");
+    const m = await market();
     const devnet = m.chain_id === 31337;
     replace(el, h("span", { class: "dot ok" }), devnet ? "devnet" : `chain ${m.chain_id}`,
       h("span", { class: "muted" }, ` · ${m.confirmations} confirmation${m.confirmations === 1 ? "" : "s"}`));
@@ -100,13 +102,15 @@ async function network(): Promise<void> {
 
 restore();
 onChange(signInMenu);
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", () => void route());
 signInMenu();
-route();
-// Devnet names for addresses ("client", "worker-1") arrive when they arrive: pages pick them up on their next draw.
-void listDevAccounts().catch(() => null).then((devs) => {
+const opened = route();
+void network();
+// Devnet names for addresses ("client", "worker-1") are a nicety: read once the page's own first reads are done,
+// so they never queue ahead of what the page draws (a browser opens six connections to one host). An early
+// click on "Sign in" reads them at once (the read is shared). Pages pick them up on their next draw.
+void opened.then(() => listDevAccounts()).catch(() => null).then((devs) => {
   if (!devs?.length) return;
   if (session()) signInMenu(); // the signed-in label gets its name; an open menu is left alone
-  route(); // once, to label what is already drawn
+  labelAddresses(app); // what is already drawn, in place: re-routing would throw the page away and read it all again
 });
-void network();

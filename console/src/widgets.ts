@@ -1,6 +1,6 @@
 // Small pieces every page uses: status pills, address and hash chips, progress bars, cards, key–value lists.
 
-import { h, type Child } from "./dom";
+import { h, replace, type Child } from "./dom";
 import { short, statusLabel } from "./format";
 import { nameOf, session } from "./session";
 
@@ -12,9 +12,19 @@ export function addr(address: string | null | undefined, opts: { link?: boolean 
   if (!address) return h("span", { class: "muted" }, "—");
   const name = nameOf(address);
   const me = session()?.address === address.toLowerCase();
-  const label = h("span", { class: "addr", title: address }, name ? [h("b", null, name), " ", short(address)] : short(address));
+  const label = h("span", { class: "addr", title: address, "data-addr": address.toLowerCase() }, name ? [h("b", null, name), " ", short(address)] : short(address));
   const body = [label, me ? h("span", { class: "you" }, "you") : null];
   return opts.link ? h("a", { href: `#/providers?focus=${address}`, class: "addr-link" }, body) : h("span", null, body);
+}
+
+/** Names the address chips already drawn under `root` that have none yet (the devnet's names arrive after the
+ * first draw: labelling in place keeps the page and its reads as they are, where redrawing would start it over). */
+export function labelAddresses(root: ParentNode): void {
+  root.querySelectorAll<HTMLElement>(".addr[data-addr]").forEach((el) => {
+    const address = el.dataset.addr as string;
+    const name = nameOf(address);
+    if (name && !el.querySelector("b")) replace(el, h("b", null, name), " ", short(address));
+  });
 }
 
 /** A transaction hash, linked to the console's view of it (the coordinator reads the receipt: no explorer needed). */

@@ -1,7 +1,7 @@
 // Disputes: the list, and one game — the interval [lo, hi] at each level drawn as it narrows (segments → steps →
 // ops), every move with its party, tx and when it was seen, the clocks, the referee's ruling and the slashing.
 
-import { ApiError, get, query, type Dispute, type Job, type JobEvent, type Market, type Move, type Page } from "../api";
+import { ApiError, get, market as readMarket, query, type Dispute, type Job, type JobEvent, type Market, type Move, type Page } from "../api";
 import { h, replace, svg } from "../dom";
 import { clock, duration, eth, secondsUntil } from "../format";
 import type { PageContext } from "../live";
@@ -136,7 +136,9 @@ export function renderDispute(root: HTMLElement, ctx: PageContext, params: { id:
   ctx.every(2000, async () => {
     tick++;
     if (last?.outcome && tick % 5 !== 0) return; // settled: nothing moves any more
-    if (!market) market = await get<Market>("/v1/market", ctx.signal).catch(() => null);
+    // One round for the dispute and the deployment (shared with the network badge), one for what hangs off the
+    // dispute's job: its terms and its timeline, side by side.
+    const marketRead = market ? null : readMarket().then((m) => { market = m; }, () => null);
     let d: Dispute;
     try {
       d = await get<Dispute>(`/v1/disputes/${id}`, ctx.signal);
@@ -147,12 +149,17 @@ export function renderDispute(root: HTMLElement, ctx: PageContext, params: { id:
       }
       throw e;
     }
-    if (d.job_id && (!job || !d.outcome || tick % 5 === 0)) job = await get<Job>(`/v1/jobs/${d.job_id}`, ctx.signal);
     const seen = new Map<string, string>();
     if (d.job_id) {
-      const ev = await get<Page<JobEvent>>(`/v1/jobs/${d.job_id}/events` + query({ limit: 500 }), ctx.signal);
+      const jobId = d.job_id;
+      const [j, ev] = await Promise.all([
+        !job || !d.outcome || tick % 5 === 0 ? get<Job>(`/v1/jobs/${jobId}`, ctx.signal) : Promise.resolve(job),
+        get<Page<JobEvent>>(`/v1/jobs/${jobId}/events` + query({ limit: 500 }), ctx.signal),
+      ]);
+      job = j;
       for (const e of ev.items) if (e.data?.tx_hash && !seen.has(e.data.tx_hash)) seen.set(e.data.tx_hash, e.created_at);
     }
+    await marketRead;
     last = d;
     draw(root, d, job, market, seen);
   });

@@ -3,7 +3,7 @@
 
 import type uPlot from "uplot";
 
-import { ApiError, download, get, query, type Dispute, type Job, type JobEvent, type Market, type Page, type Progress, type ProgressPoint, type Result } from "../api";
+import { ApiError, download, get, market, query, type Dispute, type Job, type JobEvent, type Market, type Page, type Progress, type ProgressPoint, type Result } from "../api";
 import { h, replace } from "../dom";
 import { ago, clock, compact, datetime, duration, eth, loss, secondsUntil } from "../format";
 import type { PageContext } from "../live";
@@ -53,7 +53,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
 
   const points: ProgressPoint[] = [];
   let plot: uPlot | null = null;
-  let market: Market | null = null;
+  let marketInfo: Market | null = null;
   let lastEvents: JobEvent[] | null = null;
   let job: Job | null = null;
   let res: Result | null = null;
@@ -122,7 +122,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
   };
 
   const drawFinality = (j: Job, events: JobEvent[]) => {
-    const conf = market?.confirmations ?? 0;
+    const conf = marketInfo?.confirmations ?? 0;
     const chain = events.filter((e) => e.source === "chain");
     const lastChain = chain[chain.length - 1];
     const parts: (Node | string)[] = [];
@@ -215,11 +215,7 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       h("span", { class: "arrow" }, "→"))));
   };
 
-  void loadChart(); // fetch the chart's chunk while the first reads are under way
-  let tick = 0;
-  ctx.every(2000, async () => {
-    tick++;
-    const marketRead = market ? null : get<Market>("/v1/market", ctx.signal).catch(() => null);
+  const readJob = async () => {
     const j = await get<Job>(`/v1/jobs/${id}`, ctx.signal).catch((e) => {
       if (e instanceof ApiError && e.status === 404) {
         replace(root, h("h1", null, `Job #${id}`), empty("No such job."));
@@ -228,27 +224,48 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       throw e;
     });
     job = j;
-    if (marketRead) market = await marketRead;
-    const quiet = TERMINAL.has(j.status) && lastEvents !== null;
+    return j;
+  };
+  const readPoints = async () => {
+    const since = points.length ? points[points.length - 1].step + 1 : 0;
+    for (let from = since, guard = 0; guard < 50; guard++) {
+      const p = await get<Progress>(`/v1/jobs/${id}/progress` + query({ since_step: from }), ctx.signal);
+      const fresh = p.points.filter((pt) => !points.length || pt.step > points[points.length - 1].step);
+      points.push(...fresh);
+      if (p.points.length < 1000 || !fresh.length) break;
+      from = points[points.length - 1].step + 1;
+    }
+  };
+  const readEvents = () => get<Page<JobEvent>>(`/v1/jobs/${id}/events` + query({ limit: 500 }), ctx.signal).then((p) => p.items);
+  const readDisputes = () => get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal).then((p) => p.items);
+  const readResult = () => get<Result>(`/v1/jobs/${id}/result`, ctx.signal).then((r) => { res = r; });
+
+  void loadChart(); // fetch the chart's chunk while the first reads are under way
+  let tick = 0;
+  ctx.every(2000, async () => {
+    tick++;
     // A finished job changes rarely: after the first full read, look again every few ticks only.
-    if (quiet && tick % 5 !== 0) return;
-    // The reads after the job's own are independent: one round trip for all of them, not four.
-    const readPoints = async () => {
-      const since = points.length ? points[points.length - 1].step + 1 : 0;
-      for (let from = since, guard = 0; guard < 50; guard++) {
-        const p = await get<Progress>(`/v1/jobs/${id}/progress` + query({ since_step: from }), ctx.signal);
-        const fresh = p.points.filter((pt) => !points.length || pt.step > points[points.length - 1].step);
-        points.push(...fresh);
-        if (p.points.length < 1000 || !fresh.length) break;
-        from = points[points.length - 1].step + 1;
-      }
-    };
-    const [, events, disputes] = await Promise.all([
+    if (job && TERMINAL.has(job.status) && lastEvents !== null && tick % 5 !== 0) return;
+    // One round trip for everything the page shows: the job's own read and the reads that hang off it go
+    // together. Before the first answer the page does not know whether the job is on-chain or has a result, so
+    // the first round asks for both (cheap reads); later rounds ask what the last answer of the job calls for.
+    const wantsDisputes = (j: Job | null) => !j || j.chain_job_id !== null;
+    const wantsResult = (j: Job | null) => !j || (!!j.trace_root && !res?.model_artifact);
+    const before = job;
+    const jobRead = readJob();
+    const rest = Promise.all([
       readPoints(),
-      get<Page<JobEvent>>(`/v1/jobs/${id}/events` + query({ limit: 500 }), ctx.signal).then((p) => p.items),
-      j.chain_job_id !== null ? get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal).then((p) => p.items) : Promise.resolve([] as Dispute[]),
-      j.trace_root && !res?.model_artifact ? get<Result>(`/v1/jobs/${id}/result`, ctx.signal).then((r) => { res = r; }) : Promise.resolve(),
+      readEvents(),
+      wantsDisputes(before) ? readDisputes() : Promise.resolve(null),
+      wantsResult(before) ? readResult() : Promise.resolve(),
+      marketInfo ? null : market().then((m) => { marketInfo = m; }, () => null), // shared with the network badge
     ]);
+    rest.catch(() => null); // the job's own read reports first (a 404 is "no such job", not a failed timeline read)
+    const j = await jobRead;
+    const [, events, read] = await rest;
+    // What this answer calls for that the last one did not (it went on-chain, or its result arrived): read now.
+    const disputes = read ?? (wantsDisputes(j) ? await readDisputes() : []);
+    if (wantsResult(j) && !wantsResult(before)) await readResult();
     drawHead(j);
     drawFinality(j, events);
     drawTerms(j);

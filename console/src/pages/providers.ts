@@ -29,6 +29,9 @@ export function renderProviders(root: HTMLElement, ctx: PageContext, params: { q
   const summary = h("span", { class: "muted" });
   replace(root, h("div", { class: "page-head" }, h("h1", null, "Providers"), summary), table);
   ctx.every(4000, async () => {
+    // the records and the providers' pages are independent reads: side by side, not one after the other
+    const recordsRead = get<{ items: ProviderRecord[] }>("/v1/market/records", ctx.signal);
+    recordsRead.catch(() => null); // reported below, after the providers' own read
     const providers: Provider[] = [];
     let cursor: string | null = null;
     for (let i = 0; i < 10; i++) {
@@ -37,7 +40,7 @@ export function renderProviders(root: HTMLElement, ctx: PageContext, params: { q
       cursor = page.next_cursor;
       if (!cursor) break;
     }
-    const records = new Map((await get<{ items: ProviderRecord[] }>("/v1/market/records", ctx.signal)).items.map((r) => [r.address, r]));
+    const records = new Map((await recordsRead).items.map((r) => [r.address, r]));
     const alive = providers.filter((p) => p.alive).length;
     summary.textContent = `${providers.length} known · ${alive} alive`;
     if (!providers.length) {
