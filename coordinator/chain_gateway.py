@@ -9,13 +9,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 
 from chain import artifacts
-from chain.abi_types import abi_type
+from chain.abi_types import abi_type, to_python
 from chain.deploy import Deployment
+from chain.dispute_game import GameState
 from chain.events import ChainEvent, EventDecoder
 from chain.job_market import JobMarket, JobTerms
 from chain.sender import make_web3
@@ -135,10 +137,17 @@ class ChainGateway:
             return None
         return "0x" + bytes(block["hash"]).hex(), int(block["timestamp"])
 
-    def timeouts(self) -> tuple[int, int]:
-        """(move timeout, referee timeout) of the dispute game, seconds, from the deployment's parameters."""
-        params = self.deployment.params if self.deployment else {}
-        return int(params.get("move_timeout_s", 0)), int(params.get("referee_timeout_s", 0))
+    def game_state(self, game_id: int, block: int | str) -> GameState:
+        """DisputeGame.game(id) as of `block`: phase, who has moved, each party's chess clock, the deadline."""
+        entry = next(
+            e for e in artifacts.load("DisputeGame").abi if e.get("type") == "function" and e["name"] == "game"
+        )
+        raw = self.w3.eth.call(
+            {"to": to_checksum_address(self.address("DisputeGame")), "data": self._calldata("DisputeGame", "game", [game_id])},  # type: ignore[typeddict-item]
+            block,  # type: ignore[arg-type]
+        )
+        out = entry["outputs"][0]
+        return GameState.from_view(to_python(out, abi_decode([abi_type(out)], bytes(raw))[0]))
 
     def logs(self, from_block: int, to_block: int) -> list[ChainEvent]:
         if not self.addresses:

@@ -104,6 +104,8 @@ class Indexer:
                 if ev.removed:
                     continue
                 self._store(session, ev, seen[ev.block_number][1])
+            self._refresh_clocks(session, {int(ev.args["gameId"]) for ev in events if not ev.removed
+                                           and ev.contract == "DisputeGame" and "gameId" in ev.args}, end)
             for number, (h, _) in seen.items():
                 session.merge(IndexedBlock(number=number, hash=h))
             if cursor is None:
@@ -167,7 +169,25 @@ class Indexer:
         # A second indexer racing on the same log fails this whole batch on the unique key (nothing
         # half-applied: the batch and the cursor commit together) and retries it on its next poll.
         session.flush()
-        projection.apply(session, row, self.chain.timeouts())
+        projection.apply(session, row)
+        session.flush()
+
+    def _refresh_clocks(self, session: Session, game_ids: set[int], block: int) -> None:
+        """Copy each moved game's chess clocks and deadline from the contract as of `block` (the batch's end): the
+        clocks follow from both parties' elements and the time of each move, which only the contract computes."""
+        for gid in sorted(game_ids):
+            d = session.get(Dispute, gid)
+            if d is None:
+                continue
+            try:
+                state = self.chain.game_state(gid, block)
+            except Exception:  # noqa: BLE001 - a node without that block's state (pruned): the latest will do
+                try:
+                    state = self.chain.game_state(gid, "latest")
+                except Exception:
+                    log.warning("dispute %s: could not read its clocks from the chain", gid, exc_info=True)
+                    continue
+            projection.apply_game_clocks(d, state)
         session.flush()
 
     # ------------------------------------------------------------ reorgs
@@ -254,8 +274,12 @@ class Indexer:
             conds.append(ChainEvent.dispute_id.in_(disputes))
         if conds:
             for ev in session.execute(replay.where(or_(*conds))).scalars():
-                projection.apply(session, ev, self.chain.timeouts())
+                projection.apply(session, ev)
                 session.flush()
+        if disputes:
+            cursor = session.get(IndexerCursor, CURSOR)
+            if cursor is not None and cursor.block_number >= 0:
+                self._refresh_clocks(session, disputes, cursor.block_number)
         # An assign tx that the reorg dropped leaves the job open: free it for the matcher again.
         for job in jobs:
             if job.status in (JobStatus.OPEN, JobStatus.AWAITING_FUNDING):

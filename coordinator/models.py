@@ -258,7 +258,13 @@ class Dispute(Base):
     level: Mapped[int] = mapped_column(Integer, default=0)
     lo: Mapped[int | None] = mapped_column(BigInteger, default=None)
     hi: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    deadline_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    deadline_at: Mapped[dt.datetime | None] = mapped_column(default=None)  # the contract's: timeout() from then
+    # The contract's chess clocks (seconds left for the whole game), when the round began, who owes a move
+    # ("both", "defender", "challenger", "referee"; None once ended): read by the indexer after each batch.
+    clock_defender_s: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    clock_challenger_s: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    round_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    waiting_on: Mapped[str | None] = mapped_column(String(16), default=None)
     outcome: Mapped[str | None] = mapped_column(String(24), default=None)
     opened_tx: Mapped[str | None] = mapped_column(Hash32, default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from chain.dispute_game import GamePhase, GameState
 from coordinator import timeline
 from coordinator.models import (
     Assignment,
@@ -324,7 +325,7 @@ def reset_provider(p: Provider) -> None:
 # ---------------------------------------------------------------- disputes
 
 
-def apply_game_event(session: Session, ev: ChainEvent, timeouts: tuple[int, int] = (0, 0)) -> None:
+def apply_game_event(session: Session, ev: ChainEvent) -> None:
     a = ev.args
     gid = int(a["gameId"])
     d = session.get(Dispute, gid)
@@ -348,13 +349,10 @@ def apply_game_event(session: Session, ev: ChainEvent, timeouts: tuple[int, int]
         d.phase = "timed_out"
     elif ev.name == "GameSettled":
         d.phase, d.outcome = "settled", OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
-    # Each move restarts the clock (DESIGN §5): the next party has move_timeout, the referee referee_timeout.
-    move_timeout, referee_timeout = timeouts
-    if d.phase in ("settled", "timed_out") or ev.block_time is None:
-        d.deadline_at = None
-    else:
-        wait = referee_timeout if d.phase == "referee" else move_timeout
-        d.deadline_at = ev.block_time + dt.timedelta(seconds=wait) if wait else None
+    # The clocks and the deadline are the contract's own (chess clocks: see apply_game_clocks), read by the
+    # indexer after each batch; an ended game has none.
+    if d.phase in ("settled", "timed_out"):
+        d.deadline_at, d.waiting_on = None, None
     session.flush()
     mover = a.get("party")
     session.add(
@@ -381,15 +379,31 @@ def apply_game_event(session: Session, ev: ChainEvent, timeouts: tuple[int, int]
         )
 
 
+def apply_game_clocks(d: Dispute, st: GameState) -> None:
+    """The game's clocks as the contract keeps them (PROTOCOL §6 "Clocks"): each party's seconds left for the
+    whole game, when the current round began (both owed clocks run from there), who still owes a move, and the
+    deadline from which timeout() settles."""
+    d.clock_defender_s, d.clock_challenger_s = st.clock_defender, st.clock_challenger
+    d.round_started_at = _ts(st.round_start)
+    if st.phase in (GamePhase.SETTLED, GamePhase.NONE):
+        d.deadline_at, d.waiting_on = None, None
+        return
+    d.deadline_at = _ts(st.deadline)
+    if st.phase == GamePhase.REFEREE:
+        d.waiting_on = "referee"
+    else:
+        d.waiting_on = {0: "both", 1: "challenger", 2: "defender"}.get(st.moved & 3, None)
+
+
 def reset_dispute(session: Session, d: Dispute) -> None:
     session.delete(d)
 
 
-def apply(session: Session, ev: ChainEvent, timeouts: tuple[int, int] = (0, 0)) -> None:
-    """Fold one stored event into the derived state; `timeouts` = (move, referee) seconds of the game."""
+def apply(session: Session, ev: ChainEvent) -> None:
+    """Fold one stored event into the derived state."""
     if ev.contract == "JobMarket":
         apply_job_event(session, ev)
     elif ev.contract == "StakeManager":
         apply_stake_event(session, ev)
     elif ev.contract == "DisputeGame" and "gameId" in ev.args:
-        apply_game_event(session, ev, timeouts)
+        apply_game_event(session, ev)

@@ -332,7 +332,12 @@ class DisputePublic(_Out):
     level: int
     lo: int | None
     hi: int | None
-    deadline_at: dt.datetime | None
+    deadline_at: dt.datetime | None = Field(description="the contract's deadline: from then on timeout() settles")
+    clock_defender_s: int | None = Field(None, description="seconds left on the defender's whole-game chess clock")
+    clock_challenger_s: int | None = Field(None, description="seconds left on the challenger's chess clock")
+    round_started_at: dt.datetime | None = Field(None, description="when the current round began (owed clocks run)")
+    waiting_on: Literal["both", "defender", "challenger", "referee"] | None = Field(
+        None, description="who still owes a move this round; None once the game ended")
     outcome: str | None
 
 

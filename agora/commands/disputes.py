@@ -66,6 +66,7 @@ def show(dispute_id: int, coordinator: str | None, as_json: bool) -> None:
         ("defender", d["defender"]), ("challenger", d["challenger"]),
         ("phase", d["phase"]), ("level", f"{d['level']} ({LEVELS.get(d['level'], '?')}) interval {_interval(d)}"),
         ("deadline", when(d["deadline_at"]) if not d["outcome"] else "-"),
+        ("waiting on", d.get("waiting_on") or "-"),
         ("outcome", d["outcome"] or "pending"),
     ]
     if chain is not None:
