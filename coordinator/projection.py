@@ -24,7 +24,7 @@ from coordinator.models import (
     Verification,
 )
 
-OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void"}
+OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void", 5: "moot"}
 PHASES = {0: "none", 1: "bisect", 2: "descend", 3: "reveal", 4: "referee", 5: "settled"}
 
 
@@ -197,11 +197,28 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
         job.status = JobStatus.DISPUTED
         job.verification = Verification.DISPUTED
         msg = f"result challenged by {str(a['challenger']).lower()} (dispute {a['gameId']})"
-    elif name == "DisputeSettled":
+    elif name == "ChallengeSettled":
+        # One game of possibly several on the result (PROTOCOL §4). A lost challenge leaves the result standing:
+        # once no game on it is open, it waits for the challenge window again (JobMarket: back to Submitted).
         outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        gid, who = int(a["gameId"]), str(a["challenger"]).lower()
         if outcome == "defender_wins":
-            job.status = JobStatus.FINALIZED
-        elif outcome in ("challenger_wins", "both_lose"):
+            still_open = session.execute(
+                select(Dispute.id).where(Dispute.chain_job_id == job.chain_job_id, Dispute.id != gid,
+                                         Dispute.outcome.is_(None))
+            ).first()
+            if still_open is None and job.status == JobStatus.DISPUTED:
+                job.status = JobStatus.SUBMITTED
+            msg = (f"challenge {gid} by {who} lost: the result stands; its bond went to the provider"
+                   + ("" if still_open is None else f" (dispute {still_open[0]} still open)"))
+        elif outcome == "moot":
+            msg = f"challenge {gid} by {who} ended moot (the result was already decided): its bond went back in full"
+        else:
+            return  # a decided result: DisputeSettled tells it
+    elif name == "DisputeSettled":
+        # Only an outcome that decides (or discards) the result comes here; a DefenderWins is a ChallengeSettled.
+        outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        if outcome in ("challenger_wins", "both_lose"):
             job.status = JobStatus.FAILED
         if job.status in JobStatus.TERMINAL:
             _deactivate(session, job.id, AssignmentStatus.DONE)
