@@ -5,8 +5,9 @@ reference in plain text; PSF License Agreement v2): the topics in sorted order, 
 ``VOCAB`` (printable ASCII and newline; other characters dropped), the first ``CHARS`` characters. Windows of
 ``CONTEXT + 1`` characters every ``CONTEXT`` give ``x`` (the first ``CONTEXT``) and ``y`` (the next-token
 targets: the last ``CONTEXT``); the last ``HELD_OUT`` windows are the held-out split (``x_test``/``y_test``: a
-stretch of text the model never trains on). All as uint8 (the documented dataset format widens integers to int64). The
-file is checked in, so a run does not depend on the Python version installed.
+stretch of text the model never trains on). All as int32: token ids in the documented dataset format (docs/SPEC.md
+"Datasets": int32 or int64), so that `agora jobs submit` can upload the file as it is. The file is checked in, so
+a run does not depend on the Python version installed.
 
     .venv/bin/python examples/char-gpt/corpus.py
 """
@@ -32,7 +33,7 @@ def text() -> str:
 
 def encode(s: str) -> np.ndarray:
     index = {ch: i for i, ch in enumerate(VOCAB)}
-    return np.array([index[ch] for ch in s], dtype=np.uint8)
+    return np.array([index[ch] for ch in s], dtype=np.int32)
 
 
 def decode(tokens: np.ndarray) -> str:

@@ -1,7 +1,9 @@
 """A client brings its own model through the real `agora` command, against a devnet without workers (fast to start):
 datasets upload, jobs estimate, jobs submit uploading the graph and weights beside the spec (skipped once the
 coordinator has them), and bad inputs — a forbidden op, weights that do not fit, a dataset that does not fit, an
-artifact never uploaded — answered with one line and nothing created."""
+artifact never uploaded — answered with one line and nothing created. The example GPT's corpus and spec upload
+as they are. (A model above every provider's advertised memory waits with the reason in its timeline:
+tests/integration/coordinator/test_user_results.py, against real heartbeats and the real matcher.)"""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ except ImportError:  # collected as a package module
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
+GPT = EXAMPLE.parent / "char-gpt"
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +61,22 @@ def test_datasets_upload_prints_shapes_dtypes_and_the_id(devnet: Path, tmp_path:
     np.savez(bad, x=np.zeros((3, 2)), y=np.zeros(4, np.int64))
     one_line_error(run(devnet, "datasets", "upload", str(bad)), "one target row per example")
     one_line_error(run(devnet, "datasets", "upload", str(tmp_path / "missing.npz")), "cannot read")
+
+
+def test_the_example_gpt_and_its_corpus_upload_as_they_are(devnet: Path, tmp_path: Path) -> None:
+    """Regression: the GPT's data.npz held uint8 tokens, outside the documented format (int32/int64), so
+    `agora jobs submit` of the example GPT was refused at the dataset upload."""
+    spec = json.loads((GPT / "spec.json").read_text())
+    out = json.loads(ok(devnet, "datasets", "upload", str(GPT / "data.npz"), "--json"))
+    assert out["id"] == spec["dataset"]["id"], out
+    assert [(a["name"], a["shape"], a["dtype"]) for a in out["arrays"]] == [
+        ("x", [4743, 32], "int32"), ("y", [4743, 32], "int32"),
+        ("x_test", [256, 32], "int32"), ("y_test", [256, 32], "int32")]
+    est = json.loads(ok(devnet, "jobs", "estimate", str(GPT / "spec.json"), "--price", "0.01ether", "--json"))
+    assert est["nodes"] == 477 and est["parameters"] == 114_528, est
+    narrow = tmp_path / "tokens-u8.npz"
+    np.savez(narrow, x=np.zeros((8, 32), np.uint8), y=np.zeros((8, 32), np.uint8))
+    one_line_error(run(devnet, "datasets", "upload", str(narrow)), "uint8", "int32, int64")
 
 
 def test_submit_uploads_the_model_beside_the_spec_once(devnet: Path, tmp_path: Path) -> None:
