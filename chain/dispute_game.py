@@ -46,6 +46,14 @@ class GameOutcome(IntEnum):
     MOOT = 5  # another game on the same result decided it (or a Void discarded it): bond back, nothing slashed
 
 
+def outcome_name(value: object) -> str:
+    """The outcome's wire name ("defender_wins", "moot", …) for a raw event value; an unknown one as it came."""
+    try:
+        return GameOutcome(int(str(value))).name.lower()
+    except ValueError:
+        return str(value)
+
+
 class GameNotFound(ChainError):
     """No GameOpened event for this job on this game contract."""
 

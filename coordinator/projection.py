@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from chain.dispute_game import GamePhase, GameState
+from chain.dispute_game import GamePhase, GameState, outcome_name
 from coordinator import timeline
 from coordinator.models import (
     Assignment,
@@ -24,7 +24,6 @@ from coordinator.models import (
     Verification,
 )
 
-OUTCOMES = {0: "none", 1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void", 5: "moot"}
 PHASES = {0: "none", 1: "bisect", 2: "descend", 3: "reveal", 4: "referee", 5: "settled"}
 
 
@@ -200,7 +199,7 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
     elif name == "ChallengeSettled":
         # One game of possibly several on the result (PROTOCOL §4). A lost challenge leaves the result standing:
         # once no game on it is open, it waits for the challenge window again (JobMarket: back to Submitted).
-        outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        outcome = outcome_name(a["outcome"])
         gid, who = int(a["gameId"]), str(a["challenger"]).lower()
         if outcome == "defender_wins":
             still_open = session.execute(
@@ -217,7 +216,7 @@ def apply_job_event(session: Session, ev: ChainEvent) -> None:
             return  # a decided result: DisputeSettled tells it
     elif name == "DisputeSettled":
         # Only an outcome that decides (or discards) the result comes here; a DefenderWins is a ChallengeSettled.
-        outcome = OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        outcome = outcome_name(a["outcome"])
         if outcome in ("challenger_wins", "both_lose"):
             job.status = JobStatus.FAILED
         if job.status in JobStatus.TERMINAL:
@@ -365,7 +364,7 @@ def apply_game_event(session: Session, ev: ChainEvent) -> None:
     elif ev.name == "GameTimedOut":
         d.phase = "timed_out"
     elif ev.name == "GameSettled":
-        d.phase, d.outcome = "settled", OUTCOMES.get(int(a["outcome"]), str(a["outcome"]))
+        d.phase, d.outcome = "settled", outcome_name(a["outcome"])
     # The clocks and the deadline are the contract's own (chess clocks: see apply_game_clocks), read by the
     # indexer after each batch; an ended game has none.
     if d.phase in ("settled", "timed_out"):

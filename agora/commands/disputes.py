@@ -9,10 +9,10 @@ import click
 
 from agora.commands.jobs import coordinator_option, coordinator_url, json_option
 from agora.output import FriendlyGroup, echo_json, fields, short, table, when
+from chain.dispute_game import outcome_name
 
 LEVELS = {0: "segments", 1: "steps", 2: "ops"}
 BAR = 40
-OUTCOMES = {1: "defender_wins", 2: "challenger_wins", 3: "both_lose", 4: "void"}
 
 
 @click.group(cls=FriendlyGroup)
@@ -159,7 +159,7 @@ def narrowing(moves: list[dict[str, Any]], defender: str | None, challenger: str
         elif "Settled" in kind:
             slashed = a.get("slashed")
             extra = f", slashed {int(slashed) / 1e18:g} ETH" if slashed not in (None, "0", 0) else ""
-            name = OUTCOMES.get(int(a["outcome"]), a["outcome"]) if str(a.get("outcome", "")).isdigit() else a.get("outcome")
+            name = outcome_name(a.get("outcome"))
             lines.append(f"  settled   outcome {name}{extra}  ({tx})")
         elif "Opened" in kind:
             lines.append(f"  opened    {a.get('segments', '?')} segments, defender {short(defender)} vs challenger "
