@@ -28,6 +28,8 @@ export interface Provider {
   last_heartbeat_at: string | null; last_assigned_at: string | null; alive: boolean;
 }
 export interface ProviderRecord { address: string; jobs_done: number; jobs_failed: number; jobs_active: number; disputes_won: number; disputes_lost: number }
+/** GET /v1/jobs/{id}/overview: a job page's five first reads in one answer. */
+export interface Overview { job: Job; progress: Progress; events: Page<JobEvent>; disputes: Dispute[]; result: Result }
 export interface Market { chain_id: number; confirmations: number; contracts: Record<string, string>; params: Record<string, any> }
 export interface Token { token: string; address: string; expires_at: string }
 
@@ -63,9 +65,24 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
   return bearer ? { ...extra, Authorization: `Bearer ${bearer}` } : extra;
 }
 
+declare global {
+  interface Window { __agoraEarly?: { token: string | null; reads: Record<string, Promise<Response>> } }
+}
+
+/** A read that index.html's inline script started while this script was still loading (a page's first reads,
+ * by exact path), taken once; null when there is none or it was made for another sign-in. */
+function early(path: string): Promise<Response | null> | null {
+  const started = window.__agoraEarly;
+  const read = started?.reads[path];
+  if (!started || !read) return null;
+  delete started.reads[path];
+  return started.token === bearer ? read.catch(() => null) : null; // a failed early read is simply made again
+}
+
 export async function get<T>(path: string, signal?: AbortSignal): Promise<T> {
   const hit = cache.get(path);
-  const r = await fetch(path, { headers: headers(hit ? { "If-None-Match": hit.etag } : {}), signal, cache: "no-store" });
+  const r = (hit ? null : await early(path))
+    ?? await fetch(path, { headers: headers(hit ? { "If-None-Match": hit.etag } : {}), signal, cache: "no-store" });
   if (r.status === 304 && hit) return hit.body as T;
   if (!r.ok) return fail(r);
   const body = (await r.json()) as T;

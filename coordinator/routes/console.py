@@ -1,5 +1,6 @@
 """The web console: its built single page (console/ → coordinator/console_dist, checked in) served at `/` and
-`/assets/…`. The page is a client of the /v1 API like the CLI; nothing here reads the database."""
+`/assets/…`. The page is a client of the /v1 API like the CLI; nothing here reads the database. `mount` also adds
+the one read made for the console's first draw, GET /v1/jobs/{id}/overview (routes/job_overview.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+
+from coordinator.routes import job_overview
 
 DIST = Path(__file__).resolve().parents[1] / "console_dist"
 
@@ -22,5 +25,6 @@ def index() -> FileResponse:
 
 def mount(app: FastAPI) -> None:
     """`/` and `/assets` only: every other path stays the API's (its 404s keep the JSON error shape)."""
+    app.include_router(job_overview.router)
     app.include_router(router)
     app.mount("/assets", StaticFiles(directory=DIST / "assets", check_dir=False), name="console-assets")

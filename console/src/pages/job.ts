@@ -3,7 +3,7 @@
 
 import type uPlot from "uplot";
 
-import { ApiError, download, get, market, query, type Dispute, type Job, type JobEvent, type Market, type Page, type Progress, type ProgressPoint, type Result } from "../api";
+import { ApiError, download, get, market, query, type Dispute, type Job, type JobEvent, type Market, type Overview, type Page, type Progress, type ProgressPoint, type Result } from "../api";
 import { h, replace } from "../dom";
 import { ago, clock, compact, datetime, duration, eth, loss, secondsUntil } from "../format";
 import type { PageContext } from "../live";
@@ -215,16 +215,29 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       h("span", { class: "arrow" }, "→"))));
   };
 
+  const gone = (e: unknown): never => {
+    if (e instanceof ApiError && e.status === 404) {
+      replace(root, h("h1", null, `Job #${id}`), empty("No such job."));
+      throw new DOMException("gone", "AbortError");
+    }
+    throw e;
+  };
   const readJob = async () => {
-    const j = await get<Job>(`/v1/jobs/${id}`, ctx.signal).catch((e) => {
-      if (e instanceof ApiError && e.status === 404) {
-        replace(root, h("h1", null, `Job #${id}`), empty("No such job."));
-        throw new DOMException("gone", "AbortError");
-      }
-      throw e;
-    });
+    const j = await get<Job>(`/v1/jobs/${id}`, ctx.signal).catch(gone);
     job = j;
     return j;
+  };
+  const readMarket = () => (marketInfo ? null : market().then((m) => { marketInfo = m; }, () => null)); // shared with the network badge
+  /** The first draw's reads in one request (the job, its curve, timeline, disputes and result) and the market's. */
+  const readOverview = async () => {
+    const marketRead = readMarket();
+    const o = await get<Overview>(`/v1/jobs/${id}/overview`, ctx.signal).catch(gone);
+    job = o.job;
+    res = o.result;
+    points.push(...o.progress.points);
+    if (o.progress.points.length >= 1000) await readPoints(); // a long run: the rest of its curve, a page at a time
+    await marketRead;
+    return { j: o.job, events: o.events.items, disputes: o.disputes };
   };
   const readPoints = async () => {
     const since = points.length ? points[points.length - 1].step + 1 : 0;
@@ -240,17 +253,10 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
   const readDisputes = () => get<Page<Dispute>>("/v1/disputes" + query({ job_id: id }), ctx.signal).then((p) => p.items);
   const readResult = () => get<Result>(`/v1/jobs/${id}/result`, ctx.signal).then((r) => { res = r; });
 
-  void loadChart(); // fetch the chart's chunk while the first reads are under way
-  let tick = 0;
-  ctx.every(2000, async () => {
-    tick++;
-    // A finished job changes rarely: after the first full read, look again every few ticks only.
-    if (job && TERMINAL.has(job.status) && lastEvents !== null && tick % 5 !== 0) return;
-    // One round trip for everything the page shows: the job's own read and the reads that hang off it go
-    // together. Before the first answer the page does not know whether the job is on-chain or has a result, so
-    // the first round asks for both (cheap reads); later rounds ask what the last answer of the job calls for.
-    const wantsDisputes = (j: Job | null) => !j || j.chain_job_id !== null;
-    const wantsResult = (j: Job | null) => !j || (!!j.trace_root && !res?.model_artifact);
+  /** A polling round: the job's own read and the reads that hang off it, together (one round trip). */
+  const readRound = async () => {
+    const wantsDisputes = (j: Job | null) => !!j && j.chain_job_id !== null;
+    const wantsResult = (j: Job | null) => !!j && !!j.trace_root && !res?.model_artifact;
     const before = job;
     const jobRead = readJob();
     const rest = Promise.all([
@@ -258,7 +264,6 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
       readEvents(),
       wantsDisputes(before) ? readDisputes() : Promise.resolve(null),
       wantsResult(before) ? readResult() : Promise.resolve(),
-      marketInfo ? null : market().then((m) => { marketInfo = m; }, () => null), // shared with the network badge
     ]);
     rest.catch(() => null); // the job's own read reports first (a 404 is "no such job", not a failed timeline read)
     const j = await jobRead;
@@ -266,6 +271,18 @@ export function renderJob(root: HTMLElement, ctx: PageContext, params: { id: str
     // What this answer calls for that the last one did not (it went on-chain, or its result arrived): read now.
     const disputes = read ?? (wantsDisputes(j) ? await readDisputes() : []);
     if (wantsResult(j) && !wantsResult(before)) await readResult();
+    return { j, events, disputes };
+  };
+
+  void loadChart(); // fetch the chart's chunk while the first reads are under way
+  let tick = 0;
+  ctx.every(2000, async () => {
+    tick++;
+    // A finished job changes rarely: after the first full read, look again every few ticks only.
+    if (job && TERMINAL.has(job.status) && lastEvents !== null && tick % 5 !== 0) return;
+    let j: Job, events: JobEvent[], disputes: Dispute[];
+    if (!job) ({ j, events, disputes } = await readOverview());
+    else ({ j, events, disputes } = await readRound());
     drawHead(j);
     drawFinality(j, events);
     drawTerms(j);
