@@ -118,7 +118,11 @@ def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
             return [resolve(x, env) for x in v]
         return v
 
-    nested = any(isinstance(a, list) for a in args0) or any(isinstance(v, (list, Ref)) for v in kwargs0.values())
+    def has_ref(v: object) -> bool:
+        return isinstance(v, Ref) or (isinstance(v, list) and any(has_ref(x) for x in v))
+
+    # a tensor reference inside a list (cat, index_put) is resolved per call; literal lists (sizes) are not
+    nested = any(isinstance(a, list) and has_ref(a) for a in args0) or any(has_ref(v) for v in kwargs0.values())
     if nested:
         def call_nested(env: dict, step: int) -> object:
             args = [resolve(a, env) for a in args0]
@@ -126,6 +130,30 @@ def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
                 args[i] = env[name]
             return fn(*args, **{k: resolve(v, env) for k, v in kwargs0.items()})
         return call_nested
+    return _direct_call(fn, args0, slots, kwargs0)
+
+
+def _direct_call(fn: Callable, args0: list, slots: list[tuple[int, str]], kwargs0: dict
+                 ) -> Callable[[dict, int], object]:
+    """The call of a node whose tensor arguments are all top-level: the common shapes (tensors first, then
+    literals, no keywords) as closures that look names up and call, with no per-call list building."""
+    positions = [i for i, _ in slots]
+    names = [n for _, n in slots]
+    if not kwargs0 and positions == list(range(len(slots))):
+        rest = tuple(args0[len(slots):])
+        if len(names) == 1:
+            (a,) = names
+            if not rest:
+                return lambda env, step: fn(env[a])
+            return lambda env, step: fn(env[a], *rest)
+        if len(names) == 2:
+            a, b = names
+            if not rest:
+                return lambda env, step: fn(env[a], env[b])
+            return lambda env, step: fn(env[a], env[b], *rest)
+        if len(names) == 3 and not rest:
+            a, b, c = names
+            return lambda env, step: fn(env[a], env[b], env[c])
 
     def call(env: dict, step: int) -> object:
         args = args0.copy()
@@ -203,6 +231,34 @@ def initial_state(program: Program, device: str | torch.device = "cpu") -> State
     return {k: v.to(device) for k, v in state.items()}
 
 
+_HEAP_TUNED = False
+
+
+def _keep_freed_memory() -> None:
+    """Ask glibc's malloc to keep freed tensor memory for reuse instead of handing it back to the kernel.
+
+    A RepOps step allocates and frees hundreds of float64 temporaries of 0.1-2 MB. With glibc's defaults
+    many of them are mmap'ed and unmapped each time, so every step pays thousands of page faults (measured:
+    ~1,000-4,000 per GPT step, several ms). Raising the mmap and trim thresholds makes them ordinary heap
+    blocks that the next step reuses. Values and bits are unaffected; only where memory comes from. A no-op
+    off glibc (the call is looked up and skipped when absent).
+    """
+    global _HEAP_TUNED
+    if _HEAP_TUNED:
+        return
+    _HEAP_TUNED = True
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's maximum: blocks below 32 MiB come from the heap
+    mallopt(m_trim_threshold, 512 << 20)  # keep up to 512 MiB of freed heap
+    mallopt(m_top_pad, 64 << 20)
+
+
 class Interpreter:
     """Runs one spec's program on one device; optionally faulty."""
 
@@ -218,6 +274,7 @@ class Interpreter:
             if fault.op_index is not None and not 1 <= fault.op_index <= self.program.n_ops:
                 raise ValueError(f"fault op {fault.op_index} outside 1..{self.program.n_ops}")
         self.fault = fault
+        _keep_freed_memory()
         self._calls = _plan(self.program, self.device)
         graph = self.program.graph
         self._x_shape = graph.inputs["x"].shape if graph is not None else None

@@ -11,6 +11,7 @@ operands keep ~21 significant bits relative to their row/column maximum (bfloat1
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,6 +46,35 @@ def quantize(x: Tensor, dim: int, bits: int) -> Tensor:
     return (x + m).sub_(m).to(torch.float64)
 
 
+_BLAS: dict[str, object] = {}
+
+
+def _blas_limits(threads: int) -> bool:
+    """Pin numpy's BLAS to ``threads`` threads (threadpoolctl); False when that cannot be done."""
+    if _BLAS.get("threads") == threads:
+        return True
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return False
+    _BLAS["limits"] = threadpool_limits(limits=threads, user_api="blas")
+    _BLAS["threads"] = threads
+    return True
+
+
+def gemm64(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b for float64 operands on the grid of ``quantize`` (2-D, or batched with broadcasting).
+
+    Every dot product is exact whatever the BLAS does (module doc), so the library is free: on the CPU the
+    float64 product runs on numpy's OpenBLAS, with as many threads as torch uses (measured ~1.3x faster than
+    ATen's MKL dgemm on the AMD EPYC development machines, whose MKL does not take its AVX-512 path there).
+    Elsewhere, or when numpy's BLAS cannot be pinned to torch's thread count, it is torch.matmul.
+    """
+    if a.device.type != "cpu" or b.device.type != "cpu" or not _blas_limits(torch.get_num_threads()):
+        return torch.matmul(a, b)
+    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """a (m×k) @ b (k×n) in float32, bit-reproducible; a and b may be non-contiguous (e.g. transposed views)."""
     if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[0]:
@@ -52,4 +82,4 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     bits = mantissa_bits(a.shape[1])
     qa = quantize(a, 1, bits)
     qb = quantize(b, 0, bits)
-    return torch.mm(qa, qb).to(torch.float32)
+    return gemm64(qa, qb).to(torch.float32)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from verde.repops.aten.registry import kernel
-from verde.repops.matmul import mantissa_bits
+from verde.repops.matmul import gemm64, mantissa_bits
 from verde.repops.quantize import absmax, exponent, quantize_f64, round_to_grid_f64
 from verde.repops.reduce import grid_sum64
 
@@ -37,7 +37,7 @@ def matmul64(a: Tensor, b: Tensor) -> Tensor:
     bits = mantissa_bits(k)
     qa = quantize_f64(a, a.dim() - 1, bits)
     qb = quantize_f64(b, b.dim() - 2, bits)
-    return torch.matmul(qa, qb)
+    return gemm64(qa, qb)
 
 
 @kernel("aten.mm.default")
