@@ -1,8 +1,9 @@
 """`agora bench console`: how fast the web console's pages load on a devnet whose database holds 1,000 jobs.
 
-Brings up a devnet (one worker) in a temporary folder, seeds 1,000 finished jobs (each with a loss curve of 200
-points and a short timeline; a few disputes), then loads each page in Debian's headless Chromium with a cold
-cache and times navigation start → the page's data drawn (its table rows, its loss curve, its dispute figure).
+Brings up a devnet (one worker) in a temporary folder, seeds 1,000 finished on-chain jobs (each with a loss curve of
+200 points and a short timeline; 20 disputes over some of them), then loads each page in Debian's headless Chromium
+with a cold cache and times navigation start → the page's data drawn (its table rows, its loss curve and timeline,
+its dispute figure with its job's facts).
 Target: every page ≤ 300 ms (median of the runs). JSON on the last line.
 """
 
@@ -24,6 +25,7 @@ JOBS = 1000
 POINTS = 200
 RUNS = 7
 TARGET_MS = 300.0
+CHAIN_JOB_BASE = 10_000_000
 
 
 def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
@@ -47,6 +49,7 @@ def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
             s.add(Job(id=first + i, client=client, spec_hash=digest, price_wei=str(10**16), collateral_wei=str(10**16),
                       deadline_s=3600, num_steps=POINTS, checkpoint_every=20, ops_per_step=27, num_params=1210,
                       repops_version="1", status=status, provider=rng.choice(providers), deadline_at=now,
+                      chain_job_id=CHAIN_JOB_BASE + i,  # on-chain, as every job that ran is: its pages read its disputes
                       trace_root="0x" + "cd" * 32, final_model_hash="0x" + "ef" * 32, created_at=now, updated_at=now))
         s.flush()
         points, events = [], []
@@ -63,9 +66,9 @@ def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
         # bulk inserts: 200,000 ORM objects would take minutes on a loaded machine
         s.execute(insert(ProgressPoint), points)
         s.execute(insert(JobEvent), events)
-        for d in range(20):
-            s.add(Dispute(id=900_000 + d, chain_job_id=10_000_000 + d, defender=providers[0], challenger=client,
-                          phase="settled", level=2, lo=26, hi=27, outcome="challenger_wins"))
+        for d in range(20):  # over seeded jobs, as a real dispute is: its page reads that job and its timeline too
+            s.add(Dispute(id=900_000 + d, chain_job_id=CHAIN_JOB_BASE + d * (JOBS // 20), defender=providers[0],
+                          challenger=client, phase="settled", level=2, lo=26, hi=27, outcome="challenger_wins"))
         s.commit()
     engine.dispose()
     return {"first_job": first, "dispute": 900_000}
@@ -120,7 +123,8 @@ def run(**_: object) -> dict[str, Any]:
             "jobs": ("/#/jobs", "document.querySelectorAll('tr[data-job]').length >= 25"),
             "jobs+progress": ("/#/jobs", "document.querySelector('.table-wrap[data-progress=drawn] tr[data-job]')"),
             "job": (f"/#/jobs/{job}", "document.querySelector('.chart canvas') && document.querySelectorAll('[data-kind]').length >= 6"),
-            "dispute": (f"/#/disputes/{seeded['dispute']}", "document.querySelector('.verdict, .narrowing, .empty') && document.querySelector('.page-head h1')"),
+            # drawn once its reads are in: the dispute's, then its job's and that job's timeline ("over job #…")
+            "dispute": (f"/#/disputes/{seeded['dispute']}", "document.querySelector('.verdict, .narrowing, .empty') && document.querySelector('.page-head a.role[href^=\"#/jobs/\"]')"),
             "providers": ("/#/providers", "document.querySelectorAll('tr[data-provider]').length >= 1"),
         }
         figures: dict[str, Any] = {}

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from coordinator.chain_gateway import jsonable
 from coordinator.dependencies import ChainDep, ReadSessionDep, SettingsDep
-from coordinator.errors import NotFound, UpstreamUnavailable, error_responses
+from coordinator.errors import NotFound, Unprocessable, UpstreamUnavailable, error_responses
 from coordinator.models import Dispute, Job, JobStatus, ProgressPoint
-from coordinator.schemas import MAX_ID
+from coordinator.routes.jobs import list_jobs
+from coordinator.schemas import ADDRESS_PATTERN, MAX_ID
 
 router = APIRouter(prefix="/v1/market", tags=["market"])
 
@@ -120,9 +121,23 @@ def records(session: ReadSessionDep) -> RecordsPublic:
 @router.get("/progress", response_model=LatestProgressPage, responses=error_responses(422))
 def latest_progress(
     session: ReadSessionDep,
-    job_id: Annotated[list[int], Query(max_length=200, description="coordinator job ids (repeat the parameter)")],
+    settings: SettingsDep,
+    job_id: Annotated[list[int] | None, Query(max_length=200, description="coordinator job ids (repeat the parameter)")] = None,
+    listed: Annotated[int | None, Query(ge=1, le=200, description=(
+        "instead of ids: the jobs that GET /v1/jobs lists with this limit and the same status, client, provider and "
+        "cursor (so a list page reads its rows and their progress side by side)"))] = None,
+    status: Annotated[str | None, Query(description="with listed: as GET /v1/jobs")] = None,
+    client: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
+    provider: Annotated[str | None, Query(pattern=ADDRESS_PATTERN)] = None,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> LatestProgressPage:
     """The latest reported (step, loss) of many jobs in one read: one list page's progress bars."""
+    if listed is not None:
+        job_id = [j.id for j in list_jobs(session, settings, status=status, client=client, provider=provider,
+                                          cursor=cursor, limit=listed).items]
+    elif job_id is None:
+        raise Unprocessable("name the jobs: job_id (repeated) or listed (with GET /v1/jobs's filters)",
+                            details=[{"field": "query.job_id", "message": "required unless listed is given"}])
     ids = sorted({i for i in job_id if 1 <= i <= MAX_ID})
     if not ids:
         return LatestProgressPage(items=[])

@@ -1,5 +1,5 @@
 // Jobs: every job the API lists, newest first, filterable by status, client and provider, a page at a time;
-// each row with its progress (one /v1/market/progress read for the page) and price.
+// each row with its progress (one /v1/market/progress read for the page, beside the page's own) and price.
 
 import { get, query, type Job, type Page } from "../api";
 import { h, replace } from "../dom";
@@ -51,18 +51,19 @@ export function renderJobs(root: HTMLElement, ctx: PageContext, params: { query:
 
   const load = async () => {
     const cursor = cursors[cursors.length - 1];
-    const page = await get<Page<Job>>("/v1/jobs" + query({ ...filters, cursor, limit: PAGE }), ctx.signal);
+    // The rows and their progress side by side: /v1/market/progress?listed=N names the jobs /v1/jobs?limit=N lists.
+    const pageRead = get<Page<Job>>("/v1/jobs" + query({ ...filters, cursor, limit: PAGE }), ctx.signal);
+    const progressRead = get<{ items: Latest[] }>("/v1/market/progress" + query({ ...filters, cursor, listed: PAGE }), ctx.signal);
+    progressRead.catch(() => null); // reported below, after the rows' own read
+    const page = await pageRead;
     const fresh = page.items !== rows;
     rows = page.items;
     next = page.next_cursor;
-    const ids = rows.map((j) => j.id);
-    if (fresh) draw(); // the rows first; their progress bars fill in from one more read
-    if (ids.length) {
-      const p = await get<{ items: Latest[] }>("/v1/market/progress" + query({ job_id: ids }), ctx.signal);
-      if (p === lastProgress && !fresh) return; // nothing changed (both answers were 304s)
-      lastProgress = p;
-      latest = new Map(p.items.map((it) => [it.job_id, it]));
-    }
+    if (fresh) draw(); // the rows first; their progress bars fill in when that read lands
+    const p = await progressRead;
+    if (p === lastProgress && !fresh) return; // nothing changed (both answers were 304s)
+    lastProgress = p;
+    latest = new Map(p.items.map((it) => [it.job_id, it]));
     draw();
     table.dataset.progress = "drawn";
   };

@@ -1,5 +1,6 @@
-"""GET /v1/jobs/{id}/overview (the console job page's first read) is the five reads it replaces, part for part,
-on Postgres and anvil: the job, its progress, its timeline, its disputes and its result."""
+"""The reads the console makes so that a page's first draw is one round trip, on Postgres and anvil:
+GET /v1/jobs/{id}/overview is the five reads it replaces, part for part (the job, its progress, its timeline, its
+disputes and its result), and /v1/market/progress?listed=N names the jobs GET /v1/jobs?limit=N lists."""
 
 from __future__ import annotations
 
@@ -44,3 +45,34 @@ def test_overview_is_the_reads_it_replaces(client, login, roles, sessions, spec)
     missing = client.get("/v1/jobs/999999/overview")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert client.get("/v1/jobs/0/overview").status_code == 422
+
+
+def test_listed_progress_is_that_of_the_jobs_the_list_shows(client, login, roles, sessions, spec):
+    h = login(roles.client)
+    ids = [client.post("/v1/jobs", json={"spec": spec, "price_wei": 1000 + i, "deadline_s": 3600}, headers=h).json()["job"]["id"]
+           for i in range(4)]
+    p = roles.provider.address.lower()
+    with sessions() as s:
+        s.execute(update(Job).where(Job.id.in_(ids[:2])).values(provider=p, status="running"))
+        s.add_all([ProgressPoint(job_id=i, step=k, loss=1.0 / (i + k)) for i in ids for k in (1, 2)])
+        s.commit()
+
+    def latest(**params: object) -> list[int]:
+        r = client.get("/v1/market/progress", params=params)
+        assert r.status_code == 200, r.text
+        return [it["job_id"] for it in r.json()["items"]]
+
+    def listed_ids(**params: object) -> list[int]:
+        return sorted(j["id"] for j in client.get("/v1/jobs", params=params).json()["items"])
+
+    assert latest(listed=2) == listed_ids(limit=2) == sorted(ids[2:])  # the newest two
+    assert latest(listed=50, status="running") == listed_ids(limit=50, status="running") == sorted(ids[:2])
+    assert latest(listed=50, provider=p) == sorted(ids[:2])
+    cursor = client.get("/v1/jobs", params={"limit": 3}).json()["next_cursor"]
+    assert latest(listed=3, cursor=cursor) == listed_ids(limit=3, cursor=cursor)
+    assert latest(listed=1, client=roles.stranger.address.lower()) == []
+    # neither ids nor listed: the caller named no jobs
+    bad = client.get("/v1/market/progress")
+    assert bad.status_code == 422 and "listed" in bad.json()["error"]["message"]
+    assert client.get("/v1/market/progress", params={"listed": 0}).status_code == 422
+    assert client.get("/v1/market/progress", params={"listed": 5, "status": "nonsense"}).status_code == 422
