@@ -208,17 +208,19 @@ def _horner_from(coeffs: tuple[float, ...], z: Tensor) -> Tensor:
 def erf64(x: Tensor) -> Tensor:
     """erf of float64 x (absolute error < 1e-14, relative below |x| = 1); odd by construction.
 
-    NaN needs no special case: it fails `t >= 1`, so it stays in the polynomial, which propagates it."""
-    t = x.abs().contiguous()  # (abs keeps a permuted input's strides)
-    tc = torch.clamp(t, max=_ERF_SWITCH)
-    y = _horner_from(_erf_core_coefficients(), tc * tc).mul_(tc)
-    # t and y are contiguous: the tail is gathered and scattered by flat 1-D indices (N-d
-    # advanced indexing costs several times more)
-    t1, y1 = t.view(-1), y.view(-1)
-    where = (t1 >= _ERF_SWITCH).nonzero().squeeze(1)
+    Below |x| = 1 the polynomial is evaluated on the signed, clamped x (x P(x^2) is odd, so the sign needs no
+    pass of its own); the few tail elements are gathered by flat 1-D indices (N-d advanced indexing costs
+    several times more), evaluated on |x| and given x's sign on that subset only. NaN needs no special case:
+    it fails `|x| >= 1`, so it stays in the polynomial, which propagates it."""
+    x = x.contiguous()  # (a permuted input: the flat indexing below needs one layout; the result is contiguous)
+    xc = x.clamp(-_ERF_SWITCH, _ERF_SWITCH)
+    y = _horner_from(_erf_core_coefficients(), xc * xc).mul_(xc)
+    x1, y1 = x.view(-1), y.view(-1)
+    where = (x1.abs() >= _ERF_SWITCH).nonzero().squeeze(1)
     if where.numel():
-        y1.index_copy_(0, where, _erf_tail(t1.index_select(0, where)))
-    return torch.copysign(y, x)
+        t = x1.index_select(0, where)
+        y1.index_copy_(0, where, _erf_tail(t.abs()).copysign_(t))
+    return y
 
 
 def erf(x: Tensor) -> Tensor:
