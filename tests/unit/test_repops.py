@@ -276,3 +276,20 @@ def test_matmul_near_float32_max_stays_finite():
     c = R.matmul(a, b)
     ref = (a.double() @ b.double()).float()
     assert torch.isfinite(c).all() and torch.allclose(c, ref, rtol=1e-6)
+
+
+def test_gemm64_any_blas_gives_the_exact_products():
+    # numpy's BLAS (CPU) and torch.matmul agree bit for bit on grid-rounded operands: each dot product is exact
+    from verde.repops.matmul import gemm64, mantissa_bits
+    from verde.repops.quantize import quantize_f64
+
+    cases = [((48, 300), (300, 20)), ((5, 7, 64), (5, 64, 9)), ((6, 33, 16), (16, 12))]
+    for i, (sa, sb) in enumerate(cases):
+        a, b = _rand(*sa, seed=40 + i, spread=20), _rand(*sb, seed=50 + i, spread=20)
+        bits = mantissa_bits(sa[-1])
+        qa, qb = quantize_f64(a, a.dim() - 1, bits), quantize_f64(b, b.dim() - 2, bits)
+        assert torch.equal(gemm64(qa, qb), torch.matmul(qa, qb))
+        assert torch.equal(gemm64(qa.transpose(-1, -2).contiguous().transpose(-1, -2), qb), torch.matmul(qa, qb))
+    tracked = quantize_f64(_rand(4, 8, seed=60), 1, 21).requires_grad_()
+    out = gemm64(tracked, quantize_f64(_rand(8, 3, seed=61), 0, 21))
+    assert out.requires_grad  # autograd-tracked operands stay on torch.matmul

@@ -68,9 +68,11 @@ def gemm64(a: Tensor, b: Tensor) -> Tensor:
     Every dot product is exact whatever the BLAS does (module doc), so the library is free: on the CPU the
     float64 product runs on numpy's OpenBLAS, with as many threads as torch uses (measured ~1.3x faster than
     ATen's MKL dgemm on the AMD EPYC development machines, whose MKL does not take its AVX-512 path there).
-    Elsewhere, or when numpy's BLAS cannot be pinned to torch's thread count, it is torch.matmul.
+    Elsewhere (another device, operands that autograd tracks, numpy's BLAS not pinnable to torch's thread
+    count) it is torch.matmul.
     """
-    if a.device.type != "cpu" or b.device.type != "cpu" or not _blas_limits(torch.get_num_threads()):
+    if (a.device.type != "cpu" or b.device.type != "cpu" or a.requires_grad or b.requires_grad
+            or not _blas_limits(torch.get_num_threads())):
         return torch.matmul(a, b)
     return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
 

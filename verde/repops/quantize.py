@@ -70,23 +70,17 @@ def grid_magic_f64(mx64: Tensor, bits: int) -> Tensor:
     return p.mul_(1.5 * 2.0 ** (53 - bits))
 
 
-_F32_EXPONENT = 0x7F800000
 
 
 def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     """float32 x rounded, per slice along `dim`'s complement, to `bits` (<= 22) bits below the slice's max;
     returned as float64.
 
-    The same values as verde.repops.matmul.quantize (same grid, round to nearest even) with fewer kernels:
-    the rounding constant M = 1.5 * 2**(e - bits + 23) is the slice max with its mantissa cleared times the
-    exact 1.5 * 2**(24 - bits), and x + M - M is done in float32 (a zero or subnormal max gives M = 0: such a
-    slice is already on the 2**-149 grid). Slices whose M would overflow float32 are rounded in float64.
+    The same values as verde.repops.matmul.quantize (same grid, round to nearest even) in as few kernels as
+    it takes: the slice maxima, the rounding constant M = 1.5 * 2**(e - bits + 52) as the float64 maximum with
+    its mantissa cleared times the exact 1.5 * 2**(53 - bits) (grid_magic_f64), then x + M - M in place on
+    the float64 copy. float64 throughout, so no M can overflow and no operand needs a check (or a device
+    sync) first; a zero maximum gives M = 0 (nothing to round).
     """
-    mx = absmax(x, dim, keepdim=True)
-    # small operands: float64 throughout (fewer kernels, no overflow check); large: float32 rounding (less
-    # memory traffic) unless some M * 2 would overflow float32
-    if x.numel() <= _SMALL or bool((mx >= 2.0 ** (125 + bits - 24)).any()):
-        m64 = grid_magic_f64(mx.to(torch.float64), bits)
-        return (x.to(torch.float64) + m64).sub_(m64)
-    m = (mx.view(torch.int32) & _F32_EXPONENT).view(torch.float32).mul_(1.5 * 2.0 ** (24 - bits))
-    return (x + m).sub_(m).to(torch.float64)
+    m = grid_magic_f64(x.abs().amax(dim=dim, keepdim=True).to(torch.float64), bits)
+    return x.to(torch.float64, copy=True).add_(m).sub_(m)

@@ -47,5 +47,5 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     Equal to exact_sum64(x.to(float64), dim, keepdim) for finite inputs whose slice maxima are 0 or at least
     2**-1000 (every float32-derived value); a slice holding inf or NaN sums to NaN.
     """
-    m = grid_magic_f64(absmax(x, dim, keepdim=True).to(torch.float64), _sum_bits(x.shape[dim]))
-    return (x.to(torch.float64) + m).sub_(m).sum(dim=dim, keepdim=keepdim)
+    m = grid_magic_f64(x.abs().amax(dim=dim, keepdim=True).to(torch.float64), _sum_bits(x.shape[dim]))
+    return x.to(torch.float64, copy=True).add_(m).sub_(m).sum(dim=dim, keepdim=keepdim)
