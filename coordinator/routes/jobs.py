@@ -354,26 +354,25 @@ def get_progress(
 ) -> ProgressPublic:
     """Reported (step, loss) points, for polling: pass the last step seen as `since_step`."""
     job = _get_job(session, job_id)
-    points = list(
-        session.execute(
-            select(ProgressPoint)
-            .where(ProgressPoint.job_id == job_id, ProgressPoint.step >= since_step)
-            .order_by(ProgressPoint.step)
-            .limit(1000)
-        ).scalars()
-    )
+    # Columns, not ORM objects: up to 1000 rows a read, polled by every open job page (the console's hottest list).
+    points = session.execute(
+        select(ProgressPoint.step, ProgressPoint.loss, ProgressPoint.created_at)
+        .where(ProgressPoint.job_id == job_id, ProgressPoint.step >= since_step)
+        .order_by(ProgressPoint.step)
+        .limit(1000)
+    ).all()
     latest = session.execute(
-        select(ProgressPoint)
+        select(ProgressPoint.step, ProgressPoint.loss)
         .where(ProgressPoint.job_id == job_id)
         .order_by(ProgressPoint.step.desc())
         .limit(1)
-    ).scalar_one_or_none()
+    ).first()
     return ProgressPublic(
         job_id=job_id,
         num_steps=job.num_steps,
         latest_step=latest.step if latest else None,
         latest_loss=latest.loss if latest else None,
-        points=[ProgressPointPublic.model_validate(p) for p in points],
+        points=[ProgressPointPublic(step=p.step, loss=p.loss, created_at=p.created_at) for p in points],
     )
 
 
