@@ -1,15 +1,19 @@
 """A client brings its own model through the real `agora` command, against a devnet without workers (fast to start):
 datasets upload, jobs estimate, jobs submit uploading the graph and weights beside the spec (skipped once the
 coordinator has them), and bad inputs — a forbidden op, weights that do not fit, a dataset that does not fit, an
-artifact never uploaded — answered with one line and nothing created. The example GPT's corpus and spec upload
-as they are. (A model above every provider's advertised memory waits with the reason in its timeline:
-tests/integration/coordinator/test_user_results.py, against real heartbeats and the real matcher.)"""
+artifact never uploaded — answered with one line and nothing created; a model above every provider's advertised
+memory (a real `agora worker start` offering 64 KiB) waits, and `jobs show` and the timeline say why. The example
+GPT's corpus and spec upload as they are."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +21,9 @@ import pytest
 from safetensors.numpy import save as st_save
 
 try:
-    from test_cli import SPEC, ok, one_line_error, run
+    from test_cli import AGORA, REPO, SPEC, ok, one_line_error, run
 except ImportError:  # collected as a package module
-    from tests.integration.test_cli import SPEC, ok, one_line_error, run  # type: ignore[no-redef]
+    from tests.integration.test_cli import AGORA, REPO, SPEC, ok, one_line_error, run  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits-cnn"
@@ -121,3 +125,39 @@ def test_bad_models_and_data_are_refused_in_one_line_and_create_nothing(devnet: 
     # a v1 spec naming an upload that does not exist anywhere
     submit({**SPEC, "dataset": {**SPEC["dataset"], "id": "sha256:" + "cd" * 32}}, "dataset.id")
     assert _jobs(devnet) == before
+
+
+def test_a_model_above_every_providers_memory_waits_and_says_why(devnet: Path, tmp_path: Path) -> None:
+    """A real worker that offers one step 64 KiB (AGORA_MAX_STEP_MEMORY): the CNN, which needs more, is not
+    assigned; `agora jobs show` and `agora jobs events` name the memory it needs and the largest on offer."""
+    from agora.devnet.accounts import provider_key
+
+    key = tmp_path / "small-provider.key"
+    key.write_text(provider_key(1))  # a funded dev account the devnet (no workers) leaves unused
+    ok(devnet, "provider", "stake", "1ether", "--key-file", str(key))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
+    env.update(AGORA_DEVNET_DIR=str(devnet), AGORA_MAX_STEP_MEMORY=str(64 * 1024), AGORA_HEARTBEAT_S="1")
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([AGORA, "worker", "start", "--key-file", str(key)], stdout=log,
+                              stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    try:
+        spec_file = _example(tmp_path)
+        spec = json.loads(spec_file.read_text())
+        spec["dataset"] = {**spec["dataset"], "shuffle_seed": 11}  # not the other tests' job
+        spec_file.write_text(json.dumps(spec))
+        ok(devnet, "jobs", "submit", str(spec_file), "--price", "0.01ether")
+        job_id = json.loads(ok(devnet, "jobs", "list", "--json"))[0]["id"]
+        deadline, shown = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and "largest: 0.1 MiB" not in shown:  # once the worker's beat is in
+            shown = ok(devnet, "jobs", "show", str(job_id))
+            time.sleep(1)
+        status = next(line for line in shown.splitlines() if line.startswith("status"))
+        assert "open — no live provider offers the" in status and "MiB one step of this model needs" in status, \
+            shown + (tmp_path / "worker.log").read_text()[-2000:]
+        assert re.search(r"^provider\s+-$", shown, re.MULTILINE), shown  # nobody took it
+        events = ok(devnet, "jobs", "events", str(job_id))
+        assert "waiting" in events and "MiB one step of this model needs (largest: 0.1 MiB)" in events, events
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        log.close()
