@@ -5,9 +5,10 @@ the one read made for the console's first draw, GET /v1/jobs/{id}/overview (rout
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from coordinator.routes import job_overview
@@ -23,8 +24,18 @@ def index() -> FileResponse:
     return FileResponse(DIST / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
+class _Assets(StaticFiles):
+    """The build's files: their names carry a hash of their content, so a browser may keep them for good (a rebuilt
+    console has new names, which the no-cache index.html points to). A person's second visit fetches none."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
 def mount(app: FastAPI) -> None:
     """`/` and `/assets` only: every other path stays the API's (its 404s keep the JSON error shape)."""
     app.include_router(job_overview.router)
     app.include_router(router)
-    app.mount("/assets", StaticFiles(directory=DIST / "assets", check_dir=False), name="console-assets")
+    app.mount("/assets", _Assets(directory=DIST / "assets", check_dir=False), name="console-assets")

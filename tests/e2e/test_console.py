@@ -175,6 +175,25 @@ def test_jobs_list_shows_a_submitted_job(dn: Devnet, browser: Any, jobs: dict[st
     tab.close()
 
 
+def test_a_cold_load_reads_its_first_draw_once(dn: Devnet, browser: Any, jobs: dict[str, int]) -> None:
+    """A job page's first draw is one read (its overview, started by index.html before the script runs and taken
+    over by the page), the deployment is read once for the badge and the page, and the devnet's names label the
+    drawn page in place: they used to re-route it, so every load read and drew the whole page twice."""
+    tab = Page(browser, dn.state.coordinator)
+    reads: list[str] = []
+    tab.page.on("request", lambda r: reads.append(r.url.removeprefix(dn.state.coordinator)) if "/v1/" in r.url else None)
+    job = jobs["short"]
+    page = tab.go(f"/jobs/{job}", "[data-kind]")
+    page.wait_for_selector(".page-body .addr b", timeout=30_000)  # the names arrived and labelled what is drawn
+    assert reads.count(f"/v1/jobs/{job}/overview") == 1, reads
+    assert reads.count("/v1/market") == 1, reads
+    assert reads.count("/v1/auth/dev/accounts") == 1, reads
+    # the build's hashed files may be kept for good: a second visit fetches none of them
+    script = page.evaluate("document.querySelector('script[type=module]').src")
+    assert "immutable" in (page.request.get(script).headers.get("cache-control") or "")
+    tab.close()
+
+
 def test_disputed_job_page_draws_the_narrowing_to_the_step_and_op(dn: Devnet, browser: Any, jobs: dict[str, int]) -> None:
     from eth_account import Account
 
