@@ -23,12 +23,15 @@ PRICE = 10**16  # 0.01 ether
 CHEATER = "worker-1"
 HONEST = ("worker-2", "worker-3")
 LIVENESS_S = 25
+# The cheater's 30-step job is re-run and challenged within a few seconds even on a loaded machine; every honest
+# job waits the whole window out before it is finalized (the devnet's default is 20 s).
+CHALLENGE_WINDOW_S = 12
 
 
 @pytest.fixture(scope="module")
 def dn(devnet_factory) -> Devnet:  # type: ignore[no-untyped-def]
     return devnet_factory("--workers", "3", "--faulty-worker", "perturb-step=5",
-                          "--clock", f"liveness={LIVENESS_S}")
+                          "--clock", f"liveness={LIVENESS_S}", "--clock", f"challenge-window={CHALLENGE_WINDOW_S}")
 
 
 def _spec_file(tmp: Path, spec: dict) -> Path:
