@@ -1,12 +1,16 @@
 """A client's own PyTorch model through the whole marketplace, on one devnet (issue 14), with the example GPT
-(examples/char-gpt): the client exports it with `agora model export model.py:build --example batch.npz -o DIR
---spec SPEC`, `agora jobs submit` uploads the exported graph, weights and the corpus, a worker trains it, the
-verifier replicates it (the held-out loss reproduced bit for bit), the job finalizes, and the client downloads
-the weights into the same nn.Module, whose held-out loss by plain PyTorch agrees with the reported one to 1e-3
-relative. A worker that perturbs one node of the attention backward pass of a GPT job is caught at that node
-(the game's last level names it) and slashed.
+(examples/char-gpt, ~115k parameters, 477 graph nodes): the client exports it with the real command
+(`agora model export model.py:build --example batch.npz -o DIR --spec SPEC`: the same bytes as the checked-in
+graph and weights, and the spec names them), `agora jobs submit` uploads the exported graph, weights and the
+corpus, a worker trains 24 steps, the verifier replicates the run (the held-out loss reproduced bit for bit), the
+job finalizes, and the client downloads the weights into the same nn.Module (`load_state_dict`), whose held-out
+loss by plain PyTorch agrees with the reported one to 1e-3 relative. A worker that perturbs one node of the
+attention backward pass of a GPT job is caught at that node (the game's op level ends on it; `agora disputes
+show` says so) and slashed.
 
-The CNN (examples/digits-cnn) is the demo's model; its checked-in artifacts are covered by unit tests."""
+The export runs in the background while the devnet comes up. The CNN (examples/digits-cnn) goes end to end in
+the demo (tests/e2e/test_demo.py: trained, a convolution_backward cheater caught); its checked-in artifacts and
+its CLI path are covered by tests/unit/test_graph_export.py and tests/integration/test_cli_user_models.py."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,7 @@ CHEAT = f"perturb-node={FAULT_STEP}:{FAULT_NODE}"
 
 
 @pytest.fixture(scope="module")
-def export_started(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Popen[str]]:
+def export_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     """The client's export of the GPT from model.py, into a folder of its own (no checked-in copy), started in
     the background: it runs while the devnet comes up."""
     d = tmp_path_factory.mktemp("gpt-export")
@@ -52,7 +57,10 @@ def export_started(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subp
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGORA_")}
     proc = subprocess.Popen([*AGORA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=REPO)
-    return d, proc
+    yield d, proc
+    if proc.poll() is None:  # the module failed before it needed the export (e.g. the devnet did not come up)
+        proc.kill()
+        proc.communicate()
 
 
 @pytest.fixture(scope="module")
