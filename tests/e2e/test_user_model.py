@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from chain.dispute_game import DisputeGame
 from tests.e2e.conftest import AGORA, REPO, Devnet, agora
+from verde.spec import parse_spec, spec_hash
 
 pytestmark = pytest.mark.e2e
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "char-gpt"
@@ -107,7 +108,6 @@ def _eager_eval_loss(model: torch.nn.Module, spec: dict[str, Any]) -> float:
     """The held-out loss as the job reports it (verde.evaluation: whole batches in order, the mean of the batch
     losses, each the mean cross-entropy over every position), in plain PyTorch."""
     from verde.datasets import load_dataset
-    from verde.spec import parse_spec
 
     ds = load_dataset(parse_spec(spec), EXAMPLE / "data.npz")
     bs = spec["dataset"]["batch_size"]
@@ -133,11 +133,16 @@ def test_the_gpt_is_trained_verified_downloaded_and_a_cheater_caught(dn: Devnet,
         spec_file = _spec_dir(exported, tmp_path, seed)
         submitted += 1
         out = agora(["jobs", "submit", str(spec_file), "--price", "0.01ether"], dn.root).stdout
-        assert "model.graph" in out and ("uploaded graph.json" in out or "already there" in out), out
+        if submitted == 1:  # the exported files (and the corpus) go up from the job's folder, once
+            assert all(f"uploaded {name}" in out for name in ("graph.json", "weights.safetensors", "data.npz")), out
+        else:
+            assert out.count("already there") == 3, out
         escrowed = re.search(r"^job (\d+) \w+: escrowed", out, re.MULTILINE)
         assert escrowed is not None, out
         job_id = int(escrowed.group(1))
         job = dn.wait_job(job_id, lambda j: bool(j.get("provider")), timeout_s=180, what="a provider")
+        # specHash fixes the exported graph and weights: it follows from the spec that names them
+        assert job["spec_hash"] == spec_hash(parse_spec(json.loads(spec_file.read_text()))), job
         if dn.name_of(job["provider"]) in fault_of:
             cheated_job = cheated_job or (job_id, spec_file)
         else:
@@ -154,7 +159,6 @@ def test_the_gpt_is_trained_verified_downloaded_and_a_cheater_caught(dn: Devnet,
     assert dn.api.job(bad_id)["status"] == "failed"
     from verde.graph import store
     from verde.program import build_program
-    from verde.spec import parse_spec
 
     store.add_directory(exported / "model")
     program = build_program(parse_spec(json.loads(bad_spec_file.read_text())))
