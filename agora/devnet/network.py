@@ -437,8 +437,10 @@ class Devnet:
         for extra in self.supervisor.names():
             if extra not in names:
                 names.append(extra)
-        order = sorted(names, key=_stop_rank)
-        stopped = [n for n in order if self.supervisor.stop(n)]
+        # Clients before the services they use (ranks), each rank's services side by side.
+        stopped: list[str] = []
+        for rank in sorted({_stop_rank(n)[0] for n in names}):
+            stopped += self.supervisor.stop_all(sorted(n for n in names if _stop_rank(n)[0] == rank))
         if st is not None:
             _release_redis_db(st.broker, str(self.root))
             (self.root / "state.json").unlink(missing_ok=True)

@@ -129,22 +129,31 @@ class Supervisor:
 
     def stop(self, name: str, *, timeout_s: float = 10.0) -> bool:
         """SIGTERM, then SIGKILL after `timeout_s`; removes the pid file. True when something was running."""
-        rec = self.record(name)
-        was_running = rec is not None and rec.running
-        if rec is not None and was_running:
-            self.signal(name, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while rec.running and time.monotonic() < deadline:
-                _reap(rec.pid)
-                time.sleep(0.05)
-            if rec.running:
-                self.signal(name, signal.SIGKILL)
-                deadline = time.monotonic() + 5
-                while rec.running and time.monotonic() < deadline:
+        return bool(self.stop_all([name], timeout_s=timeout_s))
+
+    def stop_all(self, names: list[str], *, timeout_s: float = 10.0) -> list[str]:
+        """`stop` for several services side by side: all get SIGTERM at once, the ones still running after
+        `timeout_s` get SIGKILL (a worker finishing its task no longer holds up the next one's shutdown).
+        Returns the names that were running."""
+        running = []
+        for name in names:
+            rec = self.record(name)
+            if rec is not None and rec.running:
+                self.signal(name, signal.SIGTERM)
+                running.append((name, rec))
+        for sig, wait_s in ((signal.SIGKILL, timeout_s), (None, 5.0)):
+            deadline = time.monotonic() + wait_s
+            while any(rec.running for _, rec in running) and time.monotonic() < deadline:
+                for _, rec in running:
                     _reap(rec.pid)
-                    time.sleep(0.05)
-        self.pid_file(name).unlink(missing_ok=True)
-        return was_running
+                time.sleep(0.05)
+            if sig is not None:
+                for name, rec in running:
+                    if rec.running:
+                        self.signal(name, sig)
+        for name in names:
+            self.pid_file(name).unlink(missing_ok=True)
+        return [name for name, _ in running]
 
     def restart(self, name: str) -> ServiceRecord:
         """Stops the service if it runs and starts the same command again, in the same environment."""

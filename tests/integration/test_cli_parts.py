@@ -83,6 +83,39 @@ def test_supervisor_starts_stops_kills_and_restarts_only_its_own(tmp_path: Path)
     assert not sup.stop("sleeper")  # idempotent
 
 
+# A service that, told to stop, finishes only once its peer has been told too (as workers finishing their tasks):
+# stopped one after the other, the first would wait for a signal that comes only after it has been killed.
+_PEER = """
+import pathlib, signal, sys, time
+me, peer = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def term(*_):
+    me.with_suffix(".term").touch()
+    while not peer.with_suffix(".term").exists():
+        time.sleep(0.02)
+    me.with_suffix(".graceful").touch()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+print(f"{me.name}:ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_supervisor_stops_services_side_by_side(tmp_path: Path) -> None:
+    sup = Supervisor(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name, me, peer in (("worker-a", a, b), ("worker-b", b, a)):
+        sup.start(name, [sys.executable, "-c", _PEER, str(me), str(peer)], env=dict(os.environ))
+    deadline = time.monotonic() + 60
+    while not all(f"{n}:ready" in sup.log_file(f"worker-{n}").read_text() for n in "ab") \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(sup.stop_all(["worker-a", "worker-b"], timeout_s=60)) == ["worker-a", "worker-b"]
+    # Both were told at once, so both finished on their own: neither needed SIGKILL.
+    assert a.with_suffix(".graceful").exists() and b.with_suffix(".graceful").exists()
+    assert sup.state("worker-a") == sup.state("worker-b") == "stopped"
+
+
 def test_narration_draws_each_round_and_the_outcome() -> None:
     from agora.commands.disputes import narrowing
 
