@@ -125,8 +125,12 @@ def test_load_dataset_npz_valid_with_and_without_test_split():
         ({"x": np.full((50, 64), np.nan, np.float32), "y": np.zeros(50, np.int64)}, "not finite"),
         ({"x": np.full((50, 64), 1e300), "y": np.zeros(50, np.int64)}, "not finite"),
         ({"x": np.zeros((50, 64), np.float32), "y": np.full(50, 10)}, "labels must lie in 0..9"),
-        ({"x": np.zeros((50, 64), np.float32), "y": np.zeros(49, np.int64)}, "must have 50 rows"),
-        ({"x": np.zeros((50, 64), np.int32), "y": np.zeros(50, np.int64)}, "float32 or float64"),
+        ({"x": np.zeros((50, 64), np.float32), "y": np.zeros(49, np.int64)}, "x has 50 rows"),
+        ({"x": np.zeros((50, 64), np.int32), "y": np.zeros(50, np.int64)}, "needs integer next-token targets"),
+        # the documented layout's dtypes only (what the coordinator accepts for upload): uint8 labels are refused
+        # here too, not trained locally and then refused on upload
+        ({"x": np.zeros((50, 64), np.float32), "y": np.zeros(50, np.uint8)}, "allowed dtypes are float32, float64"),
+        ({"x": np.zeros((50, 64), np.float16), "y": np.zeros(50, np.int64)}, "allowed dtypes are float32, float64"),
         ({"x": np.zeros((50, 64), np.float32), "y": np.zeros(50, np.float32)}, "integer class labels"),
         ({"x": np.zeros((50, 64), np.float32), "y": np.zeros(50, np.int64), "z": np.zeros(1)}, "unexpected"),
         ({"x": np.zeros((10, 64), np.float32), "y": np.zeros(10, np.int64)}, "batch_size 32 exceeds"),
@@ -149,7 +153,7 @@ def test_load_dataset_npz_size_bound_checked_before_loading(monkeypatch):
 def test_load_dataset_npz_requires_data_and_rejects_garbage():
     with pytest.raises(DatasetError, match="pass its .npz"):
         load_dataset(spec_with(**upload(b"")))
-    with pytest.raises(DatasetError, match="not an .npz"):
+    with pytest.raises(DatasetError, match="not a dataset file: expected an .npz"):
         load_dataset(spec_with(**upload(b"hello")), b"hello")
     with pytest.raises(DatasetError, match="hashes to"):
         load_dataset(spec_with(**upload(b"hello")), b"hellO")
