@@ -65,6 +65,8 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
   return bearer ? { ...extra, Authorization: `Bearer ${bearer}` } : extra;
 }
 
+const EARLY_FOR_MS = 10_000; // the first page takes its early reads at once; none is stale by then
+
 declare global {
   interface Window { __agoraEarly?: { token: string | null; reads: Record<string, Promise<Response>> } }
 }
@@ -73,6 +75,7 @@ declare global {
  * by exact path), taken once; null when there is none or it was made for another sign-in. */
 function early(path: string): Promise<Response | null> | null {
   const started = window.__agoraEarly;
+  if (started && performance.now() > EARLY_FOR_MS) started.reads = {}; // a page opened later reads afresh
   const read = started?.reads[path];
   if (!started || !read) return null;
   delete started.reads[path];

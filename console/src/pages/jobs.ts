@@ -54,13 +54,17 @@ export function renderJobs(root: HTMLElement, ctx: PageContext, params: { query:
     // The rows and their progress side by side: /v1/market/progress?listed=N names the jobs /v1/jobs?limit=N lists.
     const pageRead = get<Page<Job>>("/v1/jobs" + query({ ...filters, cursor, limit: PAGE }), ctx.signal);
     const progressRead = get<{ items: Latest[] }>("/v1/market/progress" + query({ ...filters, cursor, listed: PAGE }), ctx.signal);
-    progressRead.catch(() => null); // reported below, after the rows' own read
+    progressRead.catch(() => null); // its failure is handled below, once the rows are in
     const page = await pageRead;
     const fresh = page.items !== rows;
     rows = page.items;
     next = page.next_cursor;
-    if (fresh) draw(); // the rows first; their progress bars fill in when that read lands
-    const p = await progressRead;
+    // Both land together (they left together): one draw with the bars, not the rows and then the whole table again.
+    // A failed progress read still lets the rows be drawn (and is reported, and tried again next round).
+    const p = await progressRead.catch((e) => {
+      if (fresh) draw();
+      throw e;
+    });
     if (p === lastProgress && !fresh) return; // nothing changed (both answers were 304s)
     lastProgress = p;
     latest = new Map(p.items.map((it) => [it.job_id, it]));
