@@ -231,6 +231,22 @@ def initial_state(program: Program, device: str | torch.device = "cpu") -> State
     return {k: v.to(device) for k, v in state.items()}
 
 
+def _dead_after(program: Program) -> list[tuple[str, ...]]:
+    """For each op but the last, the names of step tensors that no later op reads (the state op's inputs and
+    the loss excepted, and the step's starting state, which the caller holds anyway)."""
+    held = set(program.ops[-1].inputs) | {program.loss_output} | set(program.state_names)
+    last_read: dict[str, int] = {}
+    for i, op in enumerate(program.ops[:-1]):
+        for name in op.inputs:
+            last_read[name] = i
+        last_read.setdefault(op.output, i)  # an output nothing reads is dropped at once
+    dead: list[list[str]] = [[] for _ in program.ops[:-1]]
+    for name, i in last_read.items():
+        if name not in held:
+            dead[i].append(name)
+    return [tuple(d) for d in dead]
+
+
 _HEAP_TUNED = False
 
 
@@ -276,6 +292,7 @@ class Interpreter:
         self.fault = fault
         _keep_freed_memory()
         self._calls = _plan(self.program, self.device)
+        self._dead_after = _dead_after(self.program)
         graph = self.program.graph
         self._x_shape = graph.inputs["x"].shape if graph is not None else None
         if graph is not None:
@@ -309,6 +326,7 @@ class Interpreter:
         hashes: list[bytes] | None = [] if hash_ops else None
         by_output: dict[str, bytes] = {}
         calls = self._calls
+        dead = None if keep else self._dead_after
         with self._device_context():
             for op in program.ops[:-1]:
                 out = calls[op.index - 1](env, step)
@@ -319,6 +337,9 @@ class Interpreter:
                     h = output_hash(out)
                     hashes.append(h)
                     by_output[op.output] = h
+                if dead is not None:  # tensors no later op reads go back to the allocator while they are hot
+                    for name in dead[op.index - 1]:
+                        del env[name]
         last = program.ops[-1]
         new_state = {name: env[src] for name, src in zip(program.state_names, last.inputs)}
         state_changed = False
