@@ -1,7 +1,7 @@
 """What makes a console page's first draw one round trip, on Postgres and anvil: GET /v1/jobs/{id}/overview is the
 five reads it replaces, part for part (the job, its progress, its timeline, its disputes and its result);
 /v1/market/progress?listed=N names the jobs GET /v1/jobs?limit=N lists; the build's files are served from memory,
-kept for good by the browser (hashed names) and revalidated by ETag."""
+gzipped, kept for good by the browser (hashed names) and revalidated by ETag."""
 
 from __future__ import annotations
 
@@ -94,6 +94,11 @@ def test_the_build_is_served_from_memory_kept_for_good_and_revalidated(client):
         assert want in got.headers["content-type"], (name, got.headers["content-type"])
         again = client.get(f"/assets/{name}", headers={"If-None-Match": f'"other", {got.headers["etag"]}'})
         assert again.status_code == 304 and again.content == b""
+        # gzipped for a browser that takes it (the client decodes it back to the same bytes), as is for one that not
+        assert got.headers.get("content-encoding") == "gzip" and got.headers["vary"] == "Accept-Encoding"
+        plain = client.get(f"/assets/{name}", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == got.content
+        assert plain.headers["etag"] != got.headers["etag"]
     # only the build's own file names: no way out of the folder, no dot files, the API's 404 shape
     for bad in ["nope.js", "..%2Findex.html", ".hidden", "%2E%2E"]:
         r = client.get(f"/assets/{bad}")
