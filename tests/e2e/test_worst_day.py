@@ -74,12 +74,9 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     first_job = runs[0]["job"]["id"]
     assert runs[1]["job"]["id"] == first_job and f"job {first_job}" in third and "nothing paid again" in third
     assert _escrows_of(dn, "client") == escrows + 1
-    end = dn.wait_status(first_job, {"finalized", "failed"}, timeout_s=300)
-    _idle(dn)
-    paid = -dn.ledger.net_changes(before, dn.ledger.snapshot())["client"]
-    assert paid == (PRICE if end["status"] == "finalized" else 0), f"client paid {paid} wei for one job"
 
-    # 2. A dataset that does not fit the model is refused before escrow: no job, no transaction.
+    # 2. A dataset that does not fit the model is refused before escrow: no job, no transaction. (Checked while
+    # job 1 runs, not after it: nothing job 1 does moves the job count or the client's wallet.)
     buf = io.BytesIO()
     np.savez(buf, x=np.zeros((200, 20), np.float32), y=np.arange(200) % 10)  # the model has 64 inputs
     dataset = dn.api.upload_dataset(buf.getvalue())["id"]
@@ -90,6 +87,11 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     assert refused.returncode != 0 and "x must be (n, 64)" in refused.stderr, refused.stderr
     assert len(list(dn.api.jobs())) == jobs_before
     assert dn.ledger.w3.eth.get_balance(dn.address("client")) == wallet_before
+
+    end = dn.wait_status(first_job, {"finalized", "failed"}, timeout_s=300)
+    _idle(dn)
+    paid = -dn.ledger.net_changes(before, dn.ledger.snapshot())["client"]
+    assert paid == (PRICE if end["status"] == "finalized" else 0), f"client paid {paid} wei for one job"
 
     # 3. A cheater: caught, slashed once, suspended; it gets no further job.
     cheated = None

@@ -11,6 +11,7 @@ test run on the same machine would otherwise consume this one's tasks or flush i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -83,6 +84,23 @@ class Stack:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+    def stop_all(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM to every process at once, then waits for them together (SIGKILL after `timeout_s`): the
+        services shut down side by side instead of one after another."""
+        procs = [p for p in self.procs.values() if p.poll() is None]
+        self.procs.clear()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
 
     def log(self, name: str, tail: int = 4000) -> str:
         path = self.logs / f"{name}.log"
@@ -184,8 +202,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             yield s
         finally:
             stop.set()
-            for name in list(s.procs):
-                s.stop(name)
+            s.stop_all()
             redis_server.__exit__()
             if proxy is not None:
                 proxy.close()
