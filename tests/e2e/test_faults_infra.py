@@ -13,17 +13,25 @@ fault: nothing lost, nothing paid twice, every wei accounted for (tests/e2e/faul
    a live chain would): every service resumes on its own. Move deadlines are longer than the outage, so a
    loss by timeout could only come from a service that gave up (or blocked in retries) instead of resuming.
 
+"Mid-training" is made certain rather than likely: the worker is frozen (SIGSTOP) the moment its log says it
+accepted the job, the fault begins, and only then is the worker let go (SIGCONT) to train on into it. (Waiting
+for a progress report instead lost the race on an idle machine: a 300-step job trains in half a second, and the
+fault landed after the submit.)
+
 One stack for all of them keeps the suite short; each test uses its own accounts or waits for the previous
 job to be finalized, and stops the workers it started, so none depends on another's leftovers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -74,30 +82,62 @@ def _all_alive(stack: Stack) -> None:
     assert not dead, f"services died during the fault: {dead}\n{stack.all_logs()}"
 
 
+class _Freeze:
+    """Worker `name` frozen (SIGSTOP to its process group) the moment its log says it accepted job `job_id`: it
+    trains right after, so a fault begun while it is frozen strikes mid-training however fast the machine trains
+    (a 300-step job takes half a second on an idle one, less than a progress report takes to be seen).
+    `thaw()` (SIGCONT) lets it carry on into the fault; idempotent."""
+
+    def __init__(self, stack: Stack, name: str, job_id: int) -> None:
+        accepted = re.compile(rf"job {job_id} \(chain \d+\): (accepted|resuming)")
+        stack.wait(f"{name} to accept job {job_id}", lambda: accepted.search(stack.log(name, tail=10**7)),
+                   timeout_s=240, every=0.02)
+        self.proc = stack.procs[name]
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.frozen_at = time.monotonic()
+        trained = re.search(rf"job {job_id} \(chain \d+\): trained", stack.log(name, tail=10**7))
+        # Not an assertion (it would depend on timing): a worker that raced through the whole job between two
+        # looks at its log meets the fault after training, as a slower machine's would not.
+        self.mid_training = trained is None
+        print(f"{name} frozen {'mid-training' if self.mid_training else 'after training'} for job {job_id}")
+        self._thawed = False
+
+    def thaw(self) -> None:
+        if not self._thawed:
+            self._thawed = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+
+
 def _run_through(stack: Stack, provider, client, seed: int, fault, steps: int = 300) -> None:  # type: ignore[no-untyped-def]
-    """A job trained by a fresh worker of `provider`; `fault()` strikes mid-training; then paid once."""
+    """A job trained by a fresh worker of `provider`; `fault(freeze)` strikes mid-training (it begins while the
+    worker is frozen just after accepting, and thaws it); then paid once."""
     a = stack.anvil.accounts
     ensure_staked(stack, provider)
     credit_before = _credit(stack, provider.address)
     name = f"worker-{seed}"
     start_worker(stack, provider, name, stake=False)
+    freeze: _Freeze | None = None
     try:
         api, job_id = post_job(stack, client, {**SPEC, "steps": steps, "checkpoint_every": 50, "seed": seed})
-        stack.wait("training under way", lambda: (api.progress(job_id).get("latest_step") or 0) >= 5,
-                   timeout_s=240, describe=lambda: (api.job(job_id), api.events(job_id)))
-        fault()
+        freeze = _Freeze(stack, name, job_id)
+        fault(freeze)
+        freeze.thaw()
         _all_alive(stack)
         stack.wait("job finalized after the fault", lambda: _status(api, job_id) == "finalized", timeout_s=600,
                    describe=lambda: (api.job(job_id), api.events(job_id)))
         cid = int(api.job(job_id)["chain_job_id"])
         assert_paid_once(stack, a[9].private_key, provider.address, cid, credit_before, PRICE)
     finally:
+        if freeze is not None:
+            freeze.thaw()
         stack.stop(name)
 
 
-def _outage(stack: Stack) -> None:
+def _outage(stack: Stack, then: Callable[[], None] = lambda: None) -> None:
     assert stack.proxy is not None
     stack.proxy.cut()
+    then()
     time.sleep(OUTAGE_S)
     stack.proxy.restore()
 
@@ -149,8 +189,19 @@ def test_worker_killed_between_send_and_receipt_submits_once(stack: Stack):
 
 def test_redis_restarted_mid_run(stack: Stack):
     a = stack.anvil.accounts
-    assert stack.redis is not None
-    _run_through(stack, a[3], a[2], 41, lambda: stack.redis.restart(down_s=3))  # type: ignore[union-attr]
+    redis_server = stack.redis
+    assert redis_server is not None
+    lease_ttl_s = float(stack.env["AGORA_LEASE_TTL_S"])
+
+    def restart(freeze: _Freeze) -> None:
+        redis_server.restart(down_s=3)
+        # Still frozen for one whole lease TTL: no refresh of its lease was confirmed meanwhile, and the key is
+        # gone with Redis's data, so the worker's next check between steps finds the lease lost (a thawed worker
+        # that finished its half-second of training first would submit before it noticed).
+        time.sleep(max(0.0, lease_ttl_s + 1 - (time.monotonic() - freeze.frozen_at)))
+        freeze.thaw()
+
+    _run_through(stack, a[3], a[2], 41, restart)
 
 
 def test_postgres_restarted_mid_run_answers_503_never_500(stack: Stack):
@@ -168,10 +219,13 @@ def test_postgres_restarted_mid_run_answers_503_never_500(stack: Stack):
                     pass
                 time.sleep(0.1)
 
-    def restart() -> None:
+    def restart(freeze: _Freeze) -> None:
         t = threading.Thread(target=probe, daemon=True)
         t.start()
-        stack.pg.restart(down_s=5)  # type: ignore[union-attr]
+        stack.pg.stop()  # type: ignore[union-attr]
+        freeze.thaw()  # the worker trains on, its progress and checkpoints refused while the database is away
+        time.sleep(5)
+        stack.pg.start()  # type: ignore[union-attr]
         back = len(seen)
         # the probe goes on until the API answers from the restarted database again
         stack.wait("the API answering again after the restart", lambda: 200 in seen[back:], timeout_s=60,
@@ -188,7 +242,10 @@ def test_postgres_restarted_mid_run_answers_503_never_500(stack: Stack):
 
 def test_rpc_away_mid_training(stack: Stack):
     a = stack.anvil.accounts
-    _run_through(stack, a[3], a[2], 31, lambda: _outage(stack), steps=400)
+    def outage(freeze: _Freeze) -> None:
+        _outage(stack, then=freeze.thaw)  # the worker trains on with the node gone (its beats and submit fail)
+
+    _run_through(stack, a[3], a[2], 31, outage, steps=400)
 
 
 def test_rpc_away_mid_dispute(stack: Stack):
