@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.conftest import REPO, TERMINAL, Devnet, small_spec
@@ -192,6 +193,17 @@ def test_a_cold_load_reads_its_first_draw_once(dn: Devnet, browser: Any, jobs: d
     script = page.evaluate("document.querySelector('script[type=module]').src")
     assert "immutable" in (page.request.get(script).headers.get("cache-control") or "")
     tab.close()
+    # Every read index.html starts early is one its page then asks for (same path): none is started for nothing.
+    for route, drawn in [("/jobs", "tr[data-job]"), (f"/jobs/{job}", "[data-kind]"), ("/providers", "tr[data-provider]"),
+                         ("/disputes", ".page-head h1")]:
+        tab = Page(browser, dn.state.coordinator)
+        tab.go(route, drawn)
+        try:
+            tab.page.wait_for_function("() => Object.keys(window.__agoraEarly.reads).length === 0", timeout=30_000)
+        except PlaywrightTimeout as exc:  # say which read was never taken
+            left = tab.page.evaluate("Object.keys(window.__agoraEarly.reads)")
+            raise AssertionError(f"{route}: early reads no page asked for: {left}") from exc
+        tab.close()
 
 
 def test_disputed_job_page_draws_the_narrowing_to_the_step_and_op(dn: Devnet, browser: Any, jobs: dict[str, int]) -> None:
