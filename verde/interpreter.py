@@ -11,6 +11,8 @@ Modes (DESIGN §4, PROTOCOL §2):
 
 Graph programs (``verde.graph.program``) run through the same loop: each op's call is bound once per interpreter
 (``_plan``: the RepOps ATen kernel with its literal arguments resolved), so a step only looks names up.
+A normal step (not ``keep``) drops each tensor after the last op that reads it (``_dead_after``), and the
+first Interpreter asks malloc to keep freed memory (``_keep_freed_memory``): values are unaffected.
 
 ``Fault`` makes a run wrong on purpose, for tests and the faulty workers of DESIGN §11. A faulty
 interpreter is faulty in every replay too, so a cheater's finer trace levels stay consistent with its root.
