@@ -142,6 +142,25 @@ class Devnet:
     def log(self, name: str) -> str:
         return self.net.supervisor.log_file(name).read_text(errors="replace")
 
+    def freeze_on_accept(self, job_id: int, names: tuple[str, ...], timeout_s: float) -> str:
+        """Waits until one of the worker services `names` logs that it accepted job `job_id` (it trains right
+        after) and freezes it there (SIGSTOP to its process group); returns its name. A kill or fault that follows
+        strikes mid-training however fast the machine trains: a 600-step job takes under a second on an idle one,
+        less than a progress report takes to be seen through the API."""
+        import signal
+
+        accepted = re.compile(rf"job {job_id} \(chain \d+\): accepted")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name in names:
+                if accepted.search(self.log(name)):
+                    self.net.supervisor.signal(name, signal.SIGSTOP)
+                    if re.search(rf"job {job_id} \(chain \d+\): trained", self.log(name)):
+                        raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
+                    return name
+            time.sleep(0.02)
+        raise AssertionError(f"no worker of {names} accepted job {job_id} within {timeout_s}s\n{self.logs_tail()}")
+
     def net_changes(self, after: Any | None = None) -> dict[str, int]:
         return self.ledger.net_changes(self.before, after or self.ledger.snapshot())
 

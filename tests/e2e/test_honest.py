@@ -61,15 +61,6 @@ def test_honest_job_is_paid_to_the_wei_and_its_model_matches_the_chain(dn: Devne
     assert model_hash(out.read_bytes()) == "0x" + on_chain.hex()
 
 
-def _wait_running(dn: Devnet, job_id: int, min_step: int = 1) -> None:
-    def running(j: dict) -> bool:
-        if j["status"] in ("submitted", "finalized", "disputed", "failed"):
-            raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
-        return j["status"] == "running" and (dn.api.progress(job_id).get("latest_step") or 0) >= min_step
-
-    dn.wait_job(job_id, running, timeout_s=120, what="running with progress")
-
-
 def _consuming(log: str) -> bool:
     """Celery logs "<hostname> ready." once its consumer is connected to the broker, after our "consuming queue"."""
     at = log.find("consuming queue")
@@ -87,9 +78,7 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
     assert _consuming(dn.log("worker-1b")), dn.log("worker-1b")
     before = dn.ledger.snapshot()
     job_id = dn.submit(small_spec(steps=800, seed=12, checkpoint_every=100))
-    _wait_running(dn, job_id, min_step=5)
-    accepted = f"job {job_id} (chain"
-    runner = next(n for n in ("worker-1", "worker-1b") if accepted in dn.log(n))
+    runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)  # then killed mid-training
     other = "worker-1b" if runner == "worker-1" else "worker-1"
     step_at_kill = dn.api.progress(job_id).get("latest_step")
     assert sup.kill(runner) and sup.state(runner) == "exited"
@@ -104,11 +93,15 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
 def test_coordinator_restarted_mid_run_loses_and_duplicates_nothing(dn: Devnet) -> None:
     before = dn.ledger.snapshot()
     job_id = dn.submit(small_spec(steps=800, seed=13, checkpoint_every=100))
-    _wait_running(dn, job_id, min_step=5)
+    # The worker is held just after it accepted, so the coordinator goes away while it trains (its progress
+    # reports are refused meanwhile) however fast the machine trains.
+    runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)
+    dn.wait_job(job_id, lambda j: j["status"] == "running", timeout_s=120, what="running")
     events_before = {e["id"] for e in dn.events(job_id)}
     for name in ("coordinator-api", "coordinator-indexer", "coordinator-matcher"):
         if dn.net.supervisor.record(name) is not None:
             dn.net.supervisor.signal(name, signal.SIGKILL)
+    dn.net.supervisor.signal(runner, signal.SIGCONT)
     time.sleep(1)
     for name in ("coordinator-api", "coordinator-indexer", "coordinator-matcher"):
         if dn.net.supervisor.record(name) is not None:

@@ -117,14 +117,9 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     before = dn.ledger.snapshot()
     long_job = dn.submit(small_spec(steps=600, seed=1120, checkpoint_every=100))
 
-    def running(j: dict) -> bool:
-        if j["status"] in ("submitted", "finalized", "disputed", "failed"):
-            raise AssertionError(f"job {long_job} finished before it could be interrupted: make it longer")
-        return j["status"] == "running" and (dn.api.progress(long_job).get("latest_step") or 0) >= 5
-
-    job = dn.wait_job(long_job, running, timeout_s=180, what="running with progress")
-    killed = dn.name_of(job["provider"])
+    killed = dn.freeze_on_accept(long_job, (CHEATER, *HONEST), timeout_s=180)  # then killed mid-training
     assert killed in HONEST, f"the suspended cheater got job {long_job}"
+    assert dn.name_of(dn.api.job(long_job)["provider"]) == killed
     assert dn.net.supervisor.kill(killed) and dn.net.supervisor.state(killed) == "exited"
     done = dn.wait_status(long_job, {"finalized", "failed"}, timeout_s=420)
     assert done["status"] == "finalized", dn.logs_tail()
