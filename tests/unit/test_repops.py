@@ -293,3 +293,16 @@ def test_gemm64_any_blas_gives_the_exact_products():
     tracked = quantize_f64(_rand(4, 8, seed=60), 1, 21).requires_grad_()
     out = gemm64(tracked, quantize_f64(_rand(8, 3, seed=61), 0, 21))
     assert out.requires_grad  # autograd-tracked operands stay on torch.matmul
+
+
+def test_slice_absmax_short_inner_rows_give_the_plain_maxima():
+    # the reordered reduction for short contiguous inner dims (attention heads) is the same exact max
+    from verde.repops.quantize import quantize_f64, slice_absmax
+
+    for i, shape in enumerate([(6, 8, 16), (5, 3, 7, 4), (4, 9, 33)]):
+        x = _rand(*shape, seed=70 + i, spread=30)
+        for v in (x, x.transpose(-1, -2)):
+            for d in range(v.dim()):
+                assert torch.equal(slice_absmax(v, d), v.abs().amax(d, keepdim=True))
+        q = quantize_f64(x, x.dim() - 1, 21)
+        assert torch.equal(q, quantize_f64(x.contiguous().transpose(-1, -2).contiguous().transpose(-1, -2), x.dim() - 1, 21))
