@@ -1,9 +1,10 @@
 """`agora bench console`: how fast the web console's pages load on a devnet whose database holds 1,000 jobs.
 
 Brings up a devnet (one worker) in a temporary folder, seeds 1,000 finished on-chain jobs (each with a loss curve of
-200 points and a short timeline; 20 disputes over some of them), then loads each page in Debian's headless Chromium
-with a cold cache and times navigation start → the page's data drawn (its table rows, its loss curve and timeline,
-its dispute figure with its job's facts).
+200 points and a short timeline; 20 settled disputes over some of them, each with a whole game's moves), then loads
+each page in Debian's headless Chromium with a cold cache and times navigation start → the first frame after the
+page's data is drawn (its table rows, its loss curve and timeline, its dispute's narrowing to the op with its job's
+facts).
 Target: every page ≤ 300 ms (median of the runs). JSON on the last line.
 """
 
@@ -28,12 +29,36 @@ TARGET_MS = 300.0
 CHAIN_JOB_BASE = 10_000_000
 
 
+def _game(defender: str, challenger: str) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """A whole bisection game's moves (kind, mover, args), as the chain's events give them: three segments, a
+    step, an op, the referee's ruling (console/test/narrowing.test.js plays the same game)."""
+    def h(n: int) -> str:
+        return "0x" + f"{n:064x}"
+
+    def reveal(party: str, level: int, lo: int, hi: int, elements: list[int]) -> tuple[str, str, dict[str, Any]]:
+        return "ElementsRevealed", party, {"party": party, "level": level, "lo": lo, "hi": hi,
+                                           "elements": [h(e) for e in elements]}
+
+    d, c = defender, challenger
+    return [
+        ("GameOpened", c, {"segments": 3, "defender": d, "challenger": c, "bond": str(10**15)}),
+        reveal(d, 0, 0, 3, [0, 1, 2, 3]), reveal(c, 0, 0, 3, [0, 1, 9, 9]),
+        ("RootCommitted", d, {"party": d, "level": 1, "root": h(5)}),
+        ("RootCommitted", c, {"party": c, "level": 1, "root": h(6)}),
+        reveal(c, 1, 0, 10, [1, 2, 3, 4, 5, 6, 7]), reveal(d, 1, 0, 10, [1, 2, 3, 9, 9, 9, 9]),
+        reveal(d, 1, 3, 5, [4]), reveal(c, 1, 3, 5, [4]),
+        reveal(d, 2, 0, 6, [0, 1, 2, 3, 4]), reveal(c, 2, 0, 6, [0, 1, 7, 7, 7]),
+        ("RefereeRuled", None, {"outputHash": h(1)}),
+        ("GameSettled", None, {"outcome": 2, "slashed": str(10**16)}),
+    ]
+
+
 def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
     """1,000 finished jobs (terminal states: the matcher leaves them alone) with curves, timelines, disputes."""
     from sqlalchemy import create_engine, func, insert, select
     from sqlalchemy.orm import Session
 
-    from coordinator.models import Dispute, Job, JobEvent, ProgressPoint, Spec
+    from coordinator.models import ChainEvent, Dispute, DisputeMove, Job, JobEvent, ProgressPoint, Spec
 
     rng = random.Random(7)
     engine = create_engine(database)
@@ -68,7 +93,17 @@ def _seed(database: str, client: str, providers: list[str]) -> dict[str, int]:
         s.execute(insert(JobEvent), events)
         for d in range(20):  # over seeded jobs, as a real dispute is: its page reads that job and its timeline too
             s.add(Dispute(id=900_000 + d, chain_job_id=CHAIN_JOB_BASE + d * (JOBS // 20), defender=providers[0],
-                          challenger=client, phase="settled", level=2, lo=26, hi=27, outcome="challenger_wins"))
+                          challenger=client, phase="settled", level=2, lo=2, hi=3, outcome="challenger_wins"))
+        s.flush()
+        for d in range(20):  # each with a whole game's moves: its page draws the narrowing to the op
+            for k, (kind, mover, args) in enumerate(_game(providers[0], client)):
+                tx = "0x" + f"{d:032x}{k + 100:032x}"
+                event = ChainEvent(block_number=200 + k, block_hash="0x" + f"{d + 1:032x}{k:032x}", log_index=0,
+                                   tx_hash=tx, contract="DisputeGame", name=kind, args=args, dispute_id=900_000 + d)
+                s.add(event)
+                s.flush()
+                s.add(DisputeMove(dispute_id=900_000 + d, chain_event_id=event.id, mover=mover, kind=kind, tx_hash=tx,
+                                  block_number=200 + k, args=args))
         s.commit()
     engine.dispose()
     return {"first_job": first, "dispute": 900_000}
@@ -130,14 +165,15 @@ def run(**_: object) -> dict[str, Any]:
         print(f"devnet up in {time.monotonic() - t0:.1f}s at {st.coordinator}")
         providers = [a.address.lower() for n, a in st.accounts.items() if n.startswith("worker")]
         seeded = _seed(st.database, st.accounts["client"].address.lower(), providers)
-        print(f"seeded {JOBS} jobs × {POINTS} loss points, 6 timeline entries each, 20 disputes")
+        print(f"seeded {JOBS} jobs × {POINTS} loss points, 6 timeline entries each, 20 disputes of 13 moves")
         job = seeded["first_job"] + JOBS // 2
         pages = {
             "jobs": ("/#/jobs", "document.querySelectorAll('tr[data-job]').length >= 25"),
             "jobs+progress": ("/#/jobs", "document.querySelector('.table-wrap[data-progress=drawn] tr[data-job]')"),
             "job": (f"/#/jobs/{job}", "document.querySelector('.chart canvas') && document.querySelectorAll('[data-kind]').length >= 6"),
-            # drawn once its reads are in: the dispute's, then its job's and that job's timeline ("over job #…")
-            "dispute": (f"/#/disputes/{seeded['dispute']}", "document.querySelector('.verdict, .narrowing, .empty') && document.querySelector('.page-head a.role[href^=\"#/jobs/\"]')"),
+            # drawn once its reads are in: the dispute's, then its job's and that job's timeline ("over job #…"),
+            # with the narrowing down to the op
+            "dispute": (f"/#/disputes/{seeded['dispute']}", "document.querySelector('[data-verdict]') && document.querySelector('svg.narrowing .fig-final') && document.querySelector('.page-head a.role[href^=\"#/jobs/\"]')"),
             "providers": ("/#/providers", "document.querySelectorAll('tr[data-provider]').length >= 1"),
         }
         figures: dict[str, Any] = {}
