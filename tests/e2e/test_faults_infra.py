@@ -151,7 +151,7 @@ def test_worker_killed_between_send_and_receipt_submits_once(stack: Stack):
     credit_before = _credit(stack, provider.address)
     fn = next(e for e in artifacts.load("JobMarket").abi if e.get("type") == "function"
               and e["name"] == "submitResult")
-    submit = bytes(function_abi_to_4byte_selector(fn))  # expands the struct argument
+    submit = bytes(function_abi_to_4byte_selector(fn))  # type: ignore[arg-type]  # expands the struct argument
     name = "worker-submit"
 
     def spawn(rpc: str) -> None:
@@ -166,7 +166,7 @@ def test_worker_killed_between_send_and_receipt_submits_once(stack: Stack):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
 
-    tap = RpcTap(stack.anvil.rpc_url, on_send=lambda data: data[:4] == submit and tap.fired == 0,
+    tap: RpcTap = RpcTap(stack.anvil.rpc_url, on_send=lambda data: data[:4] == submit and tap.fired == 0,
                  then=kill_worker).start()
     try:
         spawn(tap.url)

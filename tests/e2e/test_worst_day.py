@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from web3 import Web3
 
 from tests.e2e.conftest import Devnet, agora, small_spec
 
@@ -82,11 +83,12 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     dataset = dn.api.upload_dataset(buf.getvalue())["id"]
     bad = small_spec(steps=30, seed=1102)
     bad["dataset"]["id"] = dataset
-    jobs_before, wallet_before = len(list(dn.api.jobs())), dn.ledger.w3.eth.get_balance(dn.address("client"))
+    client = Web3.to_checksum_address(dn.address("client"))
+    jobs_before, wallet_before = len(list(dn.api.jobs())), dn.ledger.w3.eth.get_balance(client)
     refused = agora(["jobs", "submit", str(_spec_file(tmp_path, bad)), "--price", "0.01ether"], dn.root, check=False)
     assert refused.returncode != 0 and "x must be (n, 64)" in refused.stderr, refused.stderr
     assert len(list(dn.api.jobs())) == jobs_before
-    assert dn.ledger.w3.eth.get_balance(dn.address("client")) == wallet_before
+    assert dn.ledger.w3.eth.get_balance(client) == wallet_before
 
     end = dn.wait_status(first_job, {"finalized", "failed"}, timeout_s=300)
     _idle(dn)
