@@ -20,6 +20,9 @@ export interface Move { kind: string; mover: string | null; tx_hash: string; blo
 export interface Dispute {
   id: number; chain_job_id: number; job_id: number | null; defender: string | null; challenger: string | null;
   phase: string; level: number; lo: number | null; hi: number | null; deadline_at: string | null; outcome: string | null;
+  // the contract's chess clocks (seconds left for the whole game), the round's start, who owes a move
+  clock_defender_s?: number | null; clock_challenger_s?: number | null; round_started_at?: string | null;
+  waiting_on?: "both" | "defender" | "challenger" | "referee" | null;
   moves?: Move[]; [extra: string]: unknown;
 }
 export interface Provider {

@@ -206,6 +206,11 @@ def test_a_cold_load_reads_its_first_draw_once(dn: Devnet, browser: Any, jobs: d
         tab.close()
 
 
+def _duration(s: int) -> str:
+    """console/src/format.ts duration(), for seconds under an hour."""
+    return f"{s}s" if s < 60 else f"{s // 60}m {s % 60}s"
+
+
 def test_disputed_job_page_draws_the_narrowing_to_the_step_and_op(dn: Devnet, browser: Any, jobs: dict[str, int]) -> None:
     from eth_account import Account
 
@@ -222,6 +227,10 @@ def test_disputed_job_page_draws_the_narrowing_to_the_step_and_op(dn: Devnet, br
     assert page.query_selector_all("svg.narrowing .fig-final") and len(page.query_selector_all("svg.narrowing .fig-level")) == 3
     assert page.query_selector('[data-slashed]') is not None, "who was slashed how much"
     assert len(page.query_selector_all("tr[data-move]")) == len(d["moves"])
+    # the clocks are the contract's: what each party has left of its whole-game budget
+    for party, left in (("defender", state.clock_defender), ("challenger", state.clock_challenger)):
+        shown = page.text_content(f'[data-clock="{party}"]') or ""
+        assert shown.startswith(_duration(left) + " left"), (party, shown, left)
     tab.shot("dispute")
     # the disputed job's own page links to it
     tab.go(f"/jobs/{d['job_id']}", f'[data-dispute="{d["id"]}"]')

@@ -14,6 +14,7 @@ const OUTCOME_TEXT: Record<string, string> = {
   challenger_wins: "the challenger was right: the provider lied",
   both_lose: "neither matched the referee: both lose",
   void: "the referee missed its deadline: void, the job is judged again",
+  moot: "another game on the same result decided it first: bond back, nothing slashed",
 };
 
 export function renderDisputes(root: HTMLElement, ctx: PageContext): void {
@@ -39,34 +40,31 @@ export function renderDisputes(root: HTMLElement, ctx: PageContext): void {
   });
 }
 
+function toMs(t: string): number {
+  return new Date(t.endsWith("Z") || /[+-]\d\d:\d\d$/.test(t) ? t : t + "Z").getTime();
+}
+
 function countdown(t: string | null | undefined): string {
   const s = secondsUntil(t);
   if (s === null) return "—";
   return s >= 0 ? `${duration(s)} left` : `passed ${duration(-s)} ago`;
 }
 
-/** Fields a newer game may add (chess clocks, time budgets): shown as they come, whatever their names. */
-function clockFields(d: Dispute): [string, string][] {
-  const out: [string, string][] = [];
-  for (const [k, v] of Object.entries(d)) {
-    if (!/clock|budget|time_left|remaining/i.test(k) || v === null || typeof v === "object") continue;
-    const isTime = typeof v === "string" && /^\d{4}-\d\d-\d\dT/.test(v);
-    out.push([k.replace(/_/g, " "), isTime ? countdown(v) : typeof v === "number" && /_s$/.test(k) ? duration(v) : String(v)]);
-  }
-  return out;
+const WAITING: Record<string, string> = {
+  both: "both parties", defender: "the defender", challenger: "the challenger", referee: "the referee",
+};
+
+/** Who owes a move, as the contract has it (the indexer copies it after each batch of moves). */
+function toMove(d: Dispute): string {
+  if (d.outcome) return "nobody: the game is over";
+  return d.waiting_on ? WAITING[d.waiting_on] ?? d.waiting_on : "—";
 }
 
-function toMove(d: Dispute, moves: Move[]): string {
-  if (d.outcome) return "nobody: the game is over";
-  const last = moves[moves.length - 1];
-  if (!last) return "—";
-  if (d.phase === "referee" || last.kind.includes("OutputRevealed") && moves.filter((m) => m.kind.includes("OutputRevealed")).length >= 2) return "the referee";
-  const sameRound = moves.filter((m) => m.kind === last.kind && JSON.stringify([m.args?.level, m.args?.lo, m.args?.hi]) === JSON.stringify([last.args?.level, last.args?.lo, last.args?.hi]));
-  const moved = new Set(sameRound.map((m) => roleOf(m.mover ?? m.args?.party, d.defender, d.challenger)));
-  if (last.kind.includes("Opened") || last.kind.includes("Settled")) return "both parties";
-  if (moved.has("defender") && !moved.has("challenger")) return "the challenger";
-  if (moved.has("challenger") && !moved.has("defender")) return "the defender";
-  return "both parties";
+/** A party's chess clock: what is left of its whole-game budget, and whether it is running now. */
+function clockLeft(left: number | null | undefined, party: "defender" | "challenger", d: Dispute): string {
+  if (left === null || left === undefined) return "—";
+  const running = !d.outcome && (d.waiting_on === party || d.waiting_on === "both");
+  return `${duration(left)} left` + (running ? " (running since the round began)" : "");
 }
 
 /** The narrowing as an SVG: one band per level, one row per round, each level's last interval zoomed into the next. */
@@ -221,25 +219,29 @@ function draw(root: HTMLElement, d: Dispute, job: Job | null, market: Market | n
     money = kv(rows);
   }
 
-  const timeouts = { move: Number(params.move_timeout_s ?? 0), referee: Number(params.referee_timeout_s ?? 0) };
+  // DisputeGame.clock is each party's budget for the whole game (a chess clock); the deploy parameter keeps its
+  // old name move_timeout_s.
+  const budget = { party: Number(params.move_timeout_s ?? 0), referee: Number(params.referee_timeout_s ?? 0) };
   const clocks = kv([
-    ["to move", h("b", null, toMove(d, moves))],
+    ["to move", h("b", { "data-waiting": d.waiting_on ?? "" }, toMove(d))],
     ["deadline", d.outcome ? "—" : h("b", { "data-deadline": d.deadline_at ?? "" }, countdown(d.deadline_at))],
-    ["each move", timeouts.move ? `within ${duration(timeouts.move)}` : "—"],
-    ["referee", timeouts.referee ? `within ${duration(timeouts.referee)}` : "—"],
+    ["defender's clock", h("span", { "data-clock": "defender" }, clockLeft(d.clock_defender_s, "defender", d))],
+    ["challenger's clock", h("span", { "data-clock": "challenger" }, clockLeft(d.clock_challenger_s, "challenger", d))],
+    ["each party", budget.party ? `${duration(budget.party)} for the whole game` : "—"],
+    ["referee", budget.referee ? `within ${duration(budget.referee)} of both claims` : "—"],
     ["split", params.k ? `${params.k}-way per round` : "—"],
-    ...clockFields(d),
   ]);
 
   const movesTable = moves.length ? h("div", { class: "scroll-x" }, h("table", { class: "table moves" },
-    h("thead", null, h("tr", null, ["#", "Move", "Party", "Level", "Interval", "Seen (UTC)", "Answer by", "Tx"].map((t) => h("th", null, t)))),
+    h("thead", null, h("tr", null, ["#", "Move", "Party", "Level", "Interval", "Seen (UTC)", "After", "Tx"].map((t) => h("th", null, t)))),
     h("tbody", null, moves.map((m, i) => {
       const a = m.args ?? {};
       const role = roleOf(m.mover ?? a.party, d.defender, d.challenger);
       const who = m.kind.includes("Referee") ? "referee" : m.kind.includes("Opened") ? "challenger" : m.mover || a.party ? role : "anyone";
       const at = seen.get(m.tx_hash);
-      const wait = m.kind.includes("Settled") || m.kind.includes("TimedOut") ? 0 : m.kind.includes("OutputRevealed") ? timeouts.referee : timeouts.move;
-      const by = at && wait ? new Date(new Date(at.endsWith("Z") ? at : at + "Z").getTime() + wait * 1000).toISOString() : null;
+      const prev = i > 0 ? seen.get(moves[i - 1].tx_hash) : undefined;
+      // time since the move before (what a party's thinking cost its clock, at most)
+      const after = at && prev ? Math.max(0, Math.round((toMs(at) - toMs(prev)) / 1000)) : null;
       return h("tr", { "data-move": m.kind },
         h("td", { class: "muted" }, String(i + 1)),
         h("td", null, h("b", null, m.kind.replace(/^(Game|Elements)/, "") || "?"), a.elements ? h("span", { class: "muted" }, ` ${a.elements.length} el.`) : null),
@@ -247,7 +249,7 @@ function draw(root: HTMLElement, d: Dispute, job: Job | null, market: Market | n
         h("td", null, a.level !== undefined ? ["segments", "steps", "ops"][a.level] ?? String(a.level) : "—"),
         h("td", { class: "mono" }, a.lo !== undefined && a.hi !== undefined ? `[${a.lo}, ${a.hi}]` : a.segments !== undefined ? `[0, ${a.segments}]` : "—"),
         h("td", { class: "muted nowrap" }, at ? clock(at).replace(" UTC", "") : `block ${m.block_number}`),
-        h("td", { class: "muted nowrap" }, by ? clock(by).replace(" UTC", "") : "—"),
+        h("td", { class: "muted nowrap" }, after === null ? "—" : duration(after)),
         h("td", null, tx(m.tx_hash)));
     })))) : empty("No moves yet.");
 
