@@ -77,7 +77,7 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
         time.sleep(0.2)
     assert _consuming(dn.log("worker-1b")), dn.log("worker-1b")
     before = dn.ledger.snapshot()
-    job_id = dn.submit(small_spec(steps=800, seed=12, checkpoint_every=100))
+    job_id = dn.submit(small_spec(steps=300, seed=12, checkpoint_every=100))
     runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)  # then killed mid-training
     other = "worker-1b" if runner == "worker-1" else "worker-1"
     step_at_kill = dn.api.progress(job_id).get("latest_step")
@@ -92,7 +92,7 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
 
 def test_coordinator_restarted_mid_run_loses_and_duplicates_nothing(dn: Devnet) -> None:
     before = dn.ledger.snapshot()
-    job_id = dn.submit(small_spec(steps=800, seed=13, checkpoint_every=100))
+    job_id = dn.submit(small_spec(steps=300, seed=13, checkpoint_every=100))
     # The worker is held just after it accepted, so the coordinator goes away while it trains (its progress
     # reports are refused meanwhile) however fast the machine trains.
     runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)

@@ -117,7 +117,7 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     # 4. A worker SIGKILLed mid-job, never restarted: after one liveness window the job is reclaimed, the silent
     # provider forfeits its share of the collateral to the client, another honest provider finishes it.
     before = dn.ledger.snapshot()
-    long_job = dn.submit(small_spec(steps=600, seed=1120, checkpoint_every=100))
+    long_job = dn.submit(small_spec(steps=300, seed=1120, checkpoint_every=100))
 
     killed = dn.freeze_on_accept(long_job, (CHEATER, *HONEST), timeout_s=180)  # then killed mid-training
     assert killed in HONEST, f"the suspended cheater got job {long_job}"
