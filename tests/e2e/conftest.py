@@ -142,24 +142,9 @@ class Devnet:
     def log(self, name: str) -> str:
         return self.net.supervisor.log_file(name).read_text(errors="replace")
 
-    def freeze_on_accept(self, job_id: int, names: tuple[str, ...], timeout_s: float) -> str:
-        """Waits until one of the worker services `names` logs that it accepted job `job_id` (it trains right
-        after) and freezes it there (SIGSTOP to its process group); returns its name. A kill or fault that follows
-        strikes mid-training however fast the machine trains: a 600-step job takes under a second on an idle one,
-        less than a progress report takes to be seen through the API."""
-        import signal
-
-        accepted = re.compile(rf"job {job_id} \(chain \d+\): accepted")
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for name in names:
-                if accepted.search(self.log(name)):
-                    self.net.supervisor.signal(name, signal.SIGSTOP)
-                    if re.search(rf"job {job_id} \(chain \d+\): trained", self.log(name)):
-                        raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
-                    return name
-            time.sleep(0.02)
-        raise AssertionError(f"no worker of {names} accepted job {job_id} within {timeout_s}s\n{self.logs_tail()}")
+    def freezer(self, names: tuple[str, ...]) -> AcceptFreezer:
+        """Started before a job is submitted: freezes the first of the worker services `names` to log an accept."""
+        return AcceptFreezer(self, names)
 
     def net_changes(self, after: Any | None = None) -> dict[str, int]:
         return self.ledger.net_changes(self.before, after or self.ledger.snapshot())
@@ -174,6 +159,51 @@ class Devnet:
             assert gap == 0, f"contracts hold {gap} wei that no party can claim"
         print(f"conservation: contracts hold {sum(after.contracts.values())} wei, "
               f"{gap} in flight, 0 unaccounted")
+
+
+class AcceptFreezer:
+    """Watches the logs of worker services `names` from now on, in a thread, and freezes (SIGSTOP to its process
+    group) the first one that logs "job N (chain M): accepted": it trains right after, so a kill or fault that
+    follows strikes mid-training however fast the machine trains. Start it before submitting the job: a 300-step
+    job trains in under a second, often before `agora jobs submit` has even exited, and far sooner than a progress
+    report is seen through the API. `wait(job_id)` returns the frozen worker's name."""
+
+    _ACCEPTED = re.compile(r"job (\d+) \(chain \d+\): accepted")
+
+    def __init__(self, dn: Devnet, names: tuple[str, ...]) -> None:
+        import threading
+
+        self.dn = dn
+        self.names = names
+        self._seen = {n: len(dn.log(n)) for n in names}  # only what is logged from now on counts
+        self._stop = threading.Event()
+        self.frozen: tuple[str, int] | None = None
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        import signal
+
+        while not self._stop.is_set():
+            for name in self.names:
+                m = self._ACCEPTED.search(self.dn.log(name)[self._seen[name]:])
+                if m:
+                    self.dn.net.supervisor.signal(name, signal.SIGSTOP)
+                    self.frozen = (name, int(m.group(1)))
+                    return
+            time.sleep(0.01)
+
+    def wait(self, job_id: int, timeout_s: float) -> str:
+        self._thread.join(timeout_s)
+        self._stop.set()
+        if self.frozen is None:
+            raise AssertionError(f"no worker of {self.names} accepted job {job_id} within {timeout_s}s\n"
+                                 f"{self.dn.logs_tail()}")
+        name, accepted = self.frozen
+        assert accepted == job_id, f"{name} accepted job {accepted}, not job {job_id}: another job was running"
+        if re.search(rf"job {job_id} \(chain \d+\): trained", self.dn.log(name)[self._seen[name]:]):
+            raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
+        return name
 
 
 def start_devnet(root: Path, *args: str) -> Devnet:

@@ -83,26 +83,52 @@ def _all_alive(stack: Stack) -> None:
 
 
 class _Freeze:
-    """Worker `name` frozen (SIGSTOP to its process group) the moment its log says it accepted job `job_id`: it
-    trains right after, so a fault begun while it is frozen strikes mid-training however fast the machine trains
-    (a 300-step job takes half a second on an idle one, less than a progress report takes to be seen).
-    `thaw()` (SIGCONT) lets it carry on into the fault; idempotent."""
+    """Watches worker `name`'s log from now on, in a thread, and freezes the worker (SIGSTOP to its process group)
+    the moment it logs that it accepted a job: it trains right after, so a fault begun while it is frozen strikes
+    mid-training however fast the machine trains (a 300-step job takes half a second on an idle one, less than a
+    progress report takes to be seen). Start it before posting the job. `thaw()` (SIGCONT) lets the worker carry
+    on into the fault; idempotent."""
 
-    def __init__(self, stack: Stack, name: str, job_id: int) -> None:
-        accepted = re.compile(rf"job {job_id} \(chain \d+\): (accepted|resuming)")
-        stack.wait(f"{name} to accept job {job_id}", lambda: accepted.search(stack.log(name, tail=10**7)),
-                   timeout_s=240, every=0.02)
+    _ACCEPTED = re.compile(r"job (\d+) \(chain \d+\): (accepted|resuming)")
+
+    def __init__(self, stack: Stack, name: str) -> None:
+        self.stack, self.name = stack, name
         self.proc = stack.procs[name]
-        os.killpg(self.proc.pid, signal.SIGSTOP)
-        self.frozen_at = time.monotonic()
-        trained = re.search(rf"job {job_id} \(chain \d+\): trained", stack.log(name, tail=10**7))
-        # Not an assertion (it would depend on timing): a worker that raced through the whole job between two
-        # looks at its log meets the fault after training, as a slower machine's would not.
-        self.mid_training = trained is None
-        print(f"{name} frozen {'mid-training' if self.mid_training else 'after training'} for job {job_id}")
+        self._seen = len(self._log())
+        self.accepted: int | None = None
+        self.frozen_at = 0.0
         self._thawed = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _log(self) -> str:
+        return self.stack.log(self.name, tail=10**8)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            m = self._ACCEPTED.search(self._log()[self._seen:])
+            if m:
+                os.killpg(self.proc.pid, signal.SIGSTOP)
+                self.frozen_at = time.monotonic()
+                self.accepted = int(m.group(1))
+                return
+            time.sleep(0.01)
+
+    def wait(self, job_id: int, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+        self._stop.set()
+        if self.accepted is None:
+            raise AssertionError(f"{self.name} did not accept job {job_id} within {timeout_s}s\n"
+                                 f"{self.stack.all_logs()}")
+        assert self.accepted == job_id, f"{self.name} accepted job {self.accepted}, not {job_id}"
+        trained = re.search(rf"job {job_id} \(chain \d+\): trained", self._log()[self._seen:])
+        # Not an assertion (it would depend on timing): a worker that raced through the whole job before its
+        # accept was seen meets the fault after training, as a slower machine's would not.
+        print(f"{self.name} frozen {'after' if trained else 'mid-'}training for job {job_id}")
 
     def thaw(self) -> None:
+        self._stop.set()
         if not self._thawed:
             self._thawed = True
             with contextlib.suppress(ProcessLookupError):
@@ -119,8 +145,9 @@ def _run_through(stack: Stack, provider, client, seed: int, fault, steps: int = 
     start_worker(stack, provider, name, stake=False)
     freeze: _Freeze | None = None
     try:
+        freeze = _Freeze(stack, name)
         api, job_id = post_job(stack, client, {**SPEC, "steps": steps, "checkpoint_every": 50, "seed": seed})
-        freeze = _Freeze(stack, name, job_id)
+        freeze.wait(job_id, timeout_s=240)
         fault(freeze)
         freeze.thaw()
         _all_alive(stack)

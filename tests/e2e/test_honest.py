@@ -77,8 +77,9 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
         time.sleep(0.2)
     assert _consuming(dn.log("worker-1b")), dn.log("worker-1b")
     before = dn.ledger.snapshot()
+    freezer = dn.freezer(("worker-1", "worker-1b"))
     job_id = dn.submit(small_spec(steps=300, seed=12, checkpoint_every=100))
-    runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)  # then killed mid-training
+    runner = freezer.wait(job_id, timeout_s=120)  # frozen just after its accept, then killed mid-training
     other = "worker-1b" if runner == "worker-1" else "worker-1"
     step_at_kill = dn.api.progress(job_id).get("latest_step")
     assert sup.kill(runner) and sup.state(runner) == "exited"
@@ -92,10 +93,11 @@ def test_worker_killed_mid_job_is_completed_by_another_worker_without_double_pay
 
 def test_coordinator_restarted_mid_run_loses_and_duplicates_nothing(dn: Devnet) -> None:
     before = dn.ledger.snapshot()
-    job_id = dn.submit(small_spec(steps=300, seed=13, checkpoint_every=100))
     # The worker is held just after it accepted, so the coordinator goes away while it trains (its progress
     # reports are refused meanwhile) however fast the machine trains.
-    runner = dn.freeze_on_accept(job_id, ("worker-1", "worker-1b"), timeout_s=120)
+    freezer = dn.freezer(("worker-1", "worker-1b"))
+    job_id = dn.submit(small_spec(steps=300, seed=13, checkpoint_every=100))
+    runner = freezer.wait(job_id, timeout_s=120)
     dn.wait_job(job_id, lambda j: j["status"] == "running", timeout_s=120, what="running")
     events_before = {e["id"] for e in dn.events(job_id)}
     for name in ("coordinator-api", "coordinator-indexer", "coordinator-matcher"):

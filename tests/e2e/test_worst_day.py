@@ -117,11 +117,14 @@ def test_worst_day(dn: Devnet, tmp_path: Path) -> None:
     # 4. A worker SIGKILLed mid-job, never restarted: after one liveness window the job is reclaimed, the silent
     # provider forfeits its share of the collateral to the client, another honest provider finishes it.
     before = dn.ledger.snapshot()
+    freezer = dn.freezer((CHEATER, *HONEST))
     long_job = dn.submit(small_spec(steps=300, seed=1120, checkpoint_every=100))
 
-    killed = dn.freeze_on_accept(long_job, (CHEATER, *HONEST), timeout_s=180)  # then killed mid-training
+    killed = freezer.wait(long_job, timeout_s=180)  # frozen just after its accept, then killed mid-training
     assert killed in HONEST, f"the suspended cheater got job {long_job}"
-    assert dn.name_of(dn.api.job(long_job)["provider"]) == killed
+    # the worker logs its accept before the coordinator has indexed it: wait for the coordinator to name it too
+    job = dn.wait_job(long_job, lambda j: bool(j.get("provider")), timeout_s=120, what="a provider")
+    assert dn.name_of(job["provider"]) == killed
     assert dn.net.supervisor.kill(killed) and dn.net.supervisor.state(killed) == "exited"
     done = dn.wait_status(long_job, {"finalized", "failed"}, timeout_s=420)
     assert done["status"] == "finalized", dn.logs_tail()
