@@ -12,10 +12,33 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
 from chain.anvil import free_port
+
+MACHINE_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def machine_database(prefix: str) -> Iterator[str]:
+    """`with machine_database("agora_x") as url:` — a database of its own on the machine's Postgres
+    (127.0.0.1:5432), named `prefix_<random>` so parallel test processes and two checkouts never share one, and
+    dropped at the end (WITH FORCE: services still connected do not keep it)."""
+    import secrets
+
+    import psycopg
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(MACHINE_PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(MACHINE_PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def machine_redis_url() -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import machine_database
+
 pytestmark = pytest.mark.integration
 AGORA = str(Path(sys.executable).parent / "agora")
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SPEC = {
     "version": 1,
     "model": {"kind": "mlp", "layers": [64, 16, 10], "activation": "relu"},
@@ -36,18 +36,9 @@ def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    import psycopg
-
-    # A database of this run's own, dropped at the end: the shared `test` database belongs to other suites, and a
-    # fixed name would be shared by two runs on one machine (parallel workers, or two checkouts).
-    name = f"agora_cli_devnet_{secrets.token_hex(4)}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # A database of this run's own, dropped at the end: the shared `test` database belongs to other suites.
+    with machine_database("agora_cli_devnet") as url:
+        yield url
 
 
 def test_devnet_on_postgres_starts_empty_and_serves_jobs(database: str, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -23,22 +22,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from chain.anvil import AnvilProcess, free_port
 from chain.deploy import Deployment, DeployParams, deploy
 from chain.stake_manager import StakeManager
 from client.api import CoordinatorClient
-
-try:
-    from tests.services import PostgresCluster, RedisServer, TcpProxy
-except ImportError:  # rootdir-relative import when tests/ is not a package on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.services import PostgresCluster, RedisServer, TcpProxy
+from tests.services import (  # pytest's pythonpath has "."
+    PostgresCluster,
+    RedisServer,
+    TcpProxy,
+    machine_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ETHER = 10**18
 PRICE = ETHER // 10
 STAKE = 2 * ETHER
@@ -121,17 +118,6 @@ class Stack:
         raise AssertionError(f"timed out waiting for {what}{state}\n{self.all_logs()}")
 
 
-def _db() -> Iterator[str]:
-    name = f"agora_worker_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The running stack; a test module may set CHALLENGE_WINDOW_S / MOVE_TIMEOUT_S (seconds) for its
@@ -147,8 +133,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     logs.mkdir()
     redis_server = RedisServer().start()
     pg = PostgresCluster().__enter__() if getattr(request.module, "OWN_POSTGRES", False) else None
-    db = _db() if pg is None else iter([pg.create_db("agora")])
-    db_url = next(db)
+    db = machine_database("agora_worker") if pg is None else contextlib.nullcontext(pg.create_db("agora"))
+    db_url = db.__enter__()
     stop = threading.Event()
     with AnvilProcess(accounts=10) as node:
         a = node.accounts
@@ -206,10 +192,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             redis_server.__exit__()
             if proxy is not None:
                 proxy.close()
-            try:
-                next(db)
-            except StopIteration:
-                pass
+            db.__exit__(None, None, None)
             if pg is not None:
                 pg.__exit__()
 

@@ -3,11 +3,9 @@ dropped at the end), a clean schema per test, the app on the session's anvil dep
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
@@ -20,23 +18,14 @@ from coordinator.database import make_engine, make_session_factory, upgrade_to_h
 from coordinator.models import Base
 from coordinator.settings import Settings
 from coordinator.signin import sign
-from tests.services import machine_redis_url
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.services import machine_database, machine_redis_url
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"agora_test_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    with machine_database("agora_test") as url:
         upgrade_to_head(url)
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
