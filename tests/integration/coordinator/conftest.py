@@ -48,8 +48,15 @@ def sessions(engine: Engine, clean_db: None) -> sessionmaker[Session]:
 
 
 @pytest.fixture()
-def settings(pg_url: str, anvil: AnvilProcess, deployed, tmp_path: Path) -> Settings:
+def listed_verifiers() -> str:
+    """The coordinator's own verifiers (Settings.verifiers): none; a module that needs some overrides this."""
+    return ""
+
+
+@pytest.fixture()
+def settings(pg_url: str, anvil: AnvilProcess, deployed, tmp_path: Path, listed_verifiers: str) -> Settings:
     return Settings(
+        verifiers=listed_verifiers,
         database_url=pg_url,
         rpc_url=anvil.rpc_url,
         chain_id=31337,

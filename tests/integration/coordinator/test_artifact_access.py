@@ -6,15 +6,11 @@ dispute evidence, and a challenger (a listed verifier) who disputed the result; 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
-from coordinator.app import create_app
 from coordinator.indexer import Indexer
-from coordinator.signin import sign
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
@@ -22,17 +18,9 @@ OCTET = {"Content-Type": "application/octet-stream"}
 
 
 @pytest.fixture()
-def api(settings, roles, clean_db) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"verifiers": roles.challenger.address}))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-    app.state.dispose()
+def listed_verifiers(roles) -> str:
+    return roles.challenger.address  # the challenger is one of the coordinator's verifiers here
 
-
-def _login(api: TestClient, account) -> dict[str, str]:
-    msg = api.post("/v1/auth/nonce", json={"address": account.address}).json()["message"]
-    token = api.post("/v1/auth/login", json={"message": msg, "signature": sign(msg, account.private_key)}).json()
-    return {"Authorization": f"Bearer {token['token']}"}
 
 
 def _npz() -> bytes:
@@ -43,39 +31,39 @@ def _npz() -> bytes:
 
 
 def test_every_artifact_route_with_every_role(
-    api, roles, spec, settings, sessions, gateway, chain_snapshot, fund, market_as, stake_as
+    client, login, roles, spec, settings, sessions, gateway, chain_snapshot, fund, market_as, stake_as
 ):
-    who = {name: _login(api, getattr(roles, name))
+    who = {name: login(getattr(roles, name))
            for name in ("client", "provider", "challenger", "deployer", "stranger")}
     who["anonymous"] = {}
-    ds = api.post("/v1/datasets", content=_npz(), headers={**who["client"], **OCTET}).json()["id"]
+    ds = client.post("/v1/datasets", content=_npz(), headers={**who["client"], **OCTET}).json()["id"]
     spec["dataset"]["id"] = ds
-    created = api.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
+    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
                        headers=who["client"]).json()
     job_id = created["job"]["id"]
     fund(created, roles.client)
     stake_as(roles.provider).stake(ETHER)
     indexer = Indexer(sessions, gateway, settings)
     indexer.catch_up()
-    chain_id = api.get(f"/v1/jobs/{job_id}").json()["chain_job_id"]
+    chain_id = client.get(f"/v1/jobs/{job_id}").json()["chain_job_id"]
     market_as(roles.matcher).assign(chain_id, roles.provider.address)
     market_as(roles.provider).accept(chain_id)
     indexer.catch_up()
 
     def upload(kind: str, data: bytes) -> str:
-        r = api.post(f"/v1/artifacts?kind={kind}", content=data, headers={**who["provider"], **OCTET})
+        r = client.post(f"/v1/artifacts?kind={kind}", content=data, headers={**who["provider"], **OCTET})
         assert r.status_code == 201, r.text
         return r.json()["sha256"]
 
     checkpoint, model, evidence = upload("checkpoint", b"c" * 999), upload("model", b"m" * 999), upload("blob", b"e" * 99)
-    r = api.post(f"/v1/jobs/{job_id}/result-artifacts",
+    r = client.post(f"/v1/jobs/{job_id}/result-artifacts",
                  json={"model_artifact": model, "checkpoint_artifact": checkpoint}, headers=who["provider"])
     assert r.status_code == 200, r.text
     market_as(roles.provider).submit_result(chain_id, b"\x01" * 32, b"\x02" * 32)
     indexer.catch_up()
 
     def status(route: str) -> dict[str, int]:
-        return {name: api.get(route, headers=h).status_code for name, h in who.items()}
+        return {name: client.get(route, headers=h).status_code for name, h in who.items()}
 
     def expect(route: str, readers: set[str]) -> None:
         want = {name: 200 if name in readers else 401 if name == "anonymous" else 403 for name in who}
@@ -96,4 +84,4 @@ def test_every_artifact_route_with_every_role(
     expect(f"/v1/artifacts/{checkpoint}", {"provider", "challenger", "deployer"})
     expect(f"/v1/artifacts/{model}", {"client", "provider"})
     # The result names the model, but naming is not reading.
-    assert api.get(f"/v1/jobs/{job_id}/result").json()["model_artifact"] == model
+    assert client.get(f"/v1/jobs/{job_id}/result").json()["model_artifact"] == model

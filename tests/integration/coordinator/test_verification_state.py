@@ -4,52 +4,38 @@ spot-checked otherwise), disputed once challenged; a stranger's report moves not
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from fastapi.testclient import TestClient
 
-from coordinator.app import create_app
 from coordinator.indexer import Indexer
-from coordinator.signin import sign
 
 pytestmark = pytest.mark.integration
 ETHER = 10**18
 
 
 @pytest.fixture()
-def api(settings, roles, clean_db) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"verifiers": roles.challenger.address}))
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-    app.state.dispose()
+def listed_verifiers(roles) -> str:
+    return roles.challenger.address  # the challenger is one of the coordinator's verifiers here
 
-
-def _login(api: TestClient, account) -> dict[str, str]:
-    msg = api.post("/v1/auth/nonce", json={"address": account.address}).json()["message"]
-    token = api.post("/v1/auth/login", json={"message": msg, "signature": sign(msg, account.private_key)}).json()
-    return {"Authorization": f"Bearer {token['token']}"}
 
 
 def test_verification_follows_listed_verifiers_and_challenges(
-    api, roles, spec, settings, sessions, gateway, chain_snapshot, fund, market_as, stake_as
+    client, login, roles, spec, settings, sessions, gateway, chain_snapshot, fund, market_as, stake_as
 ):
-    client, verifier, stranger = (_login(api, roles.client), _login(api, roles.challenger),
-                                  _login(api, roles.stranger))
+    as_client, verifier, stranger = login(roles.client), login(roles.challenger), login(roles.stranger)
     ids = []
     for replicas in (1, 2):
         spec["verification"] = {"replicas": replicas, "spot_check": 0.5}
-        created = api.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
-                           headers=client).json()
+        created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
+                           headers=as_client).json()
         fund(created, roles.client)
         ids.append(created["job"]["id"])
     one, two = ids
 
     def state(job_id: int) -> str:
-        return api.get(f"/v1/jobs/{job_id}").json()["verification"]
+        return client.get(f"/v1/jobs/{job_id}").json()["verification"]
 
     def report(job_id: int, who: dict, decision: str) -> None:
-        r = api.post(f"/v1/jobs/{job_id}/verification", json={"decision": decision, "reason": "test"}, headers=who)
+        r = client.post(f"/v1/jobs/{job_id}/verification", json={"decision": decision, "reason": "test"}, headers=who)
         assert r.status_code == 201, r.text
 
     assert state(one) == state(two) == "unverified"
@@ -59,13 +45,13 @@ def test_verification_follows_listed_verifiers_and_challenges(
     report(one, verifier, "agrees")
     report(two, verifier, "agrees")
     assert (state(one), state(two)) == ("spot-checked", "replicated")
-    assert api.get("/v1/jobs", params={"client": roles.client.address}).json()["items"][0]["verification"] \
+    assert client.get("/v1/jobs", params={"client": roles.client.address}).json()["items"][0]["verification"] \
         == "replicated"
     # A challenge on-chain outranks the agreement.
     stake_as(roles.provider).stake(ETHER)
     indexer = Indexer(sessions, gateway, settings)
     indexer.catch_up()
-    chain_id = api.get(f"/v1/jobs/{one}").json()["chain_job_id"]
+    chain_id = client.get(f"/v1/jobs/{one}").json()["chain_job_id"]
     market_as(roles.matcher).assign(chain_id, roles.provider.address)
     market_as(roles.provider).accept(chain_id)
     market_as(roles.provider).submit_result(chain_id, b"\x01" * 32, b"\x02" * 32)
