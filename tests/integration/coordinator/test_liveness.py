@@ -25,19 +25,17 @@ def stalled_forfeit(events: list[dict]) -> int:
     return int(msg.split("forfeited ")[1].split(" wei")[0])
 
 
-def test_a_silent_provider_loses_the_job_and_another_finishes_it(
-    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as, market_as, time_travel,
-    deployed,
-):
-    settings = settings.model_copy(
-        update={"matcher_key": SecretStr(roles.matcher.private_key), "heartbeat_ttl_s": 3600}
-    )
-    indexer = Indexer(sessions, gateway, settings)
-    matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
-    window = int(deployed.params["liveness_window_s"])
-    silent, other = roles.provider, roles.provider2
-    stake_as(silent).stake(ETHER)
-    heartbeat(client, login(silent))
+def _services(settings, roles, sessions, gateway) -> tuple[Indexer, Matcher]:  # type: ignore[no-untyped-def]
+    """The indexer and a matcher holding the MATCHER key (its dispatches go nowhere: memory://)."""
+    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
+    return Indexer(sessions, gateway, settings), Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
+
+
+def _accepted_job(client, login, roles, spec, fund, indexer, matcher, market_as, stake_as,  # type: ignore[no-untyped-def]
+                  provider) -> tuple[int, int]:
+    """A funded job the matcher gave to `provider` (staked, heartbeating), accepted on-chain: (job id, chain id)."""
+    stake_as(provider).stake(ETHER)
+    heartbeat(client, login(provider))
     created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
                           headers=login(roles.client)).json()
     fund(created, roles.client)
@@ -45,8 +43,20 @@ def test_a_silent_provider_loses_the_job_and_another_finishes_it(
     indexer.catch_up()
     matcher.tick()
     chain_id = client.get(f"/v1/jobs/{job_id}").json()["chain_job_id"]
-    market_as(silent).accept(chain_id)
+    market_as(provider).accept(chain_id)
     indexer.catch_up()
+    return job_id, chain_id
+
+
+def test_a_silent_provider_loses_the_job_and_another_finishes_it(
+    client, login, roles, spec, fund, settings, sessions, gateway, chain_snapshot, stake_as, market_as, time_travel,
+    deployed,
+):
+    settings = settings.model_copy(update={"heartbeat_ttl_s": 3600})
+    indexer, matcher = _services(settings, roles, sessions, gateway)
+    window = int(deployed.params["liveness_window_s"])
+    silent, other = roles.provider, roles.provider2
+    job_id, chain_id = _accepted_job(client, login, roles, spec, fund, indexer, matcher, market_as, stake_as, silent)
     # Alive: a heartbeat inside the window keeps the job.
     time_travel(window - 10)
     market_as(silent).heartbeat(chain_id, 0, b"\x00" * 32)
@@ -91,22 +101,10 @@ def test_a_job_that_proves_impossible_after_accept_is_abandoned_not_sat_on(
 ):
     from worker.preflight import abandon_unrunnable
 
-    settings = settings.model_copy(update={"matcher_key": SecretStr(roles.matcher.private_key)})
-    indexer = Indexer(sessions, gateway, settings)
-    matcher = Matcher(sessions, gateway, settings, CeleryDispatcher("memory://"))
+    indexer, matcher = _services(settings, roles, sessions, gateway)
     provider = roles.provider
-    stake_as(provider).stake(ETHER)
     hp = login(provider)
-    heartbeat(client, hp)
-    created = client.post("/v1/jobs", json={"spec": spec, "price_wei": ETHER // 100, "deadline_s": 3600},
-                          headers=login(roles.client)).json()
-    fund(created, roles.client)
-    job_id = created["job"]["id"]
-    indexer.catch_up()
-    matcher.tick()
-    chain_id = client.get(f"/v1/jobs/{job_id}").json()["chain_job_id"]
-    market_as(provider).accept(chain_id)
-    indexer.catch_up()
+    job_id, chain_id = _accepted_job(client, login, roles, spec, fund, indexer, matcher, market_as, stake_as, provider)
     collateral = int(client.get(f"/v1/jobs/{job_id}").json()["collateral_wei"])
 
     class Api:  # the worker's REST client, reduced to the one call, against the real route
