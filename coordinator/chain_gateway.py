@@ -139,15 +139,20 @@ class ChainGateway:
 
     def game_state(self, game_id: int, block: int | str) -> GameState:
         """DisputeGame.game(id) as of `block`: phase, who has moved, each party's chess clock, the deadline."""
-        entry = next(
-            e for e in artifacts.load("DisputeGame").abi if e.get("type") == "function" and e["name"] == "game"
-        )
         raw = self.w3.eth.call(
             {"to": to_checksum_address(self.address("DisputeGame")), "data": self._calldata("DisputeGame", "game", [game_id])},  # type: ignore[typeddict-item]
             block,  # type: ignore[arg-type]
         )
-        out = entry["outputs"][0]
+        out = self._game_output
         return GameState.from_view(to_python(out, abi_decode([abi_type(out)], bytes(raw))[0]))
+
+    @cached_property
+    def _game_output(self) -> dict[str, Any]:
+        """The ABI of DisputeGame.game's one output (the Game.State struct), looked up once."""
+        entry = next(
+            e for e in artifacts.load("DisputeGame").abi if e.get("type") == "function" and e["name"] == "game"
+        )
+        return dict(entry["outputs"][0])
 
     def logs(self, from_block: int, to_block: int) -> list[ChainEvent]:
         if not self.addresses:
