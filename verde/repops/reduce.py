@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from verde.repops.elementwise import div_scalar
-from verde.repops.quantize import absmax, exponent, grid_magic_f64, round_to_grid_f64
+from verde.repops.quantize import absmax, exponent, grid_magic_f64, round_to_grid_f64, slice_absmax
 
 
 def _sum_bits(n: int) -> int:
@@ -47,5 +47,11 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     Equal to exact_sum64(x.to(float64), dim, keepdim) for finite inputs whose slice maxima are 0 or at least
     2**-1000 (every float32-derived value); a slice holding inf or NaN sums to NaN.
     """
-    m = grid_magic_f64(x.abs().amax(dim=dim, keepdim=True).to(torch.float64), _sum_bits(x.shape[dim]))
+    if x.shape[dim] == 1 and x.dtype == torch.float32:
+        # one term: the 51-bit grid below |x| holds every float32, so the rounding only maps -0 to +0 and inf
+        # to NaN, which (x - x) + x does too; the sum of one term is that term
+        x64 = x.to(torch.float64)
+        q = (x64 - x64).add_(x64)
+        return q if keepdim else q.squeeze(dim)
+    m = grid_magic_f64(slice_absmax(x, dim).to(torch.float64), _sum_bits(x.shape[dim]))
     return x.to(torch.float64, copy=True).add_(m).sub_(m).sum(dim=dim, keepdim=keepdim)

@@ -28,6 +28,8 @@ def _exact_sum_dims64(x: Tensor, dims: list[int], keepdim: bool) -> Tensor:
     a leading or trailing block of dims is flattened in place, other sets are moved last first."""
     if x.dim() == 0:
         return x.to(torch.float64).clone()
+    if len(dims) == 1:  # one dim: no reshapes (the common case)
+        return grid_sum64(x, dims[0], keepdim)
     nd, k = x.dim(), len(dims)
     keep = [d for d in range(nd) if d not in dims]
     kept_shape = [x.shape[d] for d in keep]
