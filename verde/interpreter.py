@@ -97,8 +97,18 @@ def _plan(program: Program, device: torch.device) -> list[Callable[[dict, int], 
         if "node" in op.attrs:  # a graph node (verde.graph.program)
             calls.append(_graph_call(op, device))
         else:  # an MLP op, an optimizer op or the state op (never called: the step gathers the state itself)
-            calls.append(lambda env, step, op=op: _apply(op, [env[n] for n in op.inputs], step))
+            calls.append(_op_call(op))
     return calls
+
+
+def _op_call(op: Op) -> Callable[[dict, int], object]:
+    """``_apply`` of an MLP or optimizer op with its kernel looked up once; the common untransposed ones direct."""
+    if op.transpose or op.kind == STATE_KIND:
+        return lambda env, step: _apply(op, [env[n] for n in op.inputs], step)
+    fn, names, attrs = getattr(repops, op.kind), op.inputs, op.attrs
+    if op.kind == "adam_param":
+        return lambda env, step: fn(*[env[n] for n in names], step=step, **attrs)
+    return lambda env, step: fn(*[env[n] for n in names], **attrs)
 
 
 def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
