@@ -8,6 +8,8 @@ No `alpha=`/addcmul/lerp forms, which some backends contract into an FMA.
 
 from __future__ import annotations
 
+import functools
+import math
 import struct
 
 import torch
@@ -22,7 +24,17 @@ def f32(c: float) -> float:
 def div_scalar(x: Tensor, c: float) -> Tensor:
     """x / c, a true IEEE division. The divisor is a 0-dim tensor on x's device, never a Python scalar:
     CUDA replaces division by a CPU scalar with multiplication by its reciprocal, which rounds differently."""
-    return torch.div(x, torch.full((), c, dtype=x.dtype, device=x.device))
+    c = float(c)
+    if c == 0.0 or math.isnan(c):  # ±0 are equal as cache keys, NaN never is
+        return torch.div(x, torch.full((), c, dtype=x.dtype, device=x.device))
+    return torch.div(x, _divisor(c, x.dtype, x.device))
+
+
+@functools.lru_cache(maxsize=1024)
+def _divisor(c: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """The 0-dim divisor tensor, made once per (value, dtype, device): kernels divide by the same few counts
+    every step. Never written to (every use is an out-of-place division)."""
+    return torch.full((), c, dtype=dtype, device=device)
 
 
 def add(a: Tensor, b: Tensor) -> Tensor:
