@@ -306,3 +306,33 @@ def test_slice_absmax_short_inner_rows_give_the_plain_maxima():
                 assert torch.equal(slice_absmax(v, d), v.abs().amax(d, keepdim=True))
         q = quantize_f64(x, x.dim() - 1, 21)
         assert torch.equal(q, quantize_f64(x.contiguous().transpose(-1, -2).contiguous().transpose(-1, -2), x.dim() - 1, 21))
+
+
+def test_exp_within_one_ulp_over_the_whole_float32_range():
+    # every binade of the argument, the last finite result (x = 88.72283172607422), the first inf, and the
+    # subnormal results down to the last one that does not round to 0 (exp(x) < 2**-150 rounds to 0)
+    g = torch.Generator().manual_seed(41)
+    big = torch.nextafter(torch.tensor(88.72283172607422), torch.tensor(math.inf)).item()
+    x = torch.cat([torch.empty(200_000).uniform_(-103.97, 88.7228, generator=g),
+                   torch.exp2(torch.empty(20_000).uniform_(-149, 6.4, generator=g)) * (1 - 2 * (torch.rand(20_000, generator=g) < 0.5)),
+                   torch.tensor([0.0, -0.0, 88.72283172607422, -87.33654022216797, -87.3365478515625, -103.97, -103.972076])])
+    assert _ulp_err(R.exp(x), torch.exp(x.double())) <= 1.0
+    edge = R.exp(torch.tensor([big, 89.0, 1e30, math.inf, -103.973, -104.0, -1e30, -math.inf, math.nan]))
+    assert edge[:4].tolist() == [math.inf] * 4 and edge[4:8].tolist() == [0.0] * 4 and edge[8].isnan()
+    assert R.exp(torch.tensor([-103.97])).item() == 2.0**-149
+
+
+def test_erf_gelu_erf_within_one_ulp():
+    from verde.repops import transcendental as T
+
+    g = torch.Generator().manual_seed(42)
+    x = torch.cat([torch.empty(100_000).uniform_(-7, 7, generator=g), _rand(20_000, seed=43),
+                   _rand(5_000, seed=44, spread=30), torch.tensor([1.9, -1.9, 2.6870057, -2.6870057, 0.0])]).float()
+    assert _ulp_err(T.erf(x), torch.erf(x.double())) <= 1.0
+    x64 = x.double()
+    ref = x64 * 0.5 * (1 + torch.erf(x64 / math.sqrt(2)))
+    keep = ref.abs() > 1e-30  # (the far lower tail of Phi is absolute-accurate only)
+    assert _ulp_err(T.gelu_erf(x)[keep & (x > -5)], ref[keep & (x > -5)]) <= 1.0
+    special = T.gelu_erf(torch.tensor([math.nan, math.inf, 0.0, -40.0]))
+    assert special[0].isnan() and special[1:].tolist() == [math.inf, 0.0, -0.0]
+    assert T.erf(torch.tensor([math.nan, math.inf, -math.inf])).tolist()[1:] == [1.0, -1.0]

@@ -1,74 +1,142 @@
-"""exp, log, tanh, GELU from correctly rounded float64 ops: fixed range reduction, fixed polynomials, one final rounding.
+"""exp, log, tanh, erf, GELU from correctly rounded float64 ops: fixed range reduction, fixed polynomials, one final rounding.
 
-torch.exp/tanh are not correctly rounded and differ between CPU (Sleef/SVML), CUDA (libdevice) and vector
+torch.exp/tanh/erf are not correctly rounded and differ between CPU (Sleef/SVML), CUDA (libdevice) and vector
 widths. Here each function is a fixed sequence of float64 + − × ÷ (each correctly rounded on every IEEE
-device, one kernel per op so nothing is contracted into an FMA) and exact bit manipulation, evaluated to
-~1e-13 relative error, then rounded once to float32 — within 1 ulp of the true value (almost always the
-correctly rounded one) and identical everywhere.
+device, one kernel per op so nothing is contracted into an FMA), exact bit manipulation and integer ops,
+and exact selections, then rounded once to float32 — within 1 ulp of the true value (almost always the
+correctly rounded one) and identical everywhere. The cost is the number of passes over the data, so each
+function is written for few passes (in-place ops on buffers it owns, no gathers on the common path).
+
+Float64 error bounds (checked against mpmath in tests/unit/test_aten_exact.py and test_repops.py):
+exp64 < 1e-12 relative on [-700, 700]; erf64 < 1e-12 absolute, and relative near 0 (its polynomial's
+constant term is 2/sqrt(pi) rounded once); log64 < 2e-13 absolute (1e-14 relative near 1); tanh64 < 2e-12
+relative. Every
+polynomial coefficient is computed once by mpmath (software arithmetic, 30 digits) and rounded to float64:
+the same constants on every machine, no libm involved.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import struct
 
 import torch
 from torch import Tensor
 
 _INV_LN2 = 1.4426950408889634
-# fdlibm's split of ln 2: the high part has 32 significant bits, so k * _LN2_HI is exact for |k| < 2**21.
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
 _LN2 = 0.6931471805599453
-_EXP_TAYLOR = [1.0 / math.factorial(n) for n in range(11)]  # |r| <= ln2/2: truncation < 3e-13
-_SQRT2 = 1.4142135623730951
-_ATANH_SERIES = [1.0 / (2 * n + 1) for n in range(8)]  # z = s^2 <= 0.0295: truncation < 1e-13
-# tanh(x) = x * P(x^2) for |x| < 1/8 (Taylor; truncation < 1e-16 relative there)
-_TANH_TAYLOR = [1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0, -1382.0 / 155925.0,
-                21844.0 / 6081075.0, -929569.0 / 638512875.0]
+# s = x / ln2 + _EXP_SHIFT rounds x / ln2 to an integer k (s = 1.5 * 2**52 + 1024 + k, ulp 1), so s - _EXP_SHIFT is
+# k exactly and the low 12 bits of s's bit pattern are k + 1024: shifted left by 52 they are the bits of 2**(k + 1).
+_EXP_SHIFT = 1.5 * 2.0**52 + 1024.0
+# exp(r) = (R + r) / (R - r) = 1 + 2 r / (R - r) with R(r^2) = r coth(r / 2) (even in r), for |r| <= ln2 / 2:
+# R is mpmath's Chebyshev fit in z = r^2 on [0, 0.1202] (> (ln2/2)^2) with 4 coefficients, error < 3e-12,
+# which moves exp(r) by < 2 |r| / R^2 * 3e-12 < 6e-13 relative.
+_EXP_R_ZMAX = 0.1202
+_EXP_R_TERMS = 4
+# the bit pattern of sqrt(2)/2 (the lower end of log's mantissa range) as an int64
+_SQRT1_2_BITS = struct.unpack("<q", struct.pack("<d", 0.7071067811865476))[0]
+# log(m) = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 3 - 2 sqrt 2: 2 s P(s^2) with P mpmath's Chebyshev fit of
+# atanh(sqrt z)/sqrt z on z in [0, 0.0295] (7 coefficients, error < 2e-16), doubled (exactly) for the 2.
+_LOG_ZMAX = 0.0295
+_LOG_TERMS = 7
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
 
 
-def _pow2_f64(k: Tensor) -> Tensor:
-    """2**k as float64 for int64 k in [-1022, 1023], built from bits (ldexp/pow are not exact everywhere)."""
-    return ((k + 1023) << 52).view(torch.float64)
+def _mp():
+    import mpmath
+
+    ctx = mpmath.mp.clone()
+    ctx.dps = 30
+    return ctx
 
 
-def _horner(coeffs: list[float], x: Tensor) -> Tensor:
-    """sum_i coeffs[i] * x**i by Horner's rule, one mul and one add kernel per step (no FMA)."""
-    # the first step as x * c_n (no filled buffer): the same correctly rounded product as c_n * x
-    acc = torch.mul(x, coeffs[-1]).add_(coeffs[-2])
+@functools.cache
+def _exp_coefficients() -> tuple[float, ...]:
+    """R's coefficients (see _EXP_R_ZMAX), lowest degree first."""
+    ctx = _mp()
+
+    def rcoth(z):
+        return ctx.sqrt(z) / ctx.tanh(ctx.sqrt(z) / 2) if z > 0 else ctx.mpf(2)
+
+    coeffs = ctx.chebyfit(rcoth, [0, ctx.mpf(_EXP_R_ZMAX)], _EXP_R_TERMS)
+    return tuple(float(c) for c in reversed(coeffs))
+
+
+@functools.cache
+def _log_coefficients() -> tuple[float, ...]:
+    """2 P's coefficients (see _LOG_ZMAX), lowest degree first."""
+    ctx = _mp()
+
+    def atanh_ratio(z):
+        return ctx.atanh(ctx.sqrt(z)) / ctx.sqrt(z) if z > 0 else ctx.mpf(1)
+
+    coeffs = ctx.chebyfit(atanh_ratio, [0, ctx.mpf(_LOG_ZMAX)], _LOG_TERMS)
+    return tuple(2.0 * float(c) for c in reversed(coeffs))
+
+
+def _horner(coeffs: tuple[float, ...] | list[float], z: Tensor) -> Tensor:
+    """sum_i coeffs[i] z**i by Horner's rule (one mul and one add kernel per step, no FMA), len(coeffs) >= 2."""
+    # the first step as z * c_n (no filled buffer): the same correctly rounded product as c_n * z
+    acc = torch.mul(z, coeffs[-1]).add_(coeffs[-2])
     for c in reversed(coeffs[:-2]):
-        acc.mul_(x).add_(c)
+        acc.mul_(z).add_(c)
     return acc
 
 
+def _exp_reduced(t: Tensor) -> tuple[Tensor, Tensor]:
+    """(q, p) for float64 t in [-700, 700] (a tensor the caller owns; it is overwritten): e**t = (1/2 + q) p and
+    e**t - 1 = 2 q 2**k + (2**k - 1), with p = 2**(k + 1), k = round(t / ln2), r = t - k ln2,
+    q = r / (R(r^2) - r) = (e**r - 1) / 2.
+
+    k ln2 is one rounded product (|k| <= 1010: error <= 2**-53 * 700 + |k| * 2.3e-17 < 9e-14) and t - k ln2 is
+    exact (Sterbenz), so r is within 9e-14 of x - k ln2: exp's relative error from the reduction is < 1e-13."""
+    s = torch.mul(t, _INV_LN2).add_(_EXP_SHIFT)
+    r = torch.sub(s, _EXP_SHIFT).mul_(-_LN2).add_(t)
+    z = torch.mul(r, r, out=t)
+    den = _horner(_exp_coefficients(), z).sub_(r)
+    # NaN: s is NaN, its shifted bits are some float and q is NaN, so the result is NaN whatever p is
+    p = s.view(torch.int64).bitwise_left_shift_(52).view(torch.float64)
+    return r.div_(den), p
+
+
+def _exp64_owned(t: Tensor) -> Tensor:
+    """e**t for a float64 tensor the caller owns (overwritten)."""
+    q, p = _exp_reduced(t.clamp_(-700.0, 700.0))
+    return q.add_(0.5).mul_(p)
+
+
 def exp64(x: Tensor) -> Tensor:
-    """e**x for float64 x: x = k ln2 + r, |r| <= ln2/2, Taylor(r) * 2**k. Clamped to [-700, 700]."""
-    x = x.clamp(-700.0, 700.0)
-    k = torch.round(x * _INV_LN2)
-    r = (x - k * _LN2_HI).sub_(k * _LN2_LO)
-    return _horner(_EXP_TAYLOR, r).mul_(_pow2_f64(k.to(torch.int64)))
+    """e**x for float64 x (relative error < 1e-12), x clamped to [-700, 700]: e**x = 2**k e**r, |r| <= ln2/2,
+    e**r = (R + r)/(R - r) with a 4-term even R (see _exp_reduced); 2**k from the bits of the rounding shift."""
+    q, p = _exp_reduced(x.clamp(-700.0, 700.0))
+    return q.add_(0.5).mul_(p)
+
+
+def _expm1_64_owned(t: Tensor) -> Tensor:
+    """e**t - 1 for a float64 tensor the caller owns (overwritten), relatively accurate near 0 (= 2 q there)."""
+    q, p = _exp_reduced(t.clamp_(-700.0, 700.0))
+    q.mul_(p)  # 2 q 2**k
+    return q.add_(p.mul_(0.5).sub_(1.0))  # + (2**k - 1), exact for the k where it matters (|k| <= 53)
 
 
 def log64(x: Tensor) -> Tensor:
-    """Natural log of float64 x (> 0, finite, normal): x = m 2**e with m in [1/√2, √2), log m = 2 atanh(s)."""
-    bits = x.view(torch.int64)
-    e = (bits >> 52) - 1023
-    m = ((bits & ((1 << 52) - 1)) | (1023 << 52)).view(torch.float64)
-    big = m > _SQRT2
-    m = torch.where(big, m * 0.5, m)
-    e = e + big.to(torch.int64)
-    s = (m - 1.0) / (m + 1.0)
-    z = s * s
-    series = _horner(_ATANH_SERIES, z)
-    return (series.mul_(s).mul_(2.0)).add_(e.to(torch.float64) * _LN2)
+    """Natural log of float64 x (> 0, finite, normal; absolute error < 2e-13): x = m 2**e with m in
+    [sqrt(2)/2, sqrt 2) taken from the bits (x's bits minus sqrt(2)/2's split into exponent and mantissa
+    parts), log m = 2 atanh(s), s = (m - 1)/(m + 1)."""
+    off = _SQRT1_2_BITS
+    d = x.view(torch.int64) - off
+    e = (d >> 52).to(torch.float64)
+    m = d.bitwise_and_((1 << 52) - 1).add_(off).view(torch.float64)
+    s = (m - 1.0).div_(m.add_(1.0))
+    series = _horner(_log_coefficients(), torch.mul(s, s, out=m)).mul_(s)
+    return series.add_(e.mul_(_LN2))
 
 
 def exp(x: Tensor) -> Tensor:
     """e**x, float32 in and out (inf above ~88.7, 0 below ~-103.9)."""
-    return exp64(x.to(torch.float64)).to(torch.float32)
+    return _exp64_owned(x.to(torch.float64)).to(torch.float32)
 
 
 def log(x: Tensor) -> Tensor:
@@ -83,12 +151,10 @@ def log(x: Tensor) -> Tensor:
 
 
 def tanh64(x: Tensor) -> Tensor:
-    """tanh of float64 x: Taylor below |x| = 1/8, (1 - e^-2|x|)/(1 + e^-2|x|) above; sign restored exactly."""
-    t = x.abs()
-    e = exp64(t * -2.0)
-    big = (1.0 - e) / (e + 1.0)
-    small = _horner(_TANH_TAYLOR, t * t).mul_(t)
-    return torch.copysign(torch.where(t < 0.125, small, big), x)
+    """tanh of float64 x as E / (-2 - E), E = e**(-2x) - 1 (relatively accurate near 0, so no small-x branch;
+    E is at most e**700 - 1 for x <= -350, so no inf / inf)."""
+    e = _expm1_64_owned(x * -2.0)
+    return e.div_(-2.0 - e)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -98,9 +164,9 @@ def tanh(x: Tensor) -> Tensor:
 def _gelu_parts(x64: Tensor) -> tuple[Tensor, Tensor]:
     """(E, u') with E = e^(-2u), u = c (x + a x^3), u' = c (1 + 3 a x^2)."""
     x2 = x64 * x64
-    u = (x2 * _GELU_A).add_(1.0).mul_(x64).mul_(_GELU_C)
-    du = (x2 * (3.0 * _GELU_A)).add_(1.0).mul_(_GELU_C)
-    return exp64(u * -2.0), du
+    u = (x2 * _GELU_A).add_(1.0).mul_(x64).mul_(-2.0 * _GELU_C)
+    du = x2.mul_(3.0 * _GELU_A).add_(1.0).mul_(_GELU_C)
+    return _exp64_owned(u), du
 
 
 def gelu(x: Tensor) -> Tensor:
@@ -125,36 +191,38 @@ def tanh_backward(grad: Tensor, y: Tensor) -> Tensor:
     return ((1.0 - y64 * y64).mul_(grad.to(torch.float64))).to(torch.float32)
 
 
-
-
-# erf(x) = x P(x^2) for |x| < 1: P is mpmath's Chebyshev fit of erf(sqrt z)/sqrt z on z in [0, 1] with 11
-# coefficients (error < 4e-16), so the bulk of the arguments costs 10 multiply-adds and no table look-up.
-# 1 <= |x| <= 6 uses 65 Taylor polynomials of degree 8 centred at i * 3/32 (|s| <= 3/64 from the centre,
+# erf(x) = x P(x^2) for |x| < 1.9: P(z) = 2/sqrt(pi) + z Q(z), Q mpmath's Chebyshev fit of (erf(sqrt z)/sqrt z -
+# 2/sqrt(pi))/z on z in [0, 1.9^2] with 13 coefficients (erf error < 4e-13; the constant term is 2/sqrt(pi) rounded
+# once, so erf is relatively accurate near 0). The same fit for erf(x/sqrt 2) on |x| < 1.9 sqrt 2 serves Phi and GELU with no
+# pass for the scaling, and halved (exactly) for Phi - 1/2 = erf(x/sqrt 2)/2. Every element takes the polynomial
+# on its clamped argument (no selection pass); the elements with |x| >= 1.9 (usually none at all: a max and a min
+# decide) are then recomputed from the tail table below.
+# 1.9 <= |x| <= 6 uses 65 Taylor polynomials of degree 8 centred at i * 3/32 (|s| <= 3/64 from the centre,
 # truncation < 6e-15), evaluated only on those elements (their table look-ups are the expensive part).
 # Their coefficients come from the closed form erf^(n) = 2/sqrt(pi) (-1)^(n-1) H_{n-1}(x) e^(-x^2).
-# Every coefficient is computed once in mpmath's software arithmetic (30 digits) and rounded to float64:
-# the same constants on every machine, no libm involved. Above 6, erf = 1 to float64 precision.
-_ERF_SWITCH = 1.0
-_ERF_FIT_TERMS = 11
+# Above 6, erf = 1 to float64 precision.
+_ERF_SWITCH = 1.9
+_ERF_FIT_TERMS = 14
 _ERF_STEP = 3.0 / 32.0
 _ERF_PIECES = 65
 _ERF_DEGREE = 8
 
 
-def _mp():
-    import mpmath
-
-    ctx = mpmath.mp.clone()
-    ctx.dps = 30
-    return ctx
-
-
 @functools.cache
-def _erf_core_coefficients() -> tuple[float, ...]:
-    """P's coefficients, lowest degree first."""
+def _erf_core_coefficients(variance: int = 1) -> tuple[float, ...]:
+    """Coefficients of P, lowest degree first, with erf(x / sqrt(variance)) = x P(x^2) for
+    |x| < _ERF_SWITCH sqrt(variance)."""
     ctx = _mp()
-    coeffs = ctx.chebyfit(lambda z: ctx.erf(ctx.sqrt(z)) / ctx.sqrt(z), [0, _ERF_SWITCH**2], _ERF_FIT_TERMS)
-    return tuple(float(c) for c in reversed(coeffs))
+    v = ctx.mpf(variance)
+    c0 = 2 / ctx.sqrt(ctx.pi * v)
+
+    def q(z):
+        if z == 0:
+            return -2 / (3 * ctx.sqrt(ctx.pi) * v * ctx.sqrt(v))
+        return (ctx.erf(ctx.sqrt(z / v)) / ctx.sqrt(z) - c0) / z
+
+    coeffs = ctx.chebyfit(q, [0, v * _ERF_SWITCH**2], _ERF_FIT_TERMS - 1)
+    return (float(c0), *(float(c) for c in reversed(coeffs)))
 
 
 @functools.cache
@@ -186,7 +254,7 @@ def _erf_table(device: torch.device) -> Tensor:
 
 
 def _erf_tail(t: Tensor) -> Tensor:
-    """erf of float64 t in [1, inf) from the Taylor table (clamped at 6, where erf is 1 in float64)."""
+    """erf of float64 t in [0, inf) from the Taylor table (clamped at 6, where erf is 1 in float64)."""
     t = t.clamp(max=6.0)
     i = torch.round(t * (1.0 / _ERF_STEP))
     s = t - i * _ERF_STEP
@@ -197,30 +265,39 @@ def _erf_tail(t: Tensor) -> Tensor:
     return acc
 
 
-def _horner_from(coeffs: tuple[float, ...], z: Tensor) -> Tensor:
-    """sum_i coeffs[i] z**i by Horner's rule (one mul and one add kernel per step, no FMA), len(coeffs) >= 2."""
-    acc = torch.mul(z, coeffs[-1]).add_(coeffs[-2])
-    for c in reversed(coeffs[:-2]):
-        acc.mul_(z).add_(c)
-    return acc
+def _erf_scaled(x: Tensor, variance: int = 1, half: bool = False) -> Tensor:
+    """erf(x / sqrt(variance)) (times 1/2 if half) for float64 x, absolute error < 1e-12; odd by construction.
+
+    The polynomial is evaluated on the signed, clamped x (x P(x^2) is odd, so the sign needs no pass of its
+    own). If any |x| reaches the switch, those elements are gathered by flat 1-D indices (N-d advanced indexing
+    costs several times more), evaluated on |x / sqrt(variance)| from the table and given x's sign on that
+    subset only. NaN needs no special case: it fails `|x| >= switch`, so it stays in the polynomial, which
+    propagates it."""
+    x = x.contiguous()  # (a permuted input: the flat indexing below needs one layout; the result is contiguous)
+    coeffs = _erf_core_coefficients(variance)
+    if half:
+        coeffs = tuple(c * 0.5 for c in coeffs)  # exact: every step of the evaluation is exactly halved
+    bound = _ERF_SWITCH * math.sqrt(variance)
+    xc = x.clamp(-bound, bound)
+    y = _horner(coeffs, xc * xc).mul_(xc)
+    if y.numel() == 0:
+        return y
+    if bool(x.amax() < bound) and bool(x.amin() > -bound):  # (a NaN makes both false: the exact test below is taken)
+        return y
+    x1, y1 = x.view(-1), y.view(-1)
+    where = (x1.abs() >= bound).nonzero().squeeze(1)
+    if where.numel():
+        t = x1.index_select(0, where)
+        if variance != 1:
+            t = t * (1.0 / math.sqrt(variance))
+        tail = _erf_tail(t.abs()).copysign_(t)
+        y1.index_copy_(0, where, tail.mul_(0.5) if half else tail)
+    return y
 
 
 def erf64(x: Tensor) -> Tensor:
-    """erf of float64 x (absolute error < 1e-14, relative below |x| = 1); odd by construction.
-
-    Below |x| = 1 the polynomial is evaluated on the signed, clamped x (x P(x^2) is odd, so the sign needs no
-    pass of its own); the few tail elements are gathered by flat 1-D indices (N-d advanced indexing costs
-    several times more), evaluated on |x| and given x's sign on that subset only. NaN needs no special case:
-    it fails `|x| >= 1`, so it stays in the polynomial, which propagates it."""
-    x = x.contiguous()  # (a permuted input: the flat indexing below needs one layout; the result is contiguous)
-    xc = x.clamp(-_ERF_SWITCH, _ERF_SWITCH)
-    y = _horner_from(_erf_core_coefficients(), xc * xc).mul_(xc)
-    x1, y1 = x.view(-1), y.view(-1)
-    where = (x1.abs() >= _ERF_SWITCH).nonzero().squeeze(1)
-    if where.numel():
-        t = x1.index_select(0, where)
-        y1.index_copy_(0, where, _erf_tail(t.abs()).copysign_(t))
-    return y
+    """erf of float64 x (absolute error < 1e-12, relative near 0)."""
+    return _erf_scaled(x)
 
 
 def erf(x: Tensor) -> Tensor:
@@ -228,20 +305,20 @@ def erf(x: Tensor) -> Tensor:
 
 
 def normal_cdf64(x: Tensor) -> Tensor:
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 for float64 x (absolute error ~1e-15, so the far lower tail,
-    Phi < 1e-12, is only absolutely accurate)."""
-    return erf64(x * (1.0 / math.sqrt(2.0))).add_(1.0).mul_(0.5)
+    """Phi(x) = 1/2 + erf(x / sqrt 2) / 2 for float64 x (absolute error < 1e-12, so the far lower tail,
+    Phi < 1e-10, is only absolutely accurate)."""
+    return _erf_scaled(x, 2, half=True).add_(0.5)
 
 
 def gelu_erf(x: Tensor) -> Tensor:
-    """GELU, exact form x * Phi(x) = (x / 2) (1 + erf(x / sqrt 2)) (torch's approximate='none')."""
+    """GELU, exact form x * Phi(x) = x (1/2 + erf(x / sqrt 2) / 2) (torch's approximate='none')."""
     x64 = x.to(torch.float64)
-    return erf64(x64 * (1.0 / math.sqrt(2.0))).add_(1.0).mul_(x64 * 0.5).to(x.dtype)
+    return _erf_scaled(x64, 2, half=True).add_(0.5).mul_(x64).to(x.dtype)
 
 
 def gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
     """grad * (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)."""
     x64 = x.to(torch.float64)
-    pdf = exp64(x64 * x64 * -0.5).mul_(1.0 / math.sqrt(2.0 * math.pi))
-    d = pdf.mul_(x64).add_(normal_cdf64(x64))
+    pdf = _exp64_owned(torch.mul(x64, x64).mul_(-0.5)).mul_(x64).mul_(1.0 / math.sqrt(2.0 * math.pi))
+    d = pdf.add_(normal_cdf64(x64))
     return d.mul_(grad.to(torch.float64)).to(torch.float32)
