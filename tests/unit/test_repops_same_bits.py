@@ -120,7 +120,7 @@ def _ref_mean_dim(x: Tensor, dim, keepdim: bool = False, *, dtype=None) -> Tenso
 
 
 def _bits(t: Tensor) -> Tensor:
-    return t.view({4: torch.int32, 8: torch.int64}[t.element_size()])
+    return t.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
 
 
 def assert_same_bits(new: Tensor, ref: Tensor) -> None:
@@ -287,3 +287,16 @@ def test_convolution_paths(monkeypatch):
             assert_same_bits(out, ref)
             for t, r in zip(back, ref_back):
                 assert_same_bits(t, r)
+
+
+def test_negative_dims_half_precision_and_autograd_inputs():
+    gen = torch.Generator().manual_seed(3)
+    x = _spread(gen, 4, 6, 16)
+    for d in (-1, -2, -3):
+        assert_same_bits(slice_absmax(x, d), _ref_slice_absmax(x, d))
+        assert_same_bits(grid_sum64(x, d, True), _ref_grid_sum64(x, d, True))
+    h = _spread(gen, 5, 8, lo=-3, hi=3).to(torch.bfloat16)
+    assert_same_bits(grid_sum64(h, 1), _ref_grid_sum64(h, 1))
+    assert_same_bits(ar.sum_dim(h, [0]), _ref_sum_dim(h, [0]))
+    t = _spread(gen, 6, 9).requires_grad_()
+    assert_same_bits(quantize_f64(t, 1, 21).detach(), _ref_quantize_f64(t, 1, 21).detach())
