@@ -10,9 +10,8 @@ function is written for few passes (in-place ops on buffers it owns, no gathers 
 Float64 error bounds (checked against mpmath in tests/unit/test_aten_exact.py and test_repops.py):
 exp64 < 1e-12 relative on [-700, 700]; erf64 < 1e-12 absolute, and relative near 0 (its polynomial's
 constant term is 2/sqrt(pi) rounded once); log64 < 2e-13 absolute (1e-14 relative near 1); tanh64 < 2e-12
-relative. Every
-polynomial coefficient is computed once by mpmath (software arithmetic, 30 digits) and rounded to float64:
-the same constants on every machine, no libm involved.
+relative. Every polynomial coefficient is computed once by mpmath (software arithmetic, 30 digits) and rounded
+to float64: the same constants on every machine, no libm involved.
 """
 
 from __future__ import annotations
