@@ -14,7 +14,7 @@ from torch import Tensor
 from verde.repops.aten.registry import kernel
 from verde.repops.elementwise import div_scalar
 from verde.repops.reduce import grid_sum64
-from verde.repops.transcendental import exp64, log64
+from verde.repops.transcendental import exp64, exp64_, log64
 
 
 def _flat_norm(x: Tensor, normalized_shape) -> tuple[Tensor, int, list[int]]:
@@ -76,7 +76,7 @@ def _shifted(x: Tensor, dim: int) -> Tensor:
 @kernel("aten._softmax.default")
 def softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along dim."""
-    e = exp64(_shifted(x, dim))
+    e = exp64_(_shifted(x, dim))  # (a fresh tensor)
     return e.div_(grid_sum64(e, dim, keepdim=True)).to(x.dtype)
 
 
@@ -101,7 +101,7 @@ def log_softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=N
     """grad - exp(out) * sum(grad, dim)."""
     g = grad.to(torch.float64)
     s = grid_sum64(g, dim, keepdim=True)
-    return (g - exp64(out.to(torch.float64)).mul_(s)).to(grad.dtype)
+    return (g - exp64_(out.to(torch.float64, copy=True)).mul_(s)).to(grad.dtype)
 
 
 def _per_channel(x: Tensor) -> tuple[Tensor, int]:

@@ -216,7 +216,8 @@ def rsqrt(x: Tensor) -> Tensor:
 
 @kernel("aten.exp.default")
 def exp(x: Tensor) -> Tensor:
-    return _via64(T.exp64, x)
+    x = _floatify(x)
+    return T.exp64_(x.to(torch.float64, copy=True)).to(x.dtype)
 
 
 def _log64(v: Tensor) -> Tensor:
@@ -245,7 +246,7 @@ def erf(x: Tensor) -> Tensor:
 
 def _sigmoid64(v: Tensor) -> Tensor:
     # 1 / (1 + e^-x); exp64 clamps its argument, so huge |x| gives exactly 0 or 1 without inf/inf.
-    return torch.div(1.0, T.exp64(-v).add_(1.0))
+    return torch.div(1.0, T.exp64_(-v).add_(1.0))
 
 
 @kernel("aten.sigmoid.default")
@@ -256,7 +257,7 @@ def sigmoid(x: Tensor) -> Tensor:
 @kernel("aten.silu.default")
 def silu(x: Tensor) -> Tensor:
     """x * sigmoid(x), written x / (1 + e^-x)."""
-    return _via64(lambda v: torch.div(v, T.exp64(-v).add_(1.0)), x)
+    return _via64(lambda v: torch.div(v, T.exp64_(-v).add_(1.0)), x)
 
 
 @kernel("aten.silu_backward.default")
@@ -351,7 +352,7 @@ def _pow64(v: Tensor, e: float) -> Tensor:
     if e == -0.5:
         return torch.div(1.0, torch.sqrt(v))
     # x**e = exp(e log x) for x > 0; 0**e = 0 (e > 0) or inf (e < 0); negative x gives nan (non-integer e)
-    y = T.exp64(_log64(v).mul_(e))
+    y = T.exp64_(_log64(v).mul_(e))
     y = torch.where(v == 0, 0.0 if e > 0 else math.inf, y)
     return torch.where(v == math.inf, math.inf if e > 0 else 0.0, y)
 
@@ -372,7 +373,7 @@ def pow_tensor(x: Tensor, exponent: Tensor) -> Tensor:
     """x**e elementwise, as exp(e log|x|) with the sign of x for integer e (float64, rounded once)."""
     x, e = torch.broadcast_tensors(_floatify(x), _local(x, exponent).to(_floatify(x).dtype))
     x64, e64 = x.to(torch.float64), e.to(torch.float64)
-    mag = T.exp64(_log64(x64.abs()).mul_(e64))
+    mag = T.exp64_(_log64(x64.abs()).mul_(e64))
     mag = torch.where(x64 == 0, torch.where(e64 > 0, 0.0, torch.where(e64 == 0, 1.0, math.inf)), mag)
     odd = torch.remainder(e64, 2.0) == 1.0
     integral = torch.floor(e64) == e64
