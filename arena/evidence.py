@@ -33,7 +33,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from client.api import ApiError, CoordinatorClient
-from verde.checkpoint import dump_state
+from verde.checkpoint import dump_state, standalone
 from verde.interpreter import State
 from verde.program import build_program
 from verde.spec import JobSpec
@@ -69,8 +69,8 @@ def dump_op_inputs(given: OpInputs) -> bytes:
 def _portable(v: torch.Tensor | tuple) -> torch.Tensor | tuple:
     # a graph node that returns several tensors (convolution_backward, split) hands its getitem a tuple
     if isinstance(v, (tuple, list)):
-        return tuple(None if t is None else t.detach().cpu().contiguous() for t in v)
-    return v.detach().cpu().contiguous()
+        return tuple(None if t is None else standalone(t) for t in v)
+    return standalone(v)
 
 
 def _is_value(v: object) -> bool:

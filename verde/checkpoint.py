@@ -34,6 +34,15 @@ class Checkpoint:
         return state_hash(self.state)
 
 
+def standalone(t: torch.Tensor) -> torch.Tensor:
+    """t on the CPU, contiguous, in a storage of its own: a state tensor may be a view into a buffer it shares
+    (verde.opruns), which torch.save would write out whole for every such tensor."""
+    t = t.detach().cpu().contiguous()
+    if t.untyped_storage().nbytes() != t.numel() * t.element_size():
+        t = t.clone()
+    return t
+
+
 def dump_state(state: State, step: int) -> bytes:
     """Serialise ``state`` (kept in order) taken after ``step`` steps."""
     buf = io.BytesIO()
@@ -41,7 +50,7 @@ def dump_state(state: State, step: int) -> bytes:
         "format": FORMAT,
         "step": int(step),
         "names": list(state),
-        "tensors": {k: v.detach().cpu().contiguous() for k, v in state.items()},
+        "tensors": {k: standalone(v) for k, v in state.items()},
     }
     torch.save(payload, buf)
     return buf.getvalue()

@@ -10,7 +10,8 @@ Modes (DESIGN §4, PROTOCOL §2):
 * Resuming is ``step``/``run`` from any state and step number (e.g. a loaded checkpoint).
 
 Graph programs (``verde.graph.program``) run through the same loop: each op's call is bound once per interpreter
-(``_plan``: the RepOps ATen kernel with its literal arguments resolved), so a step only looks names up.
+(``_plan``: the RepOps ATen kernel with its literal arguments resolved), so a step only looks names up;
+each run of optimizer ops (all ``adam_m``, …) is computed as one over all parameters (``verde.opruns``).
 A normal step (not ``keep``) drops each tensor after the last op that reads it (``_dead_after``), and the
 first Interpreter asks malloc to keep freed memory (``_keep_freed_memory``): values are unaffected.
 
@@ -30,7 +31,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from verde import repops, rng
+from verde import opruns, repops, rng
 from verde.datasets import Dataset, batch, load_dataset
 from verde.merkle import keccak256
 from verde.program import STATE_KIND, Op, Program, build_program
@@ -98,6 +99,10 @@ def _plan(program: Program, device: torch.device) -> list[Callable[[dict, int], 
             calls.append(_graph_call(op, device))
         else:  # an MLP op, an optimizer op or the state op (never called: the step gathers the state itself)
             calls.append(_op_call(op))
+    for start, stop in opruns.runs(program.ops):  # optimizer runs: one set of kernels for all parameters
+        run = opruns.Run(program.ops[start:stop], getattr(repops, program.ops[start].kind), _op_call)
+        for k in range(stop - start):
+            calls[start + k] = run.call(k)
     return calls
 
 
