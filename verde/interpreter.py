@@ -120,6 +120,7 @@ def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
     from verde.graph.format import GETITEM, Ref
     from verde.graph.program import bind_args
     from verde.repops.aten import KERNELS
+    from verde.repops.aten.pointwise import SAME_DEVICE_BINARY
 
     args0, slots, kwargs0 = bind_args(op, device)
     if op.kind == GETITEM:
@@ -147,6 +148,9 @@ def _graph_call(op: Op, device: torch.device) -> Callable[[dict, int], object]:
                 args[i] = env[name]
             return fn(*args, **{k: resolve(v, env) for k, v in kwargs0.items()})
         return call_nested
+    if (device.type == "cpu" and op.kind in SAME_DEVICE_BINARY and len(args0) == 2 and not kwargs0
+            and [i for i, _ in slots] == [0, 1]):
+        fn = SAME_DEVICE_BINARY[op.kind]  # two tensors on the CPU: the kernel is exactly this torch op
     return _direct_call(fn, args0, slots, kwargs0)
 
 
@@ -310,6 +314,9 @@ class Interpreter:
         _keep_freed_memory()
         self._calls = _plan(self.program, self.device)
         self._dead_after = _dead_after(self.program)
+        # (call, output, tensors dead after it) per op but the state op: a normal step's whole loop
+        self._lean = [(self._calls[op.index - 1], op.output, self._dead_after[op.index - 1])
+                      for op in self.program.ops[:-1]]
         graph = self.program.graph
         self._x_shape = graph.inputs["x"].shape if graph is not None else None
         if graph is not None:
@@ -345,18 +352,24 @@ class Interpreter:
         calls = self._calls
         dead = None if keep else self._dead_after
         with self._device_context():
-            for op in program.ops[:-1]:
-                out = calls[op.index - 1](env, step)
-                if perturb_at == op.index:
-                    out = _nudge(out, fault.delta)  # type: ignore[union-attr]
-                env[op.output] = out
-                if hashes is not None:
-                    h = output_hash(out)
-                    hashes.append(h)
-                    by_output[op.output] = h
-                if dead is not None:  # tensors no later op reads go back to the allocator while they are hot
-                    for name in dead[op.index - 1]:
+            if hashes is None and perturb_at is None and dead is not None:  # a normal step: the lean loop
+                for call, output, gone in self._lean:
+                    env[output] = call(env, step)
+                    for name in gone:
                         del env[name]
+            else:
+                for op in program.ops[:-1]:
+                    out = calls[op.index - 1](env, step)
+                    if perturb_at == op.index:
+                        out = _nudge(out, fault.delta)  # type: ignore[union-attr]
+                    env[op.output] = out
+                    if hashes is not None:
+                        h = output_hash(out)
+                        hashes.append(h)
+                        by_output[op.output] = h
+                    if dead is not None:  # tensors no later op reads go back to the allocator while they are hot
+                        for name in dead[op.index - 1]:
+                            del env[name]
         last = program.ops[-1]
         new_state = {name: env[src] for name, src in zip(program.state_names, last.inputs)}
         state_changed = False

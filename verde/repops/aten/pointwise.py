@@ -111,6 +111,11 @@ def mul(x: Tensor, other: Tensor) -> Tensor:
     return torch.mul(x, _local(x, other))
 
 
+# For two tensors on one device the kernels above are exactly these torch ops (`_lhs` and `_local` pass
+# tensors through; alpha is a keyword, absent here): the interpreter binds them directly on the CPU.
+SAME_DEVICE_BINARY = {"aten.mul.Tensor": torch.mul, "aten.add.Tensor": torch.add, "aten.sub.Tensor": torch.sub}
+
+
 @kernel("aten.mul.Scalar")
 def mul_scalar(x: Tensor, other) -> Tensor:
     return torch.mul(x, _scalar(x, other))
