@@ -292,11 +292,11 @@ def _erf_scaled(x: Tensor, variance: int = 1, half: bool = False) -> Tensor:
     if half:
         coeffs = tuple(c * 0.5 for c in coeffs)  # exact: every step of the evaluation is exactly halved
     bound = _ERF_SWITCH * math.sqrt(variance)
-    xc = x.clamp(-bound, bound)
+    # (a NaN makes the test false: the clamp and the exact test below are taken)
+    inside = x.numel() > 0 and bool(x.amax() < bound) and bool(x.amin() > -bound)
+    xc = x if inside else x.clamp(-bound, bound)  # inside, the clamp would change nothing: no buffer for it
     y = _horner(coeffs, xc * xc).mul_(xc)
-    if y.numel() == 0:
-        return y
-    if bool(x.amax() < bound) and bool(x.amin() > -bound):  # (a NaN makes both false: the exact test below is taken)
+    if inside or y.numel() == 0:
         return y
     x1, y1 = x.view(-1), y.view(-1)
     where = _clamped_indices(x1, xc.view(-1))
