@@ -11,7 +11,8 @@ Two models (issue 3, part 7): MLP 64-128-10 batch 32 on builtin:digits and MLP 7
 on builtin:synthetic-blobs, both with Adam. The RepOps step is the job's own program run by
 ``verde.interpreter.Interpreter`` (no hashing); the native step is nn.Linear + autograd +
 torch.optim.Adam on the same batch. Repetitions alternate between the two so that load from other
-processes hits both alike, and the ratio is of medians; both run with the same thread count.
+processes hits both alike, and the ratio is the median of each adjacent pair's ratio; both run with the same
+thread count.
 
 ``hash_share`` is the steady-state share of a normal run's time spent on commitments: a normal run
 hashes the state (parameters and Adam slots) once per checkpoint interval (PROTOCOL §2), so it is
@@ -39,7 +40,7 @@ from verde.interpreter import Interpreter
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GRAPHS: dict[str, dict[str, Any]] = {
     "cnn": {"example": "digits-cnn", "reps": 30, "run_steps": 20, "gap": "accuracy_gap"},
-    "gpt": {"example": "char-gpt", "reps": 10, "run_steps": 5, "gap": "eval_loss_gap"},
+    "gpt": {"example": "char-gpt", "reps": 20, "run_steps": 5, "gap": "eval_loss_gap"},
 }
 
 CHECKPOINT_EVERY = 100
@@ -221,6 +222,9 @@ def _time_steps(interp: Interpreter, state: dict[str, torch.Tensor], native_step
         t_native.append(t1 - t0)
         t_repops.append(t2 - t1)
     native_s, repops_s = statistics.median(t_native), statistics.median(t_repops)
+    # the ratio of each adjacent pair, then their median: load that comes and goes (other processes, a busy
+    # host) slows both steps of a pair alike, so it cancels here where it would not between two medians
+    ratio = statistics.median(r / n for n, r in zip(t_native, t_repops))
     checkpoints = 0
 
     def count(_step: int, _state: object, _leaf: bytes) -> None:
@@ -233,10 +237,20 @@ def _time_steps(interp: Interpreter, state: dict[str, torch.Tensor], native_step
     return {
         "native_ms": native_s * 1e3,
         "repops_ms": repops_s * 1e3,
-        "ratio": repops_s / native_s,
+        "ratio": ratio,
         "hash_ms": per_hash * 1e3,
         "hash_share": per_hash / (CHECKPOINT_EVERY * per_step + per_hash),
     }
+
+
+def blas_kernels() -> dict[str, Any]:
+    """Which OpenBLAS kernels numpy runs (threadpoolctl), and OPENBLAS_CORETYPE when the environment pins them."""
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    info = next((i for i in threadpool_info() if i.get("internal_api") == "openblas"), {})
+    return {"architecture": info.get("architecture"), "coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
 
 
 def run(threads: int = 1) -> dict[str, Any]:
@@ -252,7 +266,13 @@ def run(threads: int = 1) -> dict[str, Any]:
     clock = time.thread_time if threads == 1 else time.perf_counter
     try:
         result: dict[str, Any] = {"bench": "repops", "threads": threads,
-                                  "clock": "thread_cpu" if threads == 1 else "wall"}
+                                  "clock": "thread_cpu" if threads == 1 else "wall", "blas": blas_kernels()}
+        pinned = result["blas"].get("coretype_env")
+        if pinned:
+            print(f"note: OPENBLAS_CORETYPE={pinned} in the environment pins numpy's OpenBLAS to its "
+                  f"{result['blas'].get('architecture')} kernels; RepOps' float64 GEMM (exact whatever kernel runs "
+                  "it) is then slower than on the CPU's own. To measure those, run this command alone with "
+                  "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset.")
         for name, cfg in SIZES.items():
             m = measure(**{k: cfg[k] for k in ("layers", "batch", "dataset", "reps", "run_steps")}, clock=clock)
             print(
