@@ -1,6 +1,7 @@
 """Throwaway Redis servers and Postgres clusters on free ports, for tests that need a service of their own:
 ones that restart it (fault tests) or must not share queues and leases with another test run on the same
-machine (the worker stack). The machine's own services are never touched.
+machine (the worker stack). The machine's own services are never touched. Also `Tripwire`: act on a service
+the instant something shows (freeze a worker the moment it logs an accept, kill it when a checkpoint lands).
 """
 
 from __future__ import annotations
@@ -11,15 +12,54 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 from chain.anvil import free_port
 
 MACHINE_PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+T = TypeVar("T")
+
+
+class Tripwire(Generic[T]):
+    """Polls `probe` in a thread from now on; the first time it returns something (not None) calls `act` with it
+    at once and keeps it as `hit`. For faults that must strike at a moment no API shows in time: a 300-step job
+    trains in under a second, before a progress report is seen, so "freeze the worker the moment it logs its
+    accept" or "kill it the moment a checkpoint is in its workspace" is watched for here, every `poll_s`.
+    `wait(timeout_s)` returns the hit, or None when `probe` found nothing in time (the watching then stops)."""
+
+    def __init__(self, probe: Callable[[], T | None], act: Callable[[T], object], poll_s: float = 0.01) -> None:
+        self.probe, self.act, self.poll_s = probe, act, poll_s
+        self.hit: T | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            found = self.probe()
+            if found is not None:
+                self.act(found)
+                self.hit = found
+                return
+            time.sleep(self.poll_s)
+
+    def wait(self, timeout_s: float) -> T | None:
+        self._thread.join(timeout_s)
+        self._stop.set()
+        self._thread.join()  # a probe or act under way finishes: `hit` is then final
+        return self.hit
+
+
+def log_since_now(read: Callable[[], str]) -> Callable[[], str]:
+    """What `read()` (a whole log) returns beyond what it held when this was called."""
+    start = len(read())
+    return lambda: read()[start:]
 
 
 @contextmanager

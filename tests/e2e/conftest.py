@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from client.api import CoordinatorUnavailable
+from tests.services import Tripwire, log_since_now
 
 REPO = Path(__file__).resolve().parents[2]
 AGORA = [str(Path(sys.executable).parent / "agora")]  # the installed console script, as a user runs it
@@ -162,46 +163,37 @@ class Devnet:
 
 
 class AcceptFreezer:
-    """Watches the logs of worker services `names` from now on, in a thread, and freezes (SIGSTOP to its process
-    group) the first one that logs "job N (chain M): accepted": it trains right after, so a kill or fault that
-    follows strikes mid-training however fast the machine trains. Start it before submitting the job: a 300-step
-    job trains in under a second, often before `agora jobs submit` has even exited, and far sooner than a progress
-    report is seen through the API. `wait(job_id)` returns the frozen worker's name."""
+    """Watches the logs of worker services `names` from now on and freezes (SIGSTOP to its process group) the first
+    one that logs "job N (chain M): accepted": it trains right after, so a kill or fault that follows strikes
+    mid-training however fast the machine trains (tests.services.Tripwire). Start it before submitting the job.
+    `wait(job_id)` returns the frozen worker's name."""
 
     _ACCEPTED = re.compile(r"job (\d+) \(chain \d+\): accepted")
 
     def __init__(self, dn: Devnet, names: tuple[str, ...]) -> None:
-        import threading
+        import signal
 
         self.dn = dn
         self.names = names
-        self._seen = {n: len(dn.log(n)) for n in names}  # only what is logged from now on counts
-        self._stop = threading.Event()
-        self.frozen: tuple[str, int] | None = None
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        self._new = {n: log_since_now(lambda n=n: dn.log(n)) for n in names}  # only what is logged from now on
 
-    def _watch(self) -> None:
-        import signal
-
-        while not self._stop.is_set():
-            for name in self.names:
-                m = self._ACCEPTED.search(self.dn.log(name)[self._seen[name]:])
+        def accepted() -> tuple[str, int] | None:
+            for name in names:
+                m = self._ACCEPTED.search(self._new[name]())
                 if m:
-                    self.dn.net.supervisor.signal(name, signal.SIGSTOP)
-                    self.frozen = (name, int(m.group(1)))
-                    return
-            time.sleep(0.01)
+                    return name, int(m.group(1))
+            return None
+
+        self._wire = Tripwire(accepted, lambda hit: dn.net.supervisor.signal(hit[0], signal.SIGSTOP))
 
     def wait(self, job_id: int, timeout_s: float) -> str:
-        self._thread.join(timeout_s)
-        self._stop.set()
-        if self.frozen is None:
+        frozen = self._wire.wait(timeout_s)
+        if frozen is None:
             raise AssertionError(f"no worker of {self.names} accepted job {job_id} within {timeout_s}s\n"
                                  f"{self.dn.logs_tail()}")
-        name, accepted = self.frozen
+        name, accepted = frozen
         assert accepted == job_id, f"{name} accepted job {accepted}, not job {job_id}: another job was running"
-        if re.search(rf"job {job_id} \(chain \d+\): trained", self.dn.log(name)[self._seen[name]:]):
+        if re.search(rf"job {job_id} \(chain \d+\): trained", self._new[name]()):
             raise AssertionError(f"job {job_id} finished before it could be interrupted: make it longer")
         return name
 

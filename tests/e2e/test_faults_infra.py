@@ -51,7 +51,7 @@ from tests.integration.test_worker_stack import (
     stack,
     start_worker,
 )
-from tests.services import RpcTap
+from tests.services import RpcTap, Tripwire, log_since_now
 
 pytestmark = pytest.mark.e2e
 __all__ = ["stack"]
@@ -83,52 +83,43 @@ def _all_alive(stack: Stack) -> None:
 
 
 class _Freeze:
-    """Watches worker `name`'s log from now on, in a thread, and freezes the worker (SIGSTOP to its process group)
-    the moment it logs that it accepted a job: it trains right after, so a fault begun while it is frozen strikes
-    mid-training however fast the machine trains (a 300-step job takes half a second on an idle one, less than a
-    progress report takes to be seen). Start it before posting the job. `thaw()` (SIGCONT) lets the worker carry
-    on into the fault; idempotent."""
+    """Watches worker `name`'s log from now on and freezes the worker (SIGSTOP to its process group) the moment it
+    logs that it accepted a job: it trains right after, so a fault begun while it is frozen strikes mid-training
+    however fast the machine trains (tests.services.Tripwire). Start it before posting the job. `thaw()` (SIGCONT)
+    lets the worker carry on into the fault; idempotent."""
 
     _ACCEPTED = re.compile(r"job (\d+) \(chain \d+\): (accepted|resuming)")
 
     def __init__(self, stack: Stack, name: str) -> None:
         self.stack, self.name = stack, name
         self.proc = stack.procs[name]
-        self._seen = len(self._log())
-        self.accepted: int | None = None
-        self.frozen_at = 0.0
+        self._new = log_since_now(lambda: stack.log(name, tail=10**8))
         self._thawed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+        self.frozen_at = 0.0
 
-    def _log(self) -> str:
-        return self.stack.log(self.name, tail=10**8)
+        def accepted() -> int | None:
+            m = self._ACCEPTED.search(self._new())
+            return int(m.group(1)) if m else None
 
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            m = self._ACCEPTED.search(self._log()[self._seen:])
-            if m:
-                os.killpg(self.proc.pid, signal.SIGSTOP)
-                self.frozen_at = time.monotonic()
-                self.accepted = int(m.group(1))
-                return
-            time.sleep(0.01)
+        self._wire = Tripwire(accepted, self._freeze)
+
+    def _freeze(self, _job: int) -> None:
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.frozen_at = time.monotonic()
 
     def wait(self, job_id: int, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-        self._stop.set()
-        if self.accepted is None:
+        accepted = self._wire.wait(timeout_s)
+        if accepted is None:
             raise AssertionError(f"{self.name} did not accept job {job_id} within {timeout_s}s\n"
                                  f"{self.stack.all_logs()}")
-        assert self.accepted == job_id, f"{self.name} accepted job {self.accepted}, not {job_id}"
-        trained = re.search(rf"job {job_id} \(chain \d+\): trained", self._log()[self._seen:])
+        assert accepted == job_id, f"{self.name} accepted job {accepted}, not {job_id}"
+        trained = re.search(rf"job {job_id} \(chain \d+\): trained", self._new())
         # Not an assertion (it would depend on timing): a worker that raced through the whole job before its
         # accept was seen meets the fault after training, as a slower machine's would not.
         print(f"{self.name} frozen {'after' if trained else 'mid-'}training for job {job_id}")
 
     def thaw(self) -> None:
-        self._stop.set()
+        self._wire.wait(0)  # no freeze after the thaw
         if not self._thawed:
             self._thawed = True
             with contextlib.suppress(ProcessLookupError):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from arena.topics import event_topic
 from chain.job_market import JobMarket, JobStatus
 from chain.stake_manager import StakeManager
+from tests.services import Tripwire
 from verde.runner import run_spec
 
 try:
@@ -36,36 +35,22 @@ __all__ = ["stack"]
 LONG = {**SPEC, "steps": 600, "checkpoint_every": 150, "seed": 31}
 
 
-class _KillAtFirstCheckpoint:
-    """SIGKILLs worker `name` (no clean shutdown: its task stays unacknowledged in Redis) as soon as a job
-    manifest in the stack's worker workspaces lists a checkpoint; `wait()` returns the checkpoint steps it saw."""
+def _kill_at_first_checkpoint(stack: Stack, name: str) -> Tripwire[list[int]]:
+    """SIGKILLs worker `name` (no clean shutdown: its task stays unacknowledged in Redis) as soon as a job manifest
+    in the stack's worker workspaces lists a checkpoint; the tripwire's hit is the checkpoint steps it saw."""
+    root = Path(stack.env["AGORA_WORKER_DIR"])
 
-    def __init__(self, stack: Stack, name: str) -> None:
-        self.stack, self.name = stack, name
-        self.seen: list[int] | None = None
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
+    def checkpointed() -> list[int] | None:
+        for manifest in root.rglob("manifest.json"):  # <provider>/<market>/<chain job>/
+            try:
+                steps = sorted(int(k) for k in json.loads(manifest.read_text()).get("checkpoints", {}))
+            except (OSError, ValueError):
+                continue  # being written
+            if any(steps):  # step 0 is the initial state, written before training
+                return steps
+        return None
 
-    def _watch(self) -> None:
-        root = Path(self.stack.env["AGORA_WORKER_DIR"])
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            for manifest in root.rglob("manifest.json"):  # <provider>/<market>/<chain job>/
-                try:
-                    steps = sorted(int(k) for k in json.loads(manifest.read_text()).get("checkpoints", {}))
-                except (OSError, ValueError):
-                    continue  # being written
-                if any(steps):  # step 0 is the initial state, written before training
-                    self.stack.stop(self.name, signal.SIGKILL)
-                    self.seen = steps
-                    return
-            time.sleep(0.005)
-
-    def wait(self, timeout_s: float) -> list[int]:
-        self._thread.join(timeout_s)
-        if self.seen is None:
-            raise AssertionError(f"{self.name} wrote no checkpoint within {timeout_s}s\n{self.stack.all_logs()}")
-        return self.seen
+    return Tripwire(checkpointed, lambda _: stack.stop(name, signal.SIGKILL), poll_s=0.005)
 
 
 def test_killed_worker_job_is_resumed_by_another_worker_and_paid_once(stack: Stack):
@@ -77,9 +62,10 @@ def test_killed_worker_job_is_resumed_by_another_worker_and_paid_once(stack: Sta
     credit_before = stake.credit_of(provider.address)
     # Killed the moment its first checkpoint is in its workspace: the job trains 600 steps in about a second, far
     # sooner than a progress report is seen through the API, so a kill on a progress report could come too late.
-    killer = _KillAtFirstCheckpoint(stack, "worker-a")
+    killer = _kill_at_first_checkpoint(stack, "worker-a")
     api, job_id = post_job(stack, client, LONG)
     killed_with = killer.wait(timeout_s=90)
+    assert killed_with is not None, f"worker-a wrote no checkpoint within 90 s\n{stack.all_logs()}"
     cid = int(api.job(job_id)["chain_job_id"])
     assert max(killed_with) < LONG["steps"], f"the job finished before the kill ({killed_with}); make it longer"
     assert market.status(cid) == JobStatus.RUNNING
