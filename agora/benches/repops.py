@@ -249,7 +249,7 @@ def blas_kernels() -> dict[str, Any]:
 
     from threadpoolctl import threadpool_info
 
-    info = next((i for i in threadpool_info() if i.get("internal_api") == "openblas"), {})
+    info: dict[str, Any] = next((i for i in threadpool_info() if i.get("internal_api") == "openblas"), {})
     return {"architecture": info.get("architecture"), "coretype_env": os.environ.get("OPENBLAS_CORETYPE")}
 
 
