@@ -232,6 +232,17 @@ def test_sqrt_numpy_route_gives_the_float64_routes_bits():
         assert R.sqrt(x).shape == x.shape
 
 
+def test_exp_leaves_a_float64_input_alone():
+    """exp computes in place on its own float64 copy: a float64 argument (for which .to(float64) is the same
+    tensor) is not overwritten."""
+    from verde.repops import transcendental as T
+
+    x = torch.linspace(-5, 5, 101, dtype=torch.float64)
+    before = x.clone()
+    T.exp(x)
+    assert torch.equal(x, before)
+
+
 def test_ops_do_not_mutate_inputs():
     a, b = _rand(16, 8, seed=22), _rand(8, 4, seed=23)
     keep = a.clone(), b.clone()

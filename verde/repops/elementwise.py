@@ -63,7 +63,7 @@ def sqrt(x: Tensor) -> Tensor:
     2^-50 (relative) of a float32 rounding boundary, so rounding it gives the correctly rounded float32 root on
     every ISA and on CUDA. On the CPU a float32 tensor with no negative entry takes numpy's float32 sqrt instead
     (the hardware's IEEE square root, or libm's correctly rounded sqrtf): the same bits (checked on every
-    subnormal and 80M other patterns in tests/unit/test_repops.py) at a fifth of the cost — ATen's float64
+    subnormal and 40M other patterns in tests/unit/test_repops.py) at a fifth of the cost — ATen's float64
     sqrt is slow on the CPU. Negative entries take the float64 route, whose NaN is the one kept."""
     if (x.dtype == torch.float32 and x.device.type == "cpu" and not x.requires_grad and x.numel()
             and not bool((x < 0).any())):  # (amin would hide a negative behind a NaN)

@@ -114,16 +114,15 @@ def slice_magic_f64(mx: Tensor, bits: int) -> Tensor:
     return torch.from_numpy(a)
 
 
-
-
 def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     """float32 x rounded, per slice along `dim`'s complement, to `bits` (<= 22) bits below the slice's max;
     returned as float64.
 
-    The same values as verde.repops.matmul.quantize (same grid, round to nearest even) in as few kernels as
-    it takes: the slice maxima, the rounding constant M = 1.5 * 2**(e - bits + 52) as the float64 maximum with
-    its mantissa cleared times the exact 1.5 * 2**(53 - bits) (grid_magic_f64), then x + M - M in place on
-    the float64 copy. float64 throughout, so no M can overflow and no operand needs a check (or a device
+    The same values as verde.repops.matmul.quantize (same grid, round to nearest even) for slices whose maximum
+    is a normal float32 (for a subnormal one `magic_f32` clamps the grid to 2**-149, here it is 2**(e - bits)), in
+    as few kernels as it takes: the slice maxima, the rounding constant M = 1.5 * 2**(e - bits + 52) as the
+    float64 maximum with its mantissa cleared times the exact 1.5 * 2**(53 - bits) (grid_magic_f64), then
+    x + M - M in place on the float64 copy. float64 throughout, so no M can overflow and no operand needs a check (or a device
     sync) first; a zero maximum gives M = 0 (nothing to round). On the CPU a float32 operand is rounded in
     float32 first and widened after (`_slice_magic_f32`: the same values, ~15-20 % cheaper for large
     operands), unless a maximum is too large for a float32 M.

@@ -181,7 +181,7 @@ def log64(x: Tensor) -> Tensor:
 
 def exp(x: Tensor) -> Tensor:
     """e**x, float32 in and out (inf above ~88.7, 0 below ~-103.9)."""
-    return exp64_(x.to(torch.float64)).to(torch.float32)
+    return exp64_(x.to(torch.float64, copy=True)).to(torch.float32)  # (copy: never overwrite a float64 x)
 
 
 def log(x: Tensor) -> Tensor:
@@ -237,10 +237,10 @@ def tanh_backward(grad: Tensor, y: Tensor) -> Tensor:
 
 
 # erf(x) = x P(x^2) for |x| < 1.9: P(z) = 2/sqrt(pi) + z Q(z), Q mpmath's Chebyshev fit of (erf(sqrt z)/sqrt z -
-# 2/sqrt(pi))/z on z in [0, 1.9^2] with 11 coefficients (erf error < 1.1e-10, far below float32's resolution: its
-# ulp is 6e-8 near 1; each coefficient more would cost two passes for ~15x less error, which no float32 result
-# shows; the constant term is 2/sqrt(pi) rounded once, so erf is relatively accurate near 0). The same fit for erf(x/sqrt 2) on |x| < 1.9 sqrt 2 serves Phi and GELU with no
-# pass for the scaling, and halved (exactly) for Phi - 1/2 = erf(x/sqrt 2)/2. Every element takes the polynomial
+# 2/sqrt(pi))/z on z in [0, 1.9^2] with 11 coefficients (erf error < 1.1e-10, far below float32's resolution:
+# its ulp is 6e-8 near 1; each coefficient more would cost two passes for ~15x less error, which no float32
+# result shows; the constant term is 2/sqrt(pi) rounded once, so erf is relatively accurate near 0). The same
+# fit for erf(x/sqrt 2) on |x| < 1.9 sqrt 2 serves Phi and GELU with no pass for the scaling, and halved (exactly) for Phi - 1/2 = erf(x/sqrt 2)/2. Every element takes the polynomial
 # on its clamped argument (no selection pass); the elements with |x| >= 1.9 (usually none at all: a max and a min
 # decide) are then recomputed from the tail table below.
 # 1.9 <= |x| <= 6 uses 65 Taylor polynomials of degree 8 centred at i * 3/32 (|s| <= 3/64 from the centre,

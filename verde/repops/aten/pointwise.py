@@ -9,7 +9,6 @@ polynomials of verde.repops.transcendental, rounded once. Integer and boolean ar
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -17,6 +16,7 @@ from torch import Tensor
 
 from verde.repops import transcendental as T
 from verde.repops.aten.registry import kernel
+from verde.repops.elementwise import f32 as _f32
 from verde.repops.elementwise import relu as _relu
 from verde.repops.elementwise import sqrt as _sqrt
 
@@ -47,15 +47,8 @@ def _scalar(x: Tensor, c):
     if isinstance(c, bool) or not isinstance(c, float):
         return c
     if x.dtype == torch.float32 or not x.is_floating_point():
-        return c if c == 0.0 else _to_f32(c)  # ±0 are float32 already (and equal as cache keys)
+        return _f32(c) if abs(c) <= _F32_MAX or math.isinf(c) else c
     return c
-
-
-@functools.lru_cache(maxsize=4096)
-def _to_f32(c: float) -> float:
-    """c rounded to float32 (round to nearest even; NaN and ±inf kept), or c itself beyond float32's range.
-    Cached: a graph passes the same literals every step, and the rounding costs two ATen calls."""
-    return torch.tensor(c, dtype=torch.float32).item() if abs(c) <= _F32_MAX or math.isinf(c) else c
 
 
 def _scaled(x: Tensor, other, alpha) -> Tensor | float:
