@@ -6,7 +6,7 @@ STAMP := .venv/.installed
 
 setup: $(STAMP) node_modules/.installed console/node_modules/.installed browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml verde/repops/csrc/compiled.c
 	test -x $(PY) || python3 -m venv .venv
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q torch==2.13.0

@@ -46,3 +46,8 @@ def test_same_bits_with_scalar_and_avx2_kernels():
                            "OMP_NUM_THREADS": "1"})
     if torch.backends.cpu.get_cpu_capability() == "AVX512":
         assert native == _run({"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+
+
+def test_same_bits_without_the_compiled_loops():
+    """verde/repops/compiled.py's C loops against the ATen/numpy programs they replace (what CUDA runs)."""
+    assert hashes() == _run({"VERDE_COMPILED": "0"})

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from verde.repops import compiled
+
 # Below this size abs().amax() (two cheap ops) beats amax/amin (no temporary); both give the same value.
 _SMALL = 1 << 16
 
@@ -127,6 +129,9 @@ def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     float32 first and widened after (`_slice_magic_f32`: the same values, ~15-20 % cheaper for large
     operands), unless a maximum is too large for a float32 M.
     """
+    fast = compiled.quantize_f64(x, dim, bits) if bits <= 22 else None
+    if fast is not None:
+        return fast
     mx = slice_absmax(x, dim)
     if (x.dtype == torch.float32 and bits <= 22 and mx.device.type == "cpu" and not x.requires_grad
             and type(mx) is Tensor):

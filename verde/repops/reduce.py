@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from verde.repops import compiled
 from verde.repops.elementwise import div_scalar
 from verde.repops.quantize import absmax, exponent, round_to_grid_f64, slice_absmax, slice_magic_f64
 
@@ -53,5 +54,8 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
         x64 = x.to(torch.float64)
         q = (x64 - x64).add_(x64)
         return q if keepdim else q.squeeze(dim)
+    fast = compiled.grid_sum64(x, dim, keepdim, _sum_bits(x.shape[dim]))
+    if fast is not None:
+        return fast
     m = slice_magic_f64(slice_absmax(x, dim), _sum_bits(x.shape[dim]))
     return x.to(torch.float64, copy=True).add_(m).sub_(m).sum(dim=dim, keepdim=keepdim)

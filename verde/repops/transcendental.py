@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from verde.repops import compiled
+
 _INV_LN2 = 1.4426950408889634
 _LN2 = 0.6931471805599453
 # s = x / ln2 + _EXP_SHIFT rounds x / ln2 to an integer k (s = 1.5 * 2**52 + 1024 + k, ulp 1), so s - _EXP_SHIFT is
@@ -148,6 +150,8 @@ def _exp_reduced_np(t: Tensor) -> tuple[Tensor, Tensor]:
 def exp64_(t: Tensor) -> Tensor:
     """exp64 in place: e**t for a float64 tensor the caller owns (overwritten, and returned; one pass and one
     allocation fewer than exp64)."""
+    if t.dtype == torch.float64 and compiled.exp(t, _exp_coefficients(), out=t) is not None:
+        return t
     q, p = _exp_reduced(t.clamp_(-700.0, 700.0))
     return q.add_(0.5).mul_(p)
 
@@ -155,6 +159,9 @@ def exp64_(t: Tensor) -> Tensor:
 def exp64(x: Tensor) -> Tensor:
     """e**x for float64 x (relative error < 1e-12), x clamped to [-700, 700]: e**x = 2**k e**r, |r| <= ln2/2,
     e**r = (R + r)/(R - r) with a 4-term even R (see _exp_reduced); 2**k from the bits of the rounding shift."""
+    fast = compiled.exp(x, _exp_coefficients()) if x.dtype == torch.float64 else None
+    if fast is not None:
+        return fast
     q, p = _exp_reduced(x.clamp(-700.0, 700.0))
     return q.add_(0.5).mul_(p)
 
@@ -181,6 +188,9 @@ def log64(x: Tensor) -> Tensor:
 
 def exp(x: Tensor) -> Tensor:
     """e**x, float32 in and out (inf above ~88.7, 0 below ~-103.9)."""
+    fast = compiled.exp(x, _exp_coefficients()) if x.dtype == torch.float32 else None
+    if fast is not None:  # the same program in one loop
+        return fast
     return exp64_(x.to(torch.float64, copy=True)).to(torch.float32)  # (copy: never overwrite a float64 x)
 
 
@@ -288,6 +298,13 @@ def _erf_coefficients() -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(r) for r in rows)
 
 
+@functools.cache
+def _erf_half_coefficients() -> tuple[float, ...]:
+    """The fit for erf(x / sqrt 2), halved (exactly: every step of the evaluation is exactly halved), for
+    Phi(x) - 1/2 = erf(x / sqrt 2) / 2 (GELU)."""
+    return tuple(c * 0.5 for c in _erf_core_coefficients(2))
+
+
 _ERF_TABLES: dict[torch.device, Tensor] = {}
 
 
@@ -334,16 +351,23 @@ def _erf_scaled(x: Tensor, variance: int = 1, half: bool = False) -> Tensor:
     flat 1-D indices (N-d advanced indexing costs several times more), evaluated on |x / sqrt(variance)| from
     the table and given x's sign on that subset only (NaN among them: the table gives NaN)."""
     x = x.contiguous()  # (a permuted input: the flat indexing below needs one layout; the result is contiguous)
-    coeffs = _erf_core_coefficients(variance)
-    if half:
+    coeffs = _erf_half_coefficients() if half and variance == 2 else _erf_core_coefficients(variance)
+    if half and variance != 2:
         coeffs = tuple(c * 0.5 for c in coeffs)  # exact: every step of the evaluation is exactly halved
     bound = _ERF_SWITCH * math.sqrt(variance)
-    # (a NaN makes the test false: the clamp and the exact test below are taken)
-    inside = x.numel() > 0 and bool(x.amax() < bound) and bool(x.amin() > -bound)
-    xc = x if inside else x.clamp(-bound, bound)  # inside, the clamp would change nothing: no buffer for it
-    y = _horner(coeffs, xc * xc).mul_(xc)
-    if inside or y.numel() == 0:
-        return y
+    fast = compiled.erf_poly(x, coeffs, bound) if x.dtype == torch.float64 else None
+    if fast is not None:  # the polynomial on the clamped x in one loop, and how many the clamp changed
+        y, changed = fast
+        if not changed:
+            return y
+        xc = x.clamp(-bound, bound)
+    else:
+        # (a NaN makes the test false: the clamp and the exact test below are taken)
+        inside = x.numel() > 0 and bool(x.amax() < bound) and bool(x.amin() > -bound)
+        xc = x if inside else x.clamp(-bound, bound)  # inside, the clamp would change nothing: no buffer for it
+        y = _horner(coeffs, xc * xc).mul_(xc)
+        if inside or y.numel() == 0:
+            return y
     x1, y1 = x.view(-1), y.view(-1)
     where = _clamped_indices(x1, xc.view(-1))
     if where.numel():
@@ -361,6 +385,14 @@ def erf64(x: Tensor) -> Tensor:
 
 
 def erf(x: Tensor) -> Tensor:
+    """erf, float32 in and out."""
+    fast = compiled.erf_poly(x, _erf_core_coefficients(1), _ERF_SWITCH) if x.dtype == torch.float32 else None
+    if fast is not None:  # the polynomial rounded once; the elements past the switch as below
+        y, changed = fast
+        if changed:
+            where = compiled.tail_indices(x, _ERF_SWITCH, changed)
+            y.view(-1)[where] = erf64(x.view(-1)[where].to(torch.float64)).to(torch.float32)
+        return y
     return erf64(x.to(torch.float64)).to(torch.float32)
 
 
@@ -372,12 +404,36 @@ def normal_cdf64(x: Tensor) -> Tensor:
 
 def gelu_erf(x: Tensor) -> Tensor:
     """GELU, exact form x * Phi(x) = x (1/2 + erf(x / sqrt 2) / 2) (torch's approximate='none')."""
+    bound = _ERF_SWITCH * math.sqrt(2)
+    fast = compiled.gelu_erf(x, _erf_half_coefficients(), bound)
+    if fast is None:
+        return _gelu_erf(x)
+    y, changed = fast
+    if changed:  # the elements past erf's switch (elementwise, so the same values as the whole tensor's)
+        where = compiled.tail_indices(x, bound, changed)
+        y.view(-1)[where] = _gelu_erf(x.view(-1)[where])
+    return y
+
+
+def _gelu_erf(x: Tensor) -> Tensor:
     x64 = x.to(torch.float64)
     return _erf_scaled(x64, 2, half=True).add_(0.5).mul_(x64).to(x.dtype)
 
 
 def gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
     """grad * (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)."""
+    bound = _ERF_SWITCH * math.sqrt(2)
+    fast = compiled.gelu_erf_backward(grad, x, _erf_half_coefficients(), bound, _exp_coefficients())
+    if fast is None:
+        return _gelu_erf_backward(grad, x)
+    d, changed = fast
+    if changed:
+        where = compiled.tail_indices(x, bound, changed)
+        d.view(-1)[where] = _gelu_erf_backward(grad.view(-1)[where], x.view(-1)[where])
+    return d
+
+
+def _gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
     x64 = x.to(torch.float64)
     pdf = exp64_(torch.mul(x64, x64).mul_(-0.5)).mul_(x64).mul_(1.0 / math.sqrt(2.0 * math.pi))
     d = pdf.add_(normal_cdf64(x64))

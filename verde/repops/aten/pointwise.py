@@ -215,6 +215,8 @@ def rsqrt(x: Tensor) -> Tensor:
 @kernel("aten.exp.default")
 def exp(x: Tensor) -> Tensor:
     x = _floatify(x)
+    if x.dtype == torch.float32:
+        return T.exp(x)
     return T.exp64_(x.to(torch.float64, copy=True)).to(x.dtype)
 
 
@@ -239,6 +241,9 @@ def tanh(x: Tensor) -> Tensor:
 
 @kernel("aten.erf.default")
 def erf(x: Tensor) -> Tensor:
+    x = _floatify(x)
+    if x.dtype == torch.float32:
+        return T.erf(x)
     return _via64(T.erf64, x)
 
 

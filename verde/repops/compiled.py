@@ -1,0 +1,145 @@
+"""RepOps' hottest CPU programs as compiled loops (verde/repops/csrc/compiled.c), to the same bits.
+
+Each function here runs, in one pass over the data, the same IEEE operations in the same order as its Python
+definition (the float64 programs of transcendental.py, quantize.quantize_f64, reduce.grid_sum64), so it
+returns the same bits; the C file says why the compiler cannot change them (-ffp-contract=off, no fast-math,
+no libm). tests/unit/test_repops_compiled.py compares every one with its Python definition, bit for bit.
+
+They take only what they were written for — plain, contiguous (or, for operands, densely permuted) CPU
+tensors — and return None for anything else, and everything when the extension is not built (no C
+compiler at install) or ``VERDE_COMPILED=0`` is set: the caller then runs its Python definition. CUDA
+always runs the Python definitions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import torch
+from torch import Tensor
+
+try:  # built by `pip install -e .` (pyproject: tool.setuptools.ext-modules, optional)
+    from verde.repops import _compiled as _lib
+
+    BUILT = True
+except ImportError:  # pragma: no cover - a machine without a C compiler
+    BUILT = False
+
+ENABLED = BUILT and os.environ.get("VERDE_COMPILED", "1") != "0"
+
+_BITS = {torch.float32: 32, torch.float64: 64}
+
+
+def _plain(x: Tensor) -> bool:
+    return (type(x) is Tensor and x.device.type == "cpu" and x.dtype in _BITS and not x.requires_grad
+            and x.is_contiguous() and x.numel() > 0)
+
+
+@functools.cache
+def _coefficients(coeffs: tuple[float, ...]) -> Tensor:
+    """A polynomial's coefficients as a float64 buffer the C code reads (kept for the process)."""
+    return torch.tensor(coeffs, dtype=torch.float64)
+
+
+def exp(x: Tensor, coeffs: tuple[float, ...], out: Tensor | None = None) -> Tensor | None:
+    """transcendental.exp64_'s program on x (float32 or float64) into out (x's dtype; may be x itself)."""
+    if not ENABLED or not _plain(x) or (out is not None and not (_plain(out) and out.dtype == x.dtype
+                                                                  and out.shape == x.shape)):
+        return None
+    out = torch.empty_like(x) if out is None else out
+    c = _coefficients(coeffs)
+    _lib.exp(x.data_ptr(), out.data_ptr(), x.numel(), _BITS[x.dtype], c.data_ptr(), c.numel())
+    return out
+
+
+def erf_poly(x: Tensor, coeffs: tuple[float, ...], bound: float) -> tuple[Tensor, int] | None:
+    """(x_c P(x_c^2), count) with x_c = x clamped to ±bound, x float32 or float64 (the result in x's dtype);
+    count is how many elements the clamp changed (or are NaN): theirs must come from erf's tail."""
+    if not ENABLED or not _plain(x):
+        return None
+    out = torch.empty_like(x)
+    c = _coefficients(coeffs)
+    changed = _lib.erf(x.data_ptr(), out.data_ptr(), x.numel(), _BITS[x.dtype], c.data_ptr(), c.numel(), bound)
+    return out, changed
+
+
+def gelu_erf(x: Tensor, coeffs: tuple[float, ...], bound: float) -> tuple[Tensor, int] | None:
+    """transcendental.gelu_erf of float32 x (coeffs: the halved variance-2 fit) and how many elements need
+    erf's tail instead (|x| > bound, NaN: the caller recomputes those), or None unless x is a plain
+    contiguous float32 CPU tensor."""
+    if not ENABLED or not _plain(x) or x.dtype != torch.float32:
+        return None
+    out = torch.empty_like(x)
+    c = _coefficients(coeffs)
+    return out, _lib.gelu_erf(x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(), c.numel(), bound)
+
+
+def gelu_erf_backward(grad: Tensor, x: Tensor, coeffs: tuple[float, ...], bound: float,
+                      exp_coeffs: tuple[float, ...]) -> tuple[Tensor, int] | None:
+    """transcendental.gelu_erf_backward of float32 grad and x of one shape, as gelu_erf."""
+    if (not ENABLED or not _plain(x) or not _plain(grad) or x.dtype != torch.float32
+            or grad.dtype != torch.float32 or grad.shape != x.shape):
+        return None
+    out = torch.empty_like(x)
+    c, ce = _coefficients(coeffs), _coefficients(exp_coeffs)
+    return out, _lib.gelu_erf_backward(grad.data_ptr(), x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(),
+                                       c.numel(), bound, ce.data_ptr(), ce.numel(), 1.0 / math.sqrt(2.0 * math.pi))
+
+
+def tail_indices(x: Tensor, bound: float, count: int) -> Tensor:
+    """The increasing flat indices of the `count` elements of plain x (float32 or float64) that erf's clamp to
+    ±bound changes (and NaNs), as counted by erf_poly / gelu_erf."""
+    idx = torch.empty(count, dtype=torch.int64)
+    found = _lib.past(x.data_ptr(), idx.data_ptr(), x.numel(), _BITS[x.dtype], bound)
+    assert found == count, (found, count)
+    return idx
+
+
+def _dense_order(x: Tensor) -> list[int] | None:
+    """x's dims from outermost to innermost in memory when x is a permutation of a contiguous tensor."""
+    if x.is_contiguous():
+        return list(range(x.dim()))
+    strides = x.stride()
+    order = sorted(range(x.dim()), key=lambda d: (-strides[d], -x.shape[d]))
+    expected = 1
+    for d in reversed(order):
+        if x.shape[d] != 1 and strides[d] != expected:
+            return None
+        expected *= x.shape[d]
+    return order
+
+
+def _blocks(shape: list[int], order: list[int], dim: int) -> tuple[int, int, int]:
+    """(A, n, B): the sizes of the memory dims outside `dim`, `dim` itself and inside it."""
+    p = order.index(dim)
+    return math.prod(shape[d] for d in order[:p]), shape[dim], math.prod(shape[d] for d in order[p + 1:])
+
+
+def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor | None:
+    """quantize.quantize_f64 of float32 x (contiguous, or a permutation of a contiguous tensor, as transposed
+    matmul operands are): the float64 result has x's strides."""
+    if (not ENABLED or type(x) is not Tensor or x.device.type != "cpu" or x.dtype != torch.float32
+            or x.requires_grad or x.numel() == 0 or x.dim() == 0 or not 1 <= bits <= 51):
+        return None
+    order = _dense_order(x)
+    if order is None:
+        return None
+    a, n, b = _blocks(list(x.shape), order, dim % x.dim())
+    out = torch.empty_strided(x.shape, x.stride(), dtype=torch.float64)
+    _lib.quantize(x.data_ptr(), out.data_ptr(), a, n, b, 1.5 * 2.0 ** (53 - bits))
+    return out
+
+
+def grid_sum64(x: Tensor, dim: int, keepdim: bool, bits: int) -> Tensor | None:
+    """reduce.grid_sum64 of contiguous float32 or float64 x along dim, on the grid of `bits` (_sum_bits)."""
+    if not ENABLED or not _plain(x) or x.dim() == 0 or not 1 <= bits <= 51:
+        return None
+    dim %= x.dim()
+    shape = list(x.shape)
+    a, n, b = _blocks(shape, list(range(x.dim())), dim)
+    out_shape = shape[:dim] + ([1] if keepdim else []) + shape[dim + 1:]
+    out = torch.empty(out_shape, dtype=torch.float64)
+    _lib.grid_sum(x.data_ptr(), out.data_ptr(), a, n, b, _BITS[x.dtype], 1.5 * 2.0 ** (53 - bits))
+    return out
