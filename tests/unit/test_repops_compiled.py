@@ -166,3 +166,60 @@ def test_non_plain_tensors_take_the_python_path() -> None:
     assert compiled.quantize_f64(torch.randn(4, 4).expand(3, 4, 4), 1, 21) is None  # not dense
     assert compiled.grid_sum64(torch.randn(4, 4).t(), 0, False, 40) is None
     assert compiled.grid_sum64(torch.zeros(0, 4), 0, False, 40) is None
+
+
+# ---- the same bits at every ISA level the build vectorizes for --------------------------------------------
+
+# (haswell: AVX2 with FMA, which -ffp-contract=off keeps out of every multiply-add)
+ISA_BUILDS = {"scalar -O0": ["-O0"], "sse2": ["-O3", "-march=x86-64"], "avx2": ["-O3", "-mavx2"],
+              "haswell": ["-O3", "-march=haswell"], "avx512": ["-O3", "-mavx512f", "-mfma"]}
+
+
+def _build(tmp_path, name: str, flags: list[str]):
+    """compiled.c built with `flags` only (no per-ISA clones), loaded as its own module."""
+    import importlib.machinery
+    import importlib.util
+    import shutil
+    import subprocess
+    import sysconfig
+    from pathlib import Path
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler on this machine")
+    src = Path(compiled.__file__).with_name("csrc") / "compiled.c"
+    out = tmp_path / name.replace(" ", "_") / "_compiled.so"
+    out.parent.mkdir()
+    subprocess.run([cc, *flags, "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fPIC", "-shared",
+                    "-DVERDE_NO_CLONES", f"-I{sysconfig.get_paths()['include']}", str(src), "-o", str(out)],
+                   check=True, capture_output=True, timeout=120)
+    loader = importlib.machinery.ExtensionFileLoader("_compiled", str(out))
+    spec = importlib.util.spec_from_file_location("_compiled", str(out), loader=loader)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def _all_outputs() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(21)
+    out: list[torch.Tensor] = []
+    for x in _inputs(torch.float32, scales=(0.5, 3.0, 100.0), n=1031):
+        grad = torch.randn(x.shape, generator=g)
+        out += [T.exp(x), T.exp64(x.double()), T.erf(x), T.erf64(x.double()), T.gelu_erf(x),
+                T.gelu_erf_backward(grad, x)]
+    for x in _layouts((33, 70), scale=3.0) + _layouts((8, 17, 5)):
+        for dim in range(x.dim()):
+            out += [quantize_f64(x, dim, 21), grid_sum64(x.contiguous(), dim), grid_sum64(x.double().contiguous(), dim)]
+    return out
+
+
+def test_same_bits_at_every_isa_level(tmp_path, monkeypatch) -> None:
+    reference = _python(_all_outputs)
+    has_avx512 = torch.backends.cpu.get_cpu_capability() == "AVX512"
+    for name, flags in ISA_BUILDS.items():
+        if name == "avx512" and not has_avx512:
+            continue
+        monkeypatch.setattr(compiled, "_lib", _build(tmp_path, name, flags))
+        for fast, ref in zip(_all_outputs(), reference, strict=True):
+            _assert_same_bits(fast, ref)

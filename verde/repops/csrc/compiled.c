@@ -20,7 +20,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* one build for every x86-64 CPU, its loops vectorized for each of these (VERDE_NO_CLONES: only for the flags
+ * given; tests/unit/test_repops_compiled.py builds it so at several ISA levels and compares the bits) */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && !defined(VERDE_NO_CLONES)
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
