@@ -96,13 +96,14 @@ def test_gelu_erf_forward_and_backward() -> None:
     _assert_same_bits(T.gelu_erf_backward(grad, x), _python(T.gelu_erf_backward, grad, x))
 
 
-def test_tail_elements_are_counted() -> None:
-    x = torch.tensor([0.5, 3.0, -4.0, math.nan, 1.9, -1.9], dtype=torch.float32)
-    _, changed = compiled.gelu_erf(x, T._erf_half_coefficients(), T._ERF_SWITCH * math.sqrt(2))
-    assert changed == 3
-    _, changed = compiled.erf_poly(x.double(), T._erf_core_coefficients(1), T._ERF_SWITCH)
-    assert changed == 3  # (±1.9 itself is on the polynomial's side of the switch)
+def test_elements_past_the_switch_take_the_tail_table() -> None:
+    x = torch.tensor([0.5, 3.0, -4.0, math.nan, 1.9, -1.9, 2.7, -2.6870058, 7.0, -math.inf], dtype=torch.float32)
+    grad = torch.linspace(-1, 1, x.numel())
+    for fn, args in ((T.erf, (x,)), (T.erf64, (x.double(),)), (T.normal_cdf64, (x.double(),)),
+                     (T.gelu_erf, (x,)), (T.gelu_erf_backward, (grad, x))):
+        _assert_same_bits(fn(*args), _python(fn, *args))
     assert abs(float(T.erf(x)[1]) - math.erf(3.0)) < 1e-7
+    assert abs(float(T.gelu_erf(x)[6]) - 2.7 * (1 + math.erf(2.7 / math.sqrt(2))) / 2) < 1e-6
 
 
 def _layouts(shape: tuple[int, ...], dtype=torch.float32, scale: float = 1.0) -> list[torch.Tensor]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -54,47 +55,57 @@ def exp(x: Tensor, coeffs: tuple[float, ...], out: Tensor | None = None) -> Tens
     return out
 
 
-def erf_poly(x: Tensor, coeffs: tuple[float, ...], bound: float) -> tuple[Tensor, int] | None:
-    """(x_c P(x_c^2), count) with x_c = x clamped to ±bound, x float32 or float64 (the result in x's dtype);
-    count is how many elements the clamp changed (or are NaN): theirs must come from erf's tail."""
+# erf's tail (transcendental._erf_tail): a function giving its Taylor table (built on first use), 1 / step, step
+Tail = tuple[Callable[[], Tensor], float, float]
+
+
+def _fix_tails(kind: int, x: Tensor, out: Tensor, tail: Tail, bound: float, scale: float = 1.0, half: bool = False,
+               grad: Tensor | None = None, exp_coeffs: tuple[float, ...] = (0.0,) * 4) -> None:
+    """Overwrite out's elements whose x is past erf's switch (|x| > bound, NaN) with their tail values."""
+    table_fn, inv_step, step = tail
+    table, ce = table_fn(), _coefficients(exp_coeffs)
+    _lib.tails(kind, x.data_ptr(), 0 if grad is None else grad.data_ptr(), out.data_ptr(), x.numel(),
+               _BITS[x.dtype], table.data_ptr(), table.shape[1], inv_step, step, scale, bound, int(half),
+               ce.data_ptr(), ce.numel(), 1.0 / math.sqrt(2.0 * math.pi))
+
+
+def erf(x: Tensor, coeffs: tuple[float, ...], bound: float, tail: Tail, scale: float = 1.0,
+        half: bool = False) -> Tensor | None:
+    """transcendental._erf_scaled's erf(x scale) (halved if half; coeffs the fit for that scale, halved too) of
+    float32 or float64 x, in x's dtype: the polynomial on x clamped to ±bound, the elements past it (few, usually
+    none) then from the tail table."""
     if not ENABLED or not _plain(x):
         return None
     out = torch.empty_like(x)
     c = _coefficients(coeffs)
-    changed = _lib.erf(x.data_ptr(), out.data_ptr(), x.numel(), _BITS[x.dtype], c.data_ptr(), c.numel(), bound)
-    return out, changed
+    if _lib.erf(x.data_ptr(), out.data_ptr(), x.numel(), _BITS[x.dtype], c.data_ptr(), c.numel(), bound):
+        _fix_tails(0, x, out, tail, bound, scale, half)
+    return out
 
 
-def gelu_erf(x: Tensor, coeffs: tuple[float, ...], bound: float) -> tuple[Tensor, int] | None:
-    """transcendental.gelu_erf of float32 x (coeffs: the halved variance-2 fit) and how many elements need
-    erf's tail instead (|x| > bound, NaN: the caller recomputes those), or None unless x is a plain
-    contiguous float32 CPU tensor."""
+def gelu_erf(x: Tensor, coeffs: tuple[float, ...], bound: float, tail: Tail) -> Tensor | None:
+    """transcendental.gelu_erf of float32 x (coeffs: the halved fit of erf(x / sqrt 2), bound its switch)."""
     if not ENABLED or not _plain(x) or x.dtype != torch.float32:
         return None
     out = torch.empty_like(x)
     c = _coefficients(coeffs)
-    return out, _lib.gelu_erf(x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(), c.numel(), bound)
+    if _lib.gelu_erf(x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(), c.numel(), bound):
+        _fix_tails(1, x, out, tail, bound, 1.0 / math.sqrt(2.0), True)
+    return out
 
 
 def gelu_erf_backward(grad: Tensor, x: Tensor, coeffs: tuple[float, ...], bound: float,
-                      exp_coeffs: tuple[float, ...]) -> tuple[Tensor, int] | None:
+                      exp_coeffs: tuple[float, ...], tail: Tail) -> Tensor | None:
     """transcendental.gelu_erf_backward of float32 grad and x of one shape, as gelu_erf."""
     if (not ENABLED or not _plain(x) or not _plain(grad) or x.dtype != torch.float32
             or grad.dtype != torch.float32 or grad.shape != x.shape):
         return None
     out = torch.empty_like(x)
     c, ce = _coefficients(coeffs), _coefficients(exp_coeffs)
-    return out, _lib.gelu_erf_backward(grad.data_ptr(), x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(),
-                                       c.numel(), bound, ce.data_ptr(), ce.numel(), 1.0 / math.sqrt(2.0 * math.pi))
-
-
-def tail_indices(x: Tensor, bound: float, count: int) -> Tensor:
-    """The increasing flat indices of the `count` elements of plain x (float32 or float64) that erf's clamp to
-    ±bound changes (and NaNs), as counted by erf_poly / gelu_erf."""
-    idx = torch.empty(count, dtype=torch.int64)
-    found = _lib.past(x.data_ptr(), idx.data_ptr(), x.numel(), _BITS[x.dtype], bound)
-    assert found == count, (found, count)
-    return idx
+    if _lib.gelu_erf_backward(grad.data_ptr(), x.data_ptr(), out.data_ptr(), x.numel(), c.data_ptr(), c.numel(),
+                              bound, ce.data_ptr(), ce.numel(), 1.0 / math.sqrt(2.0 * math.pi)):
+        _fix_tails(2, x, out, tail, bound, 1.0 / math.sqrt(2.0), True, grad, exp_coeffs)
+    return out
 
 
 def _dense_order(x: Tensor) -> list[int] | None:

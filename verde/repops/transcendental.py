@@ -316,6 +316,10 @@ def _erf_table(device: torch.device) -> Tensor:
     return t
 
 
+# the tail table as compiled.erf and friends take it (for the elements past the switch)
+_TAIL: compiled.Tail = (lambda: _erf_table(torch.device("cpu")), 1.0 / _ERF_STEP, _ERF_STEP)
+
+
 def _erf_tail(t: Tensor) -> Tensor:
     """erf of float64 t in [0, inf] from the Taylor table (clamped at 6, where erf is 1 in float64); NaN gives
     NaN (its piece index is taken as 0)."""
@@ -355,19 +359,15 @@ def _erf_scaled(x: Tensor, variance: int = 1, half: bool = False) -> Tensor:
     if half and variance != 2:
         coeffs = tuple(c * 0.5 for c in coeffs)  # exact: every step of the evaluation is exactly halved
     bound = _ERF_SWITCH * math.sqrt(variance)
-    fast = compiled.erf_poly(x, coeffs, bound) if x.dtype == torch.float64 else None
-    if fast is not None:  # the polynomial on the clamped x in one loop, and how many the clamp changed
-        y, changed = fast
-        if not changed:
-            return y
-        xc = x.clamp(-bound, bound)
-    else:
-        # (a NaN makes the test false: the clamp and the exact test below are taken)
-        inside = x.numel() > 0 and bool(x.amax() < bound) and bool(x.amin() > -bound)
-        xc = x if inside else x.clamp(-bound, bound)  # inside, the clamp would change nothing: no buffer for it
-        y = _horner(coeffs, xc * xc).mul_(xc)
-        if inside or y.numel() == 0:
-            return y
+    fast = compiled.erf(x, coeffs, bound, _TAIL, 1.0 / math.sqrt(variance), half) if x.dtype == torch.float64 else None
+    if fast is not None:  # the same program in one loop (and one more over the elements past the switch)
+        return fast
+    # (a NaN makes the test false: the clamp and the exact test below are taken)
+    inside = x.numel() > 0 and bool(x.amax() < bound) and bool(x.amin() > -bound)
+    xc = x if inside else x.clamp(-bound, bound)  # inside, the clamp would change nothing: no buffer for it
+    y = _horner(coeffs, xc * xc).mul_(xc)
+    if inside or y.numel() == 0:
+        return y
     x1, y1 = x.view(-1), y.view(-1)
     where = _clamped_indices(x1, xc.view(-1))
     if where.numel():
@@ -386,13 +386,9 @@ def erf64(x: Tensor) -> Tensor:
 
 def erf(x: Tensor) -> Tensor:
     """erf, float32 in and out."""
-    fast = compiled.erf_poly(x, _erf_core_coefficients(1), _ERF_SWITCH) if x.dtype == torch.float32 else None
-    if fast is not None:  # the polynomial rounded once; the elements past the switch as below
-        y, changed = fast
-        if changed:
-            where = compiled.tail_indices(x, _ERF_SWITCH, changed)
-            y.view(-1)[where] = erf64(x.view(-1)[where].to(torch.float64)).to(torch.float32)
-        return y
+    fast = compiled.erf(x, _erf_core_coefficients(1), _ERF_SWITCH, _TAIL) if x.dtype == torch.float32 else None
+    if fast is not None:  # erf64's program in one loop, rounded once
+        return fast
     return erf64(x.to(torch.float64)).to(torch.float32)
 
 
@@ -404,36 +400,19 @@ def normal_cdf64(x: Tensor) -> Tensor:
 
 def gelu_erf(x: Tensor) -> Tensor:
     """GELU, exact form x * Phi(x) = x (1/2 + erf(x / sqrt 2) / 2) (torch's approximate='none')."""
-    bound = _ERF_SWITCH * math.sqrt(2)
-    fast = compiled.gelu_erf(x, _erf_half_coefficients(), bound)
-    if fast is None:
-        return _gelu_erf(x)
-    y, changed = fast
-    if changed:  # the elements past erf's switch (elementwise, so the same values as the whole tensor's)
-        where = compiled.tail_indices(x, bound, changed)
-        y.view(-1)[where] = _gelu_erf(x.view(-1)[where])
-    return y
-
-
-def _gelu_erf(x: Tensor) -> Tensor:
+    fast = compiled.gelu_erf(x, _erf_half_coefficients(), _ERF_SWITCH * math.sqrt(2), _TAIL)
+    if fast is not None:  # the same program in one loop
+        return fast
     x64 = x.to(torch.float64)
     return _erf_scaled(x64, 2, half=True).add_(0.5).mul_(x64).to(x.dtype)
 
 
 def gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
     """grad * (Phi(x) + x phi(x)), phi(x) = e^(-x^2/2) / sqrt(2 pi)."""
-    bound = _ERF_SWITCH * math.sqrt(2)
-    fast = compiled.gelu_erf_backward(grad, x, _erf_half_coefficients(), bound, _exp_coefficients())
-    if fast is None:
-        return _gelu_erf_backward(grad, x)
-    d, changed = fast
-    if changed:
-        where = compiled.tail_indices(x, bound, changed)
-        d.view(-1)[where] = _gelu_erf_backward(grad.view(-1)[where], x.view(-1)[where])
-    return d
-
-
-def _gelu_erf_backward(grad: Tensor, x: Tensor) -> Tensor:
+    fast = compiled.gelu_erf_backward(grad, x, _erf_half_coefficients(), _ERF_SWITCH * math.sqrt(2),
+                                      _exp_coefficients(), _TAIL)
+    if fast is not None:  # the same program in one loop
+        return fast
     x64 = x.to(torch.float64)
     pdf = exp64_(torch.mul(x64, x64).mul_(-0.5)).mul_(x64).mul_(1.0 / math.sqrt(2.0 * math.pi))
     d = pdf.add_(normal_cdf64(x64))

@@ -164,6 +164,110 @@ CLONES static int64_t gelu_erf_backward_f32(const float *restrict grad, const fl
     return changed;
 }
 
+/* ---- erf's tail: |x| past the switch, from the Taylor table (transcendental._erf_tail) ------------------- */
+#define ERF_PIECES 65
+#define ERF_DEGREE 8
+
+typedef struct {
+    const double *table; /* (ERF_DEGREE + 1) x ERF_PIECES, row n the n-th Taylor coefficient at each centre */
+    double inv_step, step, scale, bound;
+} erf_tail_t;
+
+/* v rounded to an integer, ties to even, for 0 <= v < 2**52 (or NaN, which stays NaN): v + 2**52 lands in the
+ * binade whose ulp is 1, so the IEEE addition rounds, and the subtraction is exact */
+static inline double round_even(double v) {
+    double r = v + 4503599627370496.0;
+    return r - 4503599627370496.0;
+}
+
+/* erf of t >= 0 (or NaN) from the table: clamped at 6, piece i = round(t / step) (NaN: 0), s = t - i step */
+static double erf_tail(double t, const erf_tail_t *e) {
+    t = t > 6.0 ? 6.0 : t;
+    double i = round_even(t * e->inv_step);
+    if (i != i) i = 0.0;
+    double s = i * e->step;
+    s = t - s;
+    Py_ssize_t idx = (Py_ssize_t)i;
+    double acc = e->table[ERF_DEGREE * ERF_PIECES + idx];
+    for (int k = ERF_DEGREE - 1; k >= 0; k--) {
+        acc = acc * s;
+        acc = acc + e->table[k * ERF_PIECES + idx];
+    }
+    return acc;
+}
+
+/* transcendental._erf_scaled's value for an element past the switch: erf(x scale), halved if `half` */
+static inline double erf_past(double x, const erf_tail_t *e, int half) {
+    double t = x * e->scale; /* (scale 1 for erf itself: exact) */
+    double y = __builtin_copysign(erf_tail(__builtin_fabs(t), e), t); /* (exact bit operations) */
+    return half ? y * 0.5 : y;
+}
+
+/* 1 for each block of 64 elements holding one past the switch (a vectorized scan: usually none is) */
+#define PAST_BLOCK 64
+#define BLOCK_FLAGS(NAME, T)                                                                               \
+    CLONES static void NAME(const T *restrict src, Py_ssize_t n, double bound, uint8_t *restrict flags) {  \
+        Py_ssize_t nb = n / PAST_BLOCK;                                                                    \
+        for (Py_ssize_t b = 0; b < nb; b++) {                                                              \
+            int64_t any = 0;                                                                               \
+            for (Py_ssize_t l = 0; l < PAST_BLOCK; l++) any |= past((double)src[b * PAST_BLOCK + l], bound); \
+            flags[b] = any != 0;                                                                           \
+        }                                                                                                  \
+        if (n % PAST_BLOCK) flags[nb] = 1;                                                                 \
+    }
+BLOCK_FLAGS(past_blocks_f32, float)
+BLOCK_FLAGS(past_blocks_f64, double)
+
+/* Runs BODY for each element i past the switch (src is float or double, as BLOCKS scans it) */
+#define FOR_PAST(BLOCKS, src, n, bound, BODY)                                                              \
+    do {                                                                                                   \
+        Py_ssize_t nb_ = ((n) + PAST_BLOCK - 1) / PAST_BLOCK;                                              \
+        uint8_t *flags_ = PyMem_RawMalloc((size_t)(nb_ ? nb_ : 1));                                        \
+        if (flags_ == NULL) return -1;                                                                     \
+        BLOCKS(src, n, bound, flags_);                                                                     \
+        for (Py_ssize_t b_ = 0; b_ < nb_; b_++) {                                                          \
+            if (!flags_[b_]) continue;                                                                     \
+            Py_ssize_t end_ = (b_ + 1) * PAST_BLOCK < (n) ? (b_ + 1) * PAST_BLOCK : (n);                   \
+            for (Py_ssize_t i = b_ * PAST_BLOCK; i < end_; i++)                                            \
+                if (past((double)(src)[i], bound)) { BODY; }                                               \
+        }                                                                                                  \
+        PyMem_RawFree(flags_);                                                                             \
+        return 0;                                                                                          \
+    } while (0)
+
+static int erf_tails_f64(const double *src, double *dst, Py_ssize_t n, const erf_tail_t *e, int half) {
+    FOR_PAST(past_blocks_f64, src, n, e->bound, dst[i] = erf_past(src[i], e, half));
+}
+
+static int erf_tails_f32(const float *src, float *dst, Py_ssize_t n, const erf_tail_t *e, int half) {
+    FOR_PAST(past_blocks_f32, src, n, e->bound, dst[i] = (float)erf_past((double)src[i], e, half));
+}
+
+static int gelu_erf_tails(const float *src, float *dst, Py_ssize_t n, const erf_tail_t *e) {
+    FOR_PAST(past_blocks_f32, src, n, e->bound, {
+        double x = (double)src[i];
+        double y = erf_past(x, e, 1);
+        y = y + 0.5;
+        dst[i] = (float)(y * x);
+    });
+}
+
+static int gelu_erf_backward_tails(const float *grad, const float *src, float *dst, Py_ssize_t n,
+                                   const erf_tail_t *e, const double *ce, double inv_sqrt_2pi) {
+    FOR_PAST(past_blocks_f32, src, n, e->bound, {
+        double x = (double)src[i];
+        double t = x * x;
+        t = t * -0.5;
+        double pdf = exp64(t, ce);
+        pdf = pdf * x;
+        pdf = pdf * inv_sqrt_2pi;
+        double cdf = erf_past(x, e, 1);
+        cdf = cdf + 0.5;
+        double d = pdf + cdf;
+        dst[i] = (float)(d * (double)grad[i]);
+    });
+}
+
 /* ---- slices on a shared grid ----------------------------------------------------------------------- */
 /* A dense block viewed as (A, n, B) row-major: slice (a, b) is the n elements a*n*B + j*B + b. */
 
@@ -384,21 +488,40 @@ static PyObject *py_gelu_erf_backward(PyObject *self, PyObject *const *args, Py_
     return PyLong_FromLongLong(changed);
 }
 
-/* past(src, dst int64, n, dtype_bits, bound): the indices of the elements past erf's switch, in order */
-static PyObject *py_past(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    void *src, *dst;
-    Py_ssize_t n, bits;
-    if (!nargs_ok(nargs, 5, "past") || !ptr_arg(args[0], &src) || !ptr_arg(args[1], &dst) ||
-        !ssize_arg(args[2], &n) || !ssize_arg(args[3], &bits))
+/* tails(kind, src, grad, dst, n, dtype_bits, table, pieces, inv_step, step, scale, bound, half, exp_coef,
+ *       exp_m, inv_sqrt_2pi): overwrite the elements past erf's switch with their tail values; kind 0 erf,
+ *       1 gelu_erf, 2 gelu_erf_backward (grad and the exp arguments are read by kind 2 only) */
+static PyObject *py_tails(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t kind, n, bits, pieces, half, me;
+    void *src, *grad, *dst, *table, *ce;
+    erf_tail_t e;
+    if (!nargs_ok(nargs, 16, "tails") || !ssize_arg(args[0], &kind) || !ptr_arg(args[1], &src) ||
+        !ptr_arg(args[2], &grad) || !ptr_arg(args[3], &dst) || !ssize_arg(args[4], &n) ||
+        !ssize_arg(args[5], &bits) || !ptr_arg(args[6], &table) || !ssize_arg(args[7], &pieces) ||
+        !terms_ok(pieces, ERF_PIECES, "tails") || !ssize_arg(args[12], &half) || !ptr_arg(args[13], &ce) ||
+        !ssize_arg(args[14], &me) || !terms_ok(me, EXP_TERMS, "tails"))
         return NULL;
-    double bound = PyFloat_AsDouble(args[4]);
-    if (bound == -1.0 && PyErr_Occurred()) return NULL;
-    int64_t *idx = dst, k = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double x = bits == 32 ? (double)((const float *)src)[i] : ((const double *)src)[i];
-        if (past(x, bound)) idx[k++] = i;
+    double d[5];
+    for (int k = 0; k < 4; k++) {
+        d[k] = PyFloat_AsDouble(args[8 + k]);
+        if (d[k] == -1.0 && PyErr_Occurred()) return NULL;
     }
-    return PyLong_FromLongLong(k);
+    d[4] = PyFloat_AsDouble(args[15]);
+    if (d[4] == -1.0 && PyErr_Occurred()) return NULL;
+    e.table = table;
+    e.inv_step = d[0];
+    e.step = d[1];
+    e.scale = d[2];
+    e.bound = d[3];
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (kind == 0 && bits == 32) rc = erf_tails_f32(src, dst, n, &e, (int)half);
+    else if (kind == 0) rc = erf_tails_f64(src, dst, n, &e, (int)half);
+    else if (kind == 1) rc = gelu_erf_tails(src, dst, n, &e);
+    else rc = gelu_erf_backward_tails(grad, src, dst, n, &e, ce, d[4]);
+    Py_END_ALLOW_THREADS
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
 }
 
 /* slice maxima and rounding constants for a dense (A, n, B) block; returns a new buffer or NULL */
@@ -470,7 +593,7 @@ static PyMethodDef methods[] = {
     {"gelu_erf", (PyCFunction)(void (*)(void))py_gelu_erf, METH_FASTCALL, "x Phi(x), float32"},
     {"gelu_erf_backward", (PyCFunction)(void (*)(void))py_gelu_erf_backward, METH_FASTCALL,
      "grad (Phi(x) + x phi(x)), float32"},
-    {"past", (PyCFunction)(void (*)(void))py_past, METH_FASTCALL, "indices of the elements past erf's switch"},
+    {"tails", (PyCFunction)(void (*)(void))py_tails, METH_FASTCALL, "erf's tail values past the switch"},
     {"quantize", (PyCFunction)(void (*)(void))py_quantize, METH_FASTCALL, "grid rounding per slice"},
     {"grid_sum", (PyCFunction)(void (*)(void))py_grid_sum, METH_FASTCALL, "exact sums per slice"},
     {NULL, NULL, 0, NULL},
