@@ -212,6 +212,11 @@ def _all_outputs() -> list[torch.Tensor]:
     for x in _layouts((33, 70), scale=3.0) + _layouts((8, 17, 5)):
         for dim in range(x.dim()):
             out += [quantize_f64(x, dim, 21), grid_sum64(x.contiguous(), dim), grid_sum64(x.double().contiguous(), dim)]
+    x = torch.randn(40, 70, generator=g) * 3.0
+    x[3, ::3] = -math.inf
+    w, b = torch.randn(70, generator=g), torch.randn(70, generator=g)
+    out += list(KERNELS["aten.native_layer_norm.default"](x, [70], w, b, 1e-5))
+    out += [KERNELS["aten._softmax.default"](x, 1), KERNELS["aten._log_softmax.default"](x, 1)]
     return out
 
 
@@ -224,3 +229,36 @@ def test_same_bits_at_every_isa_level(tmp_path, monkeypatch) -> None:
         monkeypatch.setattr(compiled, "_lib", _build(tmp_path, name, flags))
         for fast, ref in zip(_all_outputs(), reference, strict=True):
             _assert_same_bits(fast, ref)
+
+
+@pytest.mark.parametrize("shape", [(512, 64), (16, 32, 64), (3, 7), (5, 1), (64, 32, 32)])
+def test_layer_norm_and_softmax_rows(shape) -> None:
+    g = torch.Generator().manual_seed(31)
+    ln, sm, lsm = (KERNELS[k] for k in ("aten.native_layer_norm.default", "aten._softmax.default",
+                                       "aten._log_softmax.default"))
+    for scale in (1e-20, 1.0, 50.0, 1e20):
+        x = torch.randn(shape, generator=g) * scale
+        n = shape[-1]
+        w, b = torch.randn(n, generator=g), torch.randn(n, generator=g)
+        for args in ((x, [n], w, b, 1e-5), (x, [n], None, None, 1e-5), (x, [n], w, None, 0.0)):
+            for fast, ref in zip(ln(*args), _python(ln, *args), strict=True):
+                _assert_same_bits(fast, ref)
+        _assert_same_bits(sm(x, -1), _python(sm, x, -1))
+        _assert_same_bits(lsm(x, -1), _python(lsm, x, -1))
+
+
+def test_rows_with_awkward_values() -> None:
+    specials = torch.tensor(SPECIAL, dtype=torch.float32)
+    x = torch.randn(6, specials.numel())
+    x[0] = specials
+    x[1] = -math.inf  # a fully masked row
+    x[2, ::2] = -math.inf  # a causal-mask-like row
+    x[3] = 0.0
+    x[4] = 1e-45
+    ln, sm, lsm = (KERNELS[k] for k in ("aten.native_layer_norm.default", "aten._softmax.default",
+                                       "aten._log_softmax.default"))
+    n = x.shape[1]
+    for fast, ref in zip(ln(x, [n], None, None, 1e-5), _python(ln, x, [n], None, None, 1e-5), strict=True):
+        _assert_same_bits(fast, ref)
+    _assert_same_bits(sm(x, 1), _python(sm, x, 1))
+    _assert_same_bits(lsm(x, 1), _python(lsm, x, 1))

@@ -154,3 +154,65 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool, bits: int) -> Tensor | None:
     out = torch.empty(out_shape, dtype=torch.float64)
     _lib.grid_sum(x.data_ptr(), out.data_ptr(), a, n, b, _BITS[x.dtype], 1.5 * 2.0 ** (53 - bits))
     return out
+
+
+def _rows(x: Tensor, n: int) -> int | None:
+    """How many rows of n a plain contiguous float32 x holds (None unless it is such a tensor)."""
+    if not ENABLED or not _plain(x) or x.dtype != torch.float32 or n < 1 or x.numel() % n:
+        return None
+    return x.numel() // n
+
+
+def _row_param(p: Tensor | None, n: int) -> int | None:
+    """A layer norm weight or bias as a data pointer (0 for None); None when it is not n plain float32s."""
+    if p is None:
+        return 0
+    if not _plain(p) or p.dtype != torch.float32 or p.numel() != n:
+        return None
+    return p.data_ptr()
+
+
+def layer_norm(x: Tensor, n: int, weight: Tensor | None, bias: Tensor | None, eps: float, bits: int
+               ) -> tuple[Tensor, Tensor, Tensor] | None:
+    """aten/norms.native_layer_norm over x's trailing n elements: (y like x, mean and rstd per row), float32;
+    bits is reduce._sum_bits(n)."""
+    rows, w, b = _rows(x, n), _row_param(weight, n), _row_param(bias, n)
+    if rows is None or w is None or b is None:
+        return None
+    y, mu, rstd = torch.empty_like(x), torch.empty(rows), torch.empty(rows)
+    _lib.layer_norm(x.data_ptr(), w, b, y.data_ptr(), mu.data_ptr(), rstd.data_ptr(), rows, n, float(eps),
+                    1.5 * 2.0 ** (53 - bits))
+    return y, mu, rstd
+
+
+def softmax(x: Tensor, dim: int, exp_coeffs: tuple[float, ...], bits: int) -> Tensor | None:
+    """aten/norms.softmax along x's last dim (float32); bits is reduce._sum_bits(n)."""
+    if x.dim() == 0 or dim % x.dim() != x.dim() - 1:
+        return None
+    n = x.shape[-1]
+    rows = _rows(x, n)
+    if rows is None:
+        return None
+    out, c = torch.empty_like(x), _coefficients(exp_coeffs)
+    _lib.softmax(x.data_ptr(), out.data_ptr(), 0, 0, rows, n, c.data_ptr(), c.numel(), 1.5 * 2.0 ** (53 - bits))
+    return out
+
+
+def log_softmax(x: Tensor, dim: int, exp_coeffs: tuple[float, ...], bits: int,
+                log64: Callable[[Tensor], Tensor]) -> Tensor | None:
+    """aten/norms.log_softmax along x's last dim (float32): the rows' maxima and exact sums of exp64(x - max)
+    in one pass, log64 of the sums (few: one per row), then (x - max) - lse in another."""
+    if x.dim() == 0 or dim % x.dim() != x.dim() - 1:
+        return None
+    n = x.shape[-1]
+    rows = _rows(x, n)
+    if rows is None:
+        return None
+    sums, maxima = torch.empty(rows, dtype=torch.float64), torch.empty(rows, dtype=torch.float64)
+    c = _coefficients(exp_coeffs)
+    _lib.softmax(x.data_ptr(), 0, sums.data_ptr(), maxima.data_ptr(), rows, n, c.data_ptr(), c.numel(),
+                 1.5 * 2.0 ** (53 - bits))
+    lse = log64(sums).contiguous()
+    out = torch.empty_like(x)
+    _lib.shift_sub(x.data_ptr(), maxima.data_ptr(), lse.data_ptr(), out.data_ptr(), rows, n)
+    return out

@@ -11,10 +11,11 @@ import math
 import torch
 from torch import Tensor
 
+from verde.repops import compiled
 from verde.repops.aten.registry import kernel
 from verde.repops.elementwise import div_scalar
-from verde.repops.reduce import grid_sum64
-from verde.repops.transcendental import exp64, exp64_, log64
+from verde.repops.reduce import _sum_bits, grid_sum64
+from verde.repops.transcendental import _exp_coefficients, exp64, exp64_, log64
 
 
 def _flat_norm(x: Tensor, normalized_shape) -> tuple[Tensor, int, list[int]]:
@@ -31,6 +32,13 @@ def native_layer_norm(x: Tensor, normalized_shape, weight: Tensor | None, bias: 
                       eps: float) -> tuple[Tensor, Tensor, Tensor]:
     """(out, mean, rstd): out = (x - mean) * rstd * weight + bias over the trailing normalized_shape dims,
     rstd = 1/sqrt(biased var + eps); mean and rstd have x's leading shape with 1s for the normalized dims."""
+    n = math.prod(normalized_shape)
+    fast = (compiled.layer_norm(x, n, weight, bias, eps, _sum_bits(n))
+            if list(x.shape[x.dim() - len(normalized_shape):]) == list(normalized_shape) else None)
+    if fast is not None:  # the same program, a row at a time in one loop
+        y, mu32, rstd32 = fast
+        stat_shape = list(x.shape[:x.dim() - len(normalized_shape)]) + [1] * len(normalized_shape)
+        return y, mu32.view(stat_shape), rstd32.view(stat_shape)
     x64, n, stat_shape = _flat_norm(x, normalized_shape)
     mu = div_scalar(grid_sum64(x64, 1, keepdim=True), float(n))
     d = x64 - mu
@@ -76,6 +84,9 @@ def _shifted(x: Tensor, dim: int) -> Tensor:
 @kernel("aten._softmax.default")
 def softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
     """exp(x - max) / sum(exp(x - max)) along dim."""
+    fast = compiled.softmax(x, dim, _exp_coefficients(), _sum_bits(x.shape[dim])) if x.dim() else None
+    if fast is not None:  # the same program, a row at a time in one loop
+        return fast
     e = exp64_(_shifted(x, dim))  # (a fresh tensor)
     return e.div_(grid_sum64(e, dim, keepdim=True)).to(x.dtype)
 
@@ -91,6 +102,9 @@ def softmax_backward_data(grad: Tensor, out: Tensor, dim: int, input_dtype=None)
 @kernel("aten._log_softmax.default")
 def log_softmax(x: Tensor, dim: int, half_to_float: bool = False) -> Tensor:
     """(x - max) - log(sum(exp(x - max))) along dim."""
+    fast = compiled.log_softmax(x, dim, _exp_coefficients(), _sum_bits(x.shape[dim]), log64) if x.dim() else None
+    if fast is not None:  # the same program: a pass for the sums, log64 of those, a pass for the result
+        return fast
     z = _shifted(x, dim)
     lse = log64(grid_sum64(exp64(z), dim, keepdim=True))
     return z.sub_(lse).to(x.dtype)

@@ -393,6 +393,111 @@ CLONES static void round_f32_to_f64(const float *x, double *dst, const double *M
 GRID_SUM(grid_sum_f32, float)
 GRID_SUM(grid_sum_f64, double)
 
+/* ---- rows: layer norm and softmax over the last dim ------------------------------------------------- */
+
+/* reduce.grid_sum64 of one row of doubles (B == 1): the slice maximum's bits, M, the exact sum */
+static inline double row_grid_sum(const double *restrict v, Py_ssize_t n, double k) {
+    uint64_t best = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        uint64_t u = f64_bits(v[j]) & 0x7FFFFFFFFFFFFFFFULL;
+        best = u > best ? u : best;
+    }
+    double m = grid_magic(bits_f64(best), k);
+    double acc[4] = {0.0, 0.0, 0.0, 0.0}; /* (exact partial sums: any grouping) */
+    Py_ssize_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        for (int l = 0; l < 4; l++) {
+            double t = v[j + l] + m;
+            acc[l] += t - m;
+        }
+    for (; j < n; j++) {
+        double t = v[j] + m;
+        acc[0] += t - m;
+    }
+    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+/* aten.native_layer_norm (verde/repops/aten/norms.py) over rows of n float32: mu = sum / n, d = x - mu,
+ * var = sum(d d) / n, r = 1 / sqrt(var + eps), y = d r w + b, all in double; w, b may be NULL */
+CLONES static int layer_norm_f32(const float *restrict x, const float *restrict w, const float *restrict b,
+                                 float *restrict y, float *restrict mu_out, float *restrict rstd_out,
+                                 Py_ssize_t rows, Py_ssize_t n, double eps, double k) {
+    double *buf = PyMem_RawMalloc((size_t)(n ? n : 1) * sizeof(double));
+    if (buf == NULL) return -1;
+    double nf = (double)n;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        for (Py_ssize_t j = 0; j < n; j++) buf[j] = (double)xr[j];
+        double mu = row_grid_sum(buf, n, k) / nf;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double d = buf[j] - mu;
+            buf[j] = d * d;
+        }
+        double var = row_grid_sum(buf, n, k) / nf;
+        var = var + eps;
+        double rs = 1.0 / __builtin_sqrt(var); /* (sqrt: correctly rounded IEEE) */
+        float *yr = y + r * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double d = (double)xr[j] - mu;
+            double v = d * rs;
+            if (w != NULL) v = v * (double)w[j];
+            if (b != NULL) v = v + (double)b[j];
+            yr[j] = (float)v;
+        }
+        mu_out[r] = (float)mu;
+        rstd_out[r] = (float)rs;
+    }
+    PyMem_RawFree(buf);
+    return 0;
+}
+
+/* the row maximum of float32 values (a NaN anywhere gives a NaN, as amax) */
+static inline float row_max(const float *restrict x, Py_ssize_t n) {
+    float m = x[0];
+    for (Py_ssize_t j = 1; j < n; j++) m = (x[j] > m || x[j] != x[j]) ? x[j] : m;
+    return m;
+}
+
+/* aten._softmax over rows (norms.softmax): e = exp64(x - max), out = e / grid_sum(e); with sums != NULL the
+ * rows' sums of e go there instead (for log_softmax) and out is not written */
+CLONES static int softmax_f32(const float *restrict x, float *restrict out, double *restrict sums,
+                              double *restrict maxima, Py_ssize_t rows, Py_ssize_t n, const double *restrict c,
+                              double k) {
+    double *e = PyMem_RawMalloc((size_t)(n ? n : 1) * sizeof(double));
+    if (e == NULL) return -1;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        double mx = (double)row_max(xr, n);
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double z = (double)xr[j] - mx;
+            e[j] = exp64(z, c);
+        }
+        double s = row_grid_sum(e, n, k);
+        if (sums != NULL) {
+            sums[r] = s;
+            maxima[r] = mx;
+            continue;
+        }
+        float *o = out + r * n;
+        for (Py_ssize_t j = 0; j < n; j++) o[j] = (float)(e[j] / s);
+    }
+    PyMem_RawFree(e);
+    return 0;
+}
+
+/* log_softmax's last step: out = (x - max) - lse per row */
+CLONES static void shift_sub_f32(const float *restrict x, const double *restrict maxima,
+                                 const double *restrict lse, float *restrict out, Py_ssize_t rows, Py_ssize_t n) {
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *o = out + r * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double z = (double)xr[j] - maxima[r];
+            o[j] = (float)(z - lse[r]);
+        }
+    }
+}
+
 /* ---- Python bindings ------------------------------------------------------------------------------- */
 
 static int ptr_arg(PyObject *o, void **p) {
@@ -587,7 +692,62 @@ static PyObject *py_grid_sum(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
+/* layer_norm(x, w or 0, b or 0, y, mu, rstd, rows, n, eps, k) */
+static PyObject *py_layer_norm(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *x, *w, *b, *y, *mu, *rs;
+    Py_ssize_t rows, n;
+    if (!nargs_ok(nargs, 10, "layer_norm") || !ptr_arg(args[0], &x) || !ptr_arg(args[1], &w) ||
+        !ptr_arg(args[2], &b) || !ptr_arg(args[3], &y) || !ptr_arg(args[4], &mu) || !ptr_arg(args[5], &rs) ||
+        !ssize_arg(args[6], &rows) || !ssize_arg(args[7], &n))
+        return NULL;
+    double eps = PyFloat_AsDouble(args[8]);
+    if (eps == -1.0 && PyErr_Occurred()) return NULL;
+    double k = PyFloat_AsDouble(args[9]);
+    if (k == -1.0 && PyErr_Occurred()) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = layer_norm_f32(x, w, b, y, mu, rs, rows, n, eps, k);
+    Py_END_ALLOW_THREADS
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* softmax(x, out or 0, sums or 0, maxima or 0, rows, n, exp_coef, exp_m, k) */
+static PyObject *py_softmax(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *x, *out, *sums, *maxima, *c;
+    Py_ssize_t rows, n, m;
+    if (!nargs_ok(nargs, 9, "softmax") || !ptr_arg(args[0], &x) || !ptr_arg(args[1], &out) ||
+        !ptr_arg(args[2], &sums) || !ptr_arg(args[3], &maxima) || !ssize_arg(args[4], &rows) ||
+        !ssize_arg(args[5], &n) || !ptr_arg(args[6], &c) || !ssize_arg(args[7], &m) ||
+        !terms_ok(m, EXP_TERMS, "softmax"))
+        return NULL;
+    double k = PyFloat_AsDouble(args[8]);
+    if (k == -1.0 && PyErr_Occurred()) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = softmax_f32(x, out, sums, maxima, rows, n, c, k);
+    Py_END_ALLOW_THREADS
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* shift_sub(x, maxima, lse, out, rows, n) */
+static PyObject *py_shift_sub(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    void *x, *maxima, *lse, *out;
+    Py_ssize_t rows, n;
+    if (!nargs_ok(nargs, 6, "shift_sub") || !ptr_arg(args[0], &x) || !ptr_arg(args[1], &maxima) ||
+        !ptr_arg(args[2], &lse) || !ptr_arg(args[3], &out) || !ssize_arg(args[4], &rows) || !ssize_arg(args[5], &n))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    shift_sub_f32(x, maxima, lse, out, rows, n);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"layer_norm", (PyCFunction)(void (*)(void))py_layer_norm, METH_FASTCALL, "layer norm over rows"},
+    {"softmax", (PyCFunction)(void (*)(void))py_softmax, METH_FASTCALL, "softmax over rows"},
+    {"shift_sub", (PyCFunction)(void (*)(void))py_shift_sub, METH_FASTCALL, "log_softmax's (x - max) - lse"},
     {"exp", (PyCFunction)(void (*)(void))py_exp, METH_FASTCALL, "exp64 over a contiguous buffer"},
     {"erf", (PyCFunction)(void (*)(void))py_erf, METH_FASTCALL, "erf's clamped polynomial over a buffer"},
     {"gelu_erf", (PyCFunction)(void (*)(void))py_gelu_erf, METH_FASTCALL, "x Phi(x), float32"},
