@@ -21,7 +21,12 @@ How reproducibility is obtained (DESIGN §6), and why this way:
   division by a constant divides by a device tensor (CUDA turns x / python_scalar into x * (1/scalar)).
 * **Transcendentals** (exp, log, tanh, GELU) are fixed float64 polynomial programs with exact range
   reduction, rounded once (transcendental.py) — never the platform's libm.
-* No device RNG (see verde/rng.py), no fused kernels, no torch.compile.
+* No device RNG (see verde/rng.py), no vendor fused kernels, no torch.compile. The one exception to "one
+  kernel per IEEE op" is ours: on the CPU the hottest programs (exp, erf, GELU and its backward, operand
+  rounding, exact sums, layer norm, softmax) also exist as single C loops (compiled.py, csrc/compiled.c) that
+  perform the same IEEE operations in the same order — built with -ffp-contract=off and without fast-math,
+  calling no libm — so they return the same bits (tests compare them bit for bit with the Python programs,
+  which CUDA runs, at every ISA level the build vectorizes for).
 
 Every function is pure (inputs are never modified) and returns exactly one float32 tensor.
 
