@@ -127,7 +127,8 @@ def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor:
     x + M - M in place on the float64 copy. float64 throughout, so no M can overflow and no operand needs a check (or a device
     sync) first; a zero maximum gives M = 0 (nothing to round). On the CPU a float32 operand is rounded in
     float32 first and widened after (`_slice_magic_f32`: the same values, ~15-20 % cheaper for large
-    operands), unless a maximum is too large for a float32 M.
+    operands), unless a maximum is too large for a float32 M. A densely laid out float32 CPU operand takes
+    the float64 route in one compiled loop instead (compiled.quantize_f64: the same values).
     """
     fast = compiled.quantize_f64(x, dim, bits) if bits <= 22 else None
     if fast is not None:
