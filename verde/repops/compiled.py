@@ -108,6 +108,12 @@ def gelu_erf_backward(grad: Tensor, x: Tensor, coeffs: tuple[float, ...], bound:
     return out
 
 
+def _grid_k(bits: int) -> float:
+    """The exact constant that turns a slice maximum's power of two into its rounding constant M for a grid of
+    `bits` bits below it (quantize.grid_magic_f64)."""
+    return 1.5 * 2.0 ** (53 - bits)
+
+
 def _dense_order(x: Tensor) -> list[int] | None:
     """x's dims from outermost to innermost in memory when x is a permutation of a contiguous tensor."""
     if x.is_contiguous():
@@ -139,7 +145,7 @@ def quantize_f64(x: Tensor, dim: int, bits: int) -> Tensor | None:
         return None
     a, n, b = _blocks(list(x.shape), order, dim % x.dim())
     out = torch.empty_strided(x.shape, x.stride(), dtype=torch.float64)
-    _lib.quantize(x.data_ptr(), out.data_ptr(), a, n, b, 1.5 * 2.0 ** (53 - bits))
+    _lib.quantize(x.data_ptr(), out.data_ptr(), a, n, b, _grid_k(bits))
     return out
 
 
@@ -152,7 +158,7 @@ def grid_sum64(x: Tensor, dim: int, keepdim: bool, bits: int) -> Tensor | None:
     a, n, b = _blocks(shape, list(range(x.dim())), dim)
     out_shape = shape[:dim] + ([1] if keepdim else []) + shape[dim + 1:]
     out = torch.empty(out_shape, dtype=torch.float64)
-    _lib.grid_sum(x.data_ptr(), out.data_ptr(), a, n, b, _BITS[x.dtype], 1.5 * 2.0 ** (53 - bits))
+    _lib.grid_sum(x.data_ptr(), out.data_ptr(), a, n, b, _BITS[x.dtype], _grid_k(bits))
     return out
 
 
@@ -181,20 +187,26 @@ def layer_norm(x: Tensor, n: int, weight: Tensor | None, bias: Tensor | None, ep
         return None
     y, mu, rstd = torch.empty_like(x), torch.empty(rows), torch.empty(rows)
     _lib.layer_norm(x.data_ptr(), w, b, y.data_ptr(), mu.data_ptr(), rstd.data_ptr(), rows, n, float(eps),
-                    1.5 * 2.0 ** (53 - bits))
+                    _grid_k(bits))
     return y, mu, rstd
 
 
-def softmax(x: Tensor, dim: int, exp_coeffs: tuple[float, ...], bits: int) -> Tensor | None:
-    """aten/norms.softmax along x's last dim (float32); bits is reduce._sum_bits(n)."""
+def _last_dim_rows(x: Tensor, dim: int) -> tuple[int, int] | None:
+    """(rows, n) when dim is x's last and x is plain contiguous float32: n = x.shape[-1]."""
     if x.dim() == 0 or dim % x.dim() != x.dim() - 1:
         return None
     n = x.shape[-1]
     rows = _rows(x, n)
-    if rows is None:
+    return None if rows is None else (rows, n)
+
+
+def softmax(x: Tensor, dim: int, exp_coeffs: tuple[float, ...], bits: int) -> Tensor | None:
+    """aten/norms.softmax along x's last dim (float32); bits is reduce._sum_bits(n)."""
+    shape = _last_dim_rows(x, dim)
+    if shape is None:
         return None
     out, c = torch.empty_like(x), _coefficients(exp_coeffs)
-    _lib.softmax(x.data_ptr(), out.data_ptr(), 0, 0, rows, n, c.data_ptr(), c.numel(), 1.5 * 2.0 ** (53 - bits))
+    _lib.softmax(x.data_ptr(), out.data_ptr(), 0, 0, *shape, c.data_ptr(), c.numel(), _grid_k(bits))
     return out
 
 
@@ -202,16 +214,14 @@ def log_softmax(x: Tensor, dim: int, exp_coeffs: tuple[float, ...], bits: int,
                 log64: Callable[[Tensor], Tensor]) -> Tensor | None:
     """aten/norms.log_softmax along x's last dim (float32): the rows' maxima and exact sums of exp64(x - max)
     in one pass, log64 of the sums (few: one per row), then (x - max) - lse in another."""
-    if x.dim() == 0 or dim % x.dim() != x.dim() - 1:
+    shape = _last_dim_rows(x, dim)
+    if shape is None:
         return None
-    n = x.shape[-1]
-    rows = _rows(x, n)
-    if rows is None:
-        return None
+    rows, n = shape
     sums, maxima = torch.empty(rows, dtype=torch.float64), torch.empty(rows, dtype=torch.float64)
     c = _coefficients(exp_coeffs)
     _lib.softmax(x.data_ptr(), 0, sums.data_ptr(), maxima.data_ptr(), rows, n, c.data_ptr(), c.numel(),
-                 1.5 * 2.0 ** (53 - bits))
+                 _grid_k(bits))
     lse = log64(sums).contiguous()
     out = torch.empty_like(x)
     _lib.shift_sub(x.data_ptr(), maxima.data_ptr(), lse.data_ptr(), out.data_ptr(), rows, n)

@@ -107,27 +107,20 @@ CLONES static void exp_f32(const float *restrict src, float *restrict dst, Py_ss
     for (Py_ssize_t i = 0; i < n; i++) dst[i] = (float)exp64((double)src[i], c);
 }
 
-CLONES static int64_t erf_f64(const double *restrict src, double *restrict dst, Py_ssize_t n,
-                              const double *restrict c, double bound) {
-    int64_t changed = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double x = src[i];
-        changed += past(x, bound);
-        dst[i] = erf_poly(x, c, bound);
+/* erf's polynomial on the clamped argument, and how many elements it does not cover (past the switch) */
+#define ERF_LOOP(NAME, T)                                                                                   \
+    CLONES static int64_t NAME(const T *restrict src, T *restrict dst, Py_ssize_t n, const double *restrict c, \
+                               double bound) {                                                              \
+        int64_t changed = 0;                                                                                \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                                \
+            double x = (double)src[i];                                                                      \
+            changed += past(x, bound);                                                                      \
+            dst[i] = (T)erf_poly(x, c, bound);                                                              \
+        }                                                                                                   \
+        return changed;                                                                                     \
     }
-    return changed;
-}
-
-CLONES static int64_t erf_f32(const float *restrict src, float *restrict dst, Py_ssize_t n,
-                              const double *restrict c, double bound) {
-    int64_t changed = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double x = (double)src[i];
-        changed += past(x, bound);
-        dst[i] = (float)erf_poly(x, c, bound);
-    }
-    return changed;
-}
+ERF_LOOP(erf_f64, double)
+ERF_LOOP(erf_f32, float)
 
 /* transcendental.gelu_erf: (erf(x / sqrt 2) / 2 + 1/2) x, c the halved fit for variance 2 */
 CLONES static int64_t gelu_erf_f32(const float *restrict src, float *restrict dst, Py_ssize_t n,
@@ -277,44 +270,32 @@ static inline double grid_magic(double mx, double k) {
 }
 
 /* the largest |x| bit pattern per slice (non-negative floats order as their bits; NaN above inf) */
-CLONES static void absmax_bits_f32(const float *x, uint32_t *mx, Py_ssize_t A, Py_ssize_t n, Py_ssize_t B) {
-    for (Py_ssize_t a = 0; a < A; a++) {
-        const float *blk = x + a * n * B;
-        uint32_t *out = mx + a * B;
-        if (B == 1) {
-            uint32_t best = 0;
-            for (Py_ssize_t j = 0; j < n; j++) {
-                uint32_t u = f32_bits(blk[j]) & 0x7FFFFFFFu;
-                best = u > best ? u : best;
-            }
-            out[0] = best;
-            continue;
-        }
-        for (Py_ssize_t b = 0; b < B; b++) out[b] = 0;
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const float *row = blk + j * B;
-            for (Py_ssize_t b = 0; b < B; b++) {
-                uint32_t u = f32_bits(row[b]) & 0x7FFFFFFFu;
-                out[b] = u > out[b] ? u : out[b];
-            }
-        }
+#define ABSMAX_BITS(NAME, T, U, BITS, MASK)                                                                 \
+    CLONES static void NAME(const T *x, U *mx, Py_ssize_t A, Py_ssize_t n, Py_ssize_t B) {                  \
+        for (Py_ssize_t a = 0; a < A; a++) {                                                                \
+            const T *blk = x + a * n * B;                                                                   \
+            U *out = mx + a * B;                                                                            \
+            if (B == 1) {                                                                                   \
+                U best = 0;                                                                                 \
+                for (Py_ssize_t j = 0; j < n; j++) {                                                        \
+                    U u = BITS(blk[j]) & MASK;                                                              \
+                    best = u > best ? u : best;                                                             \
+                }                                                                                           \
+                out[0] = best;                                                                              \
+                continue;                                                                                   \
+            }                                                                                               \
+            for (Py_ssize_t b = 0; b < B; b++) out[b] = 0;                                                  \
+            for (Py_ssize_t j = 0; j < n; j++) {                                                            \
+                const T *row = blk + j * B;                                                                 \
+                for (Py_ssize_t b = 0; b < B; b++) {                                                        \
+                    U u = BITS(row[b]) & MASK;                                                              \
+                    out[b] = u > out[b] ? u : out[b];                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
     }
-}
-
-CLONES static void absmax_bits_f64(const double *x, uint64_t *mx, Py_ssize_t A, Py_ssize_t n, Py_ssize_t B) {
-    for (Py_ssize_t a = 0; a < A; a++) {
-        const double *blk = x + a * n * B;
-        uint64_t *out = mx + a * B;
-        for (Py_ssize_t b = 0; b < B; b++) out[b] = 0;
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const double *row = blk + j * B;
-            for (Py_ssize_t b = 0; b < B; b++) {
-                uint64_t u = f64_bits(row[b]) & 0x7FFFFFFFFFFFFFFFULL;
-                out[b] = u > out[b] ? u : out[b];
-            }
-        }
-    }
-}
+ABSMAX_BITS(absmax_bits_f32, float, uint32_t, f32_bits, 0x7FFFFFFFu)
+ABSMAX_BITS(absmax_bits_f64, double, uint64_t, f64_bits, 0x7FFFFFFFFFFFFFFFULL)
 
 /* the rounding constants M (A*B of them) from the slice maxima's bits */
 static void magics(const void *mxbits, int f32, double *M, Py_ssize_t count, double k) {
