@@ -191,7 +191,8 @@ def _build(tmp_path, name: str, flags: list[str]):
     src = Path(compiled.__file__).with_name("csrc") / "compiled.c"
     out = tmp_path / name.replace(" ", "_") / "_compiled.so"
     out.parent.mkdir()
-    subprocess.run([cc, *flags, "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fPIC", "-shared",
+    subprocess.run([cc, *flags, "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fno-math-errno",
+                    "-fPIC", "-shared",
                     "-DVERDE_NO_CLONES", f"-I{sysconfig.get_paths()['include']}", str(src), "-o", str(out)],
                    check=True, capture_output=True, timeout=120)
     loader = importlib.machinery.ExtensionFileLoader("_compiled", str(out))

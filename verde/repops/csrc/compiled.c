@@ -8,7 +8,7 @@
  * evaluate both sides of a selection, which needs no FP exception flag: no value changes): elementwise code has no
  * order to change, and the only reductions here are maxima (exact) and sums of values on a shared grid
  * whose every partial sum is an exact double (reduce.py's argument), which no order changes either.
- * Nothing here calls libm.
+ * Nothing here calls libm (-fno-math-errno: sqrt is the IEEE instruction alone, no errno call).
  *
  * Interface: Python ints holding the data pointers of contiguous CPU tensors the caller keeps alive,
  * element counts, and a pointer to a contiguous float64 tensor of polynomial coefficients (lowest degree
@@ -43,7 +43,7 @@ static inline double clampd(double v, double lo, double hi) {
     return v > hi ? hi : v;
 }
 
-/* The polynomials' lengths (transcendental._EXP_R_TERMS and _ERF_FIT_TERMS; compiled.py checks them): as
+/* The polynomials' lengths (transcendental._EXP_R_TERMS and _ERF_FIT_TERMS; the bindings check them): as
  * constants the Horner loops unroll and the element loops vectorize. */
 #define EXP_TERMS 4
 #define ERF_TERMS 12
