@@ -376,26 +376,14 @@ GRID_SUM(grid_sum_f64, double)
 
 /* ---- rows: layer norm and softmax over the last dim ------------------------------------------------- */
 
-/* reduce.grid_sum64 of one row of doubles (B == 1): the slice maximum's bits, M, the exact sum */
+/* reduce.grid_sum64 of one row of doubles: the loops above on a (1, n, 1) block */
 static inline double row_grid_sum(const double *restrict v, Py_ssize_t n, double k) {
-    uint64_t best = 0;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        uint64_t u = f64_bits(v[j]) & 0x7FFFFFFFFFFFFFFFULL;
-        best = u > best ? u : best;
-    }
-    double m = grid_magic(bits_f64(best), k);
-    double acc[4] = {0.0, 0.0, 0.0, 0.0}; /* (exact partial sums: any grouping) */
-    Py_ssize_t j = 0;
-    for (; j + 4 <= n; j += 4)
-        for (int l = 0; l < 4; l++) {
-            double t = v[j + l] + m;
-            acc[l] += t - m;
-        }
-    for (; j < n; j++) {
-        double t = v[j] + m;
-        acc[0] += t - m;
-    }
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    uint64_t best;
+    double m, sum;
+    absmax_bits_f64(v, &best, 1, n, 1);
+    m = grid_magic(bits_f64(best), k);
+    grid_sum_f64(v, &sum, &m, 1, n, 1);
+    return sum;
 }
 
 /* aten.native_layer_norm (verde/repops/aten/norms.py) over rows of n float32: mu = sum / n, d = x - mu,
